@@ -110,26 +110,27 @@ def test_empty_input_gives_empty_output() -> None:
     assert (code, out) == (0, "")
 
 
-def test_installed_command_streams_stdin_to_stdout() -> None:
+def run_installed(stdin: str) -> subprocess.CompletedProcess[str]:
     exe = shutil.which("arserver", path=str(Path(sys.executable).parent))
     assert exe is not None, "the arserver console script is not installed"
-    ok = subprocess.run(
+    return subprocess.run(
         [exe, "transform", "--from", "EPSG:7415", "--to", "EPSG:4979"],
-        input="155000 463000 0\n",
+        input=stdin,
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+def test_installed_command_streams_stdin_to_stdout() -> None:
+    ok = run_installed("155000 463000 0\n")
     assert ok.returncode == 0
     assert ok.stderr == ""
     assert float(ok.stdout.split()[2]) == pytest.approx(43.28, abs=0.01)
-    bad = subprocess.run(
-        [exe, "transform", "--from", "EPSG:7415", "--to", "EPSG:4979"],
-        input="155000 463000 0\nx y z\n",
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+
+
+def test_installed_command_fails_with_one_line_and_writes_nothing() -> None:
+    bad = run_installed("155000 463000 0\nx y z\n")
     assert bad.returncode == 1
     assert bad.stdout == ""
     assert bad.stderr.strip() == "arserver transform: error: line 2: 'x' is not a number"
