@@ -29,6 +29,7 @@ import numpy as np
 import pyproj
 from numpy.typing import ArrayLike
 from pyproj.exceptions import CRSError as ProjCRSError
+from pyproj.exceptions import ProjError
 from pyproj.transformer import TransformerGroup
 
 from tiles.crs.ellipsoid import GRS80, FloatArray, geodetic_to_ecef
@@ -170,10 +171,18 @@ def _proj_leg(source: pyproj.CRS, target: pyproj.CRS, allow_ballpark: bool) -> _
     target_3d = _is_3d(target)
 
     def run(x: FloatArray, y: FloatArray, z: FloatArray | None) -> tuple[Coords, None]:
-        if z is None:
-            ox, oy = chosen.transform(x, y, errcheck=True)
-            return (np.asarray(ox), np.asarray(oy), None), None
-        ox, oy, oz = chosen.transform(x, y, z, errcheck=True)
+        with warnings.catch_warnings():
+            # pyproj first tries a scalar fast path, which NumPy warns about for 1-point arrays.
+            warnings.filterwarnings(
+                "ignore", "Conversion of an array with ndim > 0", DeprecationWarning
+            )
+            try:
+                if z is None:
+                    ox, oy = chosen.transform(x, y, errcheck=True)
+                    return (np.asarray(ox), np.asarray(oy), None), None
+                ox, oy, oz = chosen.transform(x, y, z, errcheck=True)
+            except ProjError as exc:
+                raise CrsError(f"PROJ could not transform the points: {exc}") from exc
         return (np.asarray(ox), np.asarray(oy), np.asarray(oz) if target_3d else None), None
 
     return _Leg(
