@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+VALIDATORS := tests/validators/node_modules/.package-lock.json
 
 .PHONY: demo test lint format bench clean
 
@@ -13,10 +14,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+$(VALIDATORS): tests/validators/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix tests/validators --no-audit --no-fund --loglevel=error; \
+	else \
+		echo "npm not found: the glTF validator tests will be skipped"; \
+	fi
+
 demo: $(STAMP)
 	$(BIN)/arserver demo
 
-test: $(STAMP)
+test: $(STAMP) $(VALIDATORS)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

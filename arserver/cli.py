@@ -4,14 +4,19 @@
 from __future__ import annotations
 
 import functools
+import math
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 import click
 
 from arserver import __version__
 from arserver.errors import ArserverError
+from tiles.convert import ConvertOptions
+from tiles.crs import parse_crs
 from tiles.errors import TilesError, UnknownCrsError
 
 P = ParamSpec("P")
@@ -91,13 +96,114 @@ def transform(
     sys.stdout.write(transform_text(transformer, text))
 
 
+def _parse_origin(
+    _ctx: click.Context, _param: click.Parameter, value: str | None
+) -> tuple[float, float, float] | None:
+    if value is None:
+        return None
+    try:
+        lon, lat, h = (float(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(
+            f"expected LON,LAT,H (degrees, degrees, metres), got {value!r}"
+        ) from None
+    if (
+        not all(math.isfinite(v) for v in (lon, lat, h))
+        or not -90 <= lat <= 90
+        or not -180 <= lon <= 360
+    ):
+        raise click.BadParameter(f"not a position on Earth: {value!r}")
+    return lon, lat, h
+
+
+def _check_crs(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is not None:
+        try:
+            parse_crs(value)
+        except UnknownCrsError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output folder."
+)
+@click.option(
+    "--crs",
+    metavar="CRS",
+    callback=_check_crs,
+    help="Source CRS when the files do not say (EPSG:7415 for RD New + NAP).",
+)
+@click.option(
+    "--origin",
+    metavar="LON,LAT,H",
+    callback=_parse_origin,
+    help="Place models in local metres here (ETRS89 degrees, ellipsoidal metres).",
+)
+@click.option(
+    "--heading", type=float, default=0.0, show_default=True, help="Degrees clockwise from north."
+)
+@click.option("--scale", type=float, default=1.0, show_default=True, help="Model units to metres.")
+@click.option(
+    "--up", "up_axis", type=click.Choice(["y", "z"]), help="Override the format's up axis."
+)
+@click.option(
+    "--max-triangles",
+    type=click.IntRange(min=64),
+    default=50_000,
+    show_default=True,
+    help="Per tile.",
+)
+@click.option("--allow-ballpark", is_flag=True, help="Accept a degraded CRS transformation.")
+@reports_errors("convert")
+def convert(
+    inputs: tuple[Path, ...],
+    out_dir: Path,
+    crs: str | None,
+    origin: tuple[float, float, float] | None,
+    heading: float,
+    scale: float,
+    up_axis: str | None,
+    max_triangles: int,
+    allow_ballpark: bool,
+) -> None:
+    """Convert models, GeoJSON and CityJSON files to a 3D Tiles 1.1 tileset in --out.
+
+    Nothing is left in --out unless the conversion succeeds.
+
+    \b
+    Examples:
+      arserver convert zones.geojson --out tiles/zones
+      arserver convert lamp_post.glb --origin 4.7610,52.3095,39.6 --heading 30 --out tiles/lamp
+    """
+    from arserver.converting import run_conversion
+
+    options = ConvertOptions(
+        crs=crs,
+        origin=origin,
+        heading_deg=heading,
+        scale=scale,
+        up_axis=up_axis,
+        allow_ballpark=allow_ballpark,
+        max_triangles_per_tile=max_triangles,
+    )
+    run_conversion(list(inputs), out_dir, options)
+
+
 @cli.command()
 @reports_errors("demo")
 def demo() -> None:
-    """A first look: well-known Dutch places from RD New + NAP to Earth-centred coordinates."""
+    """A first look: Dutch heights done right, and the sample assets as 3D Tiles."""
     from arserver.demo import run_demo
 
-    run_demo()
+    run_demo(data_dir())
+
+
+def data_dir() -> Path:
+    """The data directory: ARSERVER_DATA_DIR, default ./data (read when a command runs)."""
+    return Path(os.environ.get("ARSERVER_DATA_DIR", "data"))
 
 
 def main() -> None:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pyproj
 from rich.console import Console
 from rich.table import Table
 
+from tiles.convert import ConvertOptions, convert
 from tiles.crs import Transformer
 
 # Approximate RD New positions (metres) of landmarks, for illustration only.
@@ -28,9 +30,46 @@ LANDMARKS: tuple[tuple[str, float, float], ...] = (
 )
 
 
-def run_demo(console: Console | None = None) -> None:
-    """Print the comparison table and a throughput figure."""
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+# Street furniture placed at these RD New + NAP positions (next to the sample parking zones).
+FURNITURE: tuple[tuple[str, float, float, float, float], ...] = (
+    ("lamp_post.glb", 111_765.0, 481_150.0, -3.6, 90.0),
+    ("bench.glb", 111_770.0, 481_147.0, -3.6, 0.0),
+)
+
+
+def run_demo(data_dir: Path, console: Console | None = None) -> None:
+    """Print the georeferencing table, then convert the sample assets into ``data_dir/demo``."""
     out = console or Console()
+    show_georeferencing(out)
+    convert_samples(data_dir / "demo", out)
+
+
+def convert_samples(target: Path, out: Console) -> None:
+    """The sample assets to tilesets: GeoJSON in RD New + NAP, models placed by origin."""
+    to_geodetic = Transformer.from_crs("EPSG:7415", "EPSG:4979")
+    jobs: list[tuple[str, ConvertOptions]] = [
+        ("parking_zones.geojson", ConvertOptions()),
+        ("cables_pipes.geojson", ConvertOptions()),
+    ]
+    for name, x, y, nap, heading in FURNITURE:
+        lon, lat, h = to_geodetic.transform([x], [y], [nap])
+        assert h is not None
+        origin = (float(lon[0]), float(lat[0]), float(h[0]))
+        jobs.append((name, ConvertOptions(origin=origin, heading_deg=heading)))
+    out.print()
+    out.print(f"[bold]Converting the sample assets to 3D Tiles 1.1 in {target}[/]")
+    for name, options in jobs:
+        report = convert([ASSETS / name], target / Path(name).stem, options)
+        counts = report.summary["counts"]
+        out.print(
+            f"  {name:<22} -> {report.tileset}  ({counts['features']} features, "
+            f"{counts['triangles']} triangles, accuracy {report.summary['accuracy_m']:g} m)"
+        )
+
+
+def show_georeferencing(out: Console) -> None:
+    """NAP 0 m at landmarks: RDNAPTRANS(TM)2018 beside PROJ's ballpark, and a throughput run."""
     x = np.array([p[1] for p in LANDMARKS])
     y = np.array([p[2] for p in LANDMARKS])
     nap = np.zeros_like(x)

@@ -1,0 +1,189 @@
+"""Makes the sample inputs in this folder (run: python assets/make_samples.py).
+
+- lamp_post.glb, bench.glb: street furniture in local metres (glTF, y up), for placement near
+  Schiphol with an origin and heading; the bench has a wood texture.
+- parking_zones.geojson: parking zones near Schiphol in RD New, heights in NAP metres.
+- cables_pipes.geojson: cables and pipes in RD New with depth (m) and diameter (mm), KLIC-style.
+
+Deterministic: running it again gives the same files.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import trimesh
+from PIL import Image
+
+HERE = Path(__file__).resolve().parent
+GROUND_NAP = -3.6  # ground level around Schiphol Plaza, metres NAP
+CRS = {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::28992"}}
+Z_UP_TO_Y_UP = trimesh.transformations.rotation_matrix(-np.pi / 2, [1, 0, 0])
+
+
+def pbr(
+    name: str, rgba: tuple[int, int, int, int], metallic: float, roughness: float, **kw: object
+) -> trimesh.visual.material.PBRMaterial:
+    return trimesh.visual.material.PBRMaterial(
+        name=name, baseColorFactor=rgba, metallicFactor=metallic, roughnessFactor=roughness, **kw
+    )
+
+
+def coloured(
+    mesh: trimesh.Trimesh, material: trimesh.visual.material.PBRMaterial
+) -> trimesh.Trimesh:
+    mesh.visual = trimesh.visual.TextureVisuals(material=material)
+    return mesh
+
+
+def lamp_post() -> trimesh.Scene:
+    steel = pbr("steel", (70, 75, 80, 255), 0.8, 0.4)
+    glass = pbr("lamp", (255, 240, 200, 255), 0.0, 0.2)
+    pole = trimesh.creation.cylinder(radius=0.08, height=6.0, sections=16)
+    pole.apply_translation([0, 0, 3.0])
+    arm = trimesh.creation.box([1.2, 0.08, 0.08])
+    arm.apply_translation([0.6, 0, 5.9])
+    head = trimesh.creation.box([0.5, 0.25, 0.12])
+    head.apply_translation([1.2, 0, 5.85])
+    scene = trimesh.Scene()
+    scene.add_geometry(coloured(pole, steel), node_name="pole", geom_name="pole")
+    scene.add_geometry(coloured(arm, steel), node_name="arm", geom_name="arm")
+    scene.add_geometry(coloured(head, glass), node_name="lamp head", geom_name="lamp head")
+    scene.apply_transform(Z_UP_TO_Y_UP)
+    return scene
+
+
+def wood_texture() -> Image.Image:
+    rng = np.random.default_rng(1)
+    x = np.linspace(0, 12 * np.pi, 64)
+    grain = 0.5 + 0.25 * np.sin(x[None, :] + rng.normal(0, 0.3, (64, 1)))
+    rgb = np.stack([150 + 60 * grain, 95 + 40 * grain, 50 + 20 * grain], axis=-1)
+    return Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8), "RGB")
+
+
+def bench() -> trimesh.Scene:
+    image = wood_texture()
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    wood = pbr(
+        "wood",
+        (255, 255, 255, 255),
+        0.0,
+        0.8,
+        baseColorTexture=Image.open(io.BytesIO(buffer.getvalue())),
+    )
+    iron = pbr("iron", (30, 30, 32, 255), 0.9, 0.5)
+    scene = trimesh.Scene()
+    seat = trimesh.creation.box([1.8, 0.45, 0.05])
+    seat.apply_translation([0, 0, 0.45])
+    back = trimesh.creation.box([1.8, 0.05, 0.4])
+    back.apply_translation([0, 0.2, 0.75])
+    for name, part in (("seat", seat), ("backrest", back)):
+        uv = (part.vertices[:, [0, 2]] - part.vertices[:, [0, 2]].min(axis=0)) / np.ptp(
+            part.vertices[:, [0, 2]], axis=0
+        )
+        part.visual = trimesh.visual.TextureVisuals(uv=uv, material=wood)
+        scene.add_geometry(part, node_name=name, geom_name=name)
+    for k, x in enumerate((-0.8, 0.8)):
+        leg = trimesh.creation.box([0.06, 0.45, 0.45])
+        leg.apply_translation([x, 0, 0.225])
+        scene.add_geometry(coloured(leg, iron), node_name=f"leg {k + 1}", geom_name=f"leg {k + 1}")
+    scene.apply_transform(Z_UP_TO_Y_UP)
+    return scene
+
+
+def rectangle(x: float, y: float, w: float, h: float) -> list[list[float]]:
+    return [[x, y], [x + w, y], [x + w, y + h], [x, y + h], [x, y]]
+
+
+def parking_zones() -> dict[str, object]:
+    zones = [
+        ("P1 Kiss & Ride", 111_750, 481_120, 60, 25, 48, 0.0),
+        ("P2 short stay", 111_830, 481_120, 90, 40, 160, 4.5),
+        ("P3 long stay", 111_940, 481_120, 120, 60, 420, 2.75),
+        ("Taxi rank", 111_750, 481_160, 40, 12, 20, 0.0),
+    ]
+    features = []
+    for number, (name, x, y, w, h, capacity, tariff) in enumerate(zones, start=1):
+        features.append(
+            {
+                "type": "Feature",
+                "id": f"zone-{number}",
+                "properties": {
+                    "name": name,
+                    "capacity": capacity,
+                    "tariff_eur_per_hour": tariff,
+                    "paid": tariff > 0,
+                    "base": GROUND_NAP,
+                    "height": 0.15,
+                },
+                "geometry": {"type": "Polygon", "coordinates": [rectangle(x, y, w, h)]},
+            }
+        )
+    return {"type": "FeatureCollection", "name": "parking zones", "crs": CRS, "features": features}
+
+
+def cables_pipes() -> dict[str, object]:
+    lines = [
+        (
+            "gas",
+            "lage druk gas",
+            1.0,
+            160,
+            [[111_740, 481_110], [111_900, 481_112], [112_070, 481_115]],
+        ),
+        (
+            "water",
+            "drinkwater",
+            1.2,
+            200,
+            [[111_740, 481_105], [111_905, 481_106], [112_070, 481_108]],
+        ),
+        (
+            "elektriciteit",
+            "laagspanning",
+            0.7,
+            50,
+            [[111_745, 481_100], [111_830, 481_100], [111_830, 481_180]],
+        ),
+        ("datatransport", "glasvezel", 0.6, 40, [[111_760, 481_098], [112_060, 481_098]]),
+        ("riool", "afvalwater", 2.5, 400, [[111_740, 481_190], [112_070, 481_190]]),
+    ]
+    features = []
+    for number, (theme, kind, depth, diameter, coordinates) in enumerate(lines, start=1):
+        features.append(
+            {
+                "type": "Feature",
+                "id": f"utility-{number}",
+                "properties": {
+                    "thema": theme,
+                    "type": kind,
+                    "depth": depth,
+                    "diameter": diameter,
+                    "ground": GROUND_NAP,
+                },
+                "geometry": {"type": "LineString", "coordinates": coordinates},
+            }
+        )
+    return {
+        "type": "FeatureCollection",
+        "name": "cables and pipes",
+        "crs": CRS,
+        "features": features,
+    }
+
+
+def main() -> None:
+    lamp_post().export(HERE / "lamp_post.glb")
+    bench().export(HERE / "bench.glb")
+    for name, document in (("parking_zones", parking_zones()), ("cables_pipes", cables_pipes())):
+        (HERE / f"{name}.geojson").write_text(
+            json.dumps(document, indent=1) + "\n", encoding="utf-8"
+        )
+
+
+if __name__ == "__main__":
+    main()

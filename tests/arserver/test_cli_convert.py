@@ -1,0 +1,82 @@
+"""`arserver convert`: progress, a summary, one error line, nothing written on failure."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from arserver.cli import cli
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+
+
+def test_converts_geojson_and_prints_a_summary(tmp_path: Path) -> None:
+    out = tmp_path / "zones"
+    result = CliRunner().invoke(
+        cli, ["convert", str(ASSETS / "parking_zones.geojson"), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.stderr
+    tileset = json.loads((out / "tileset.json").read_text())
+    assert tileset["asset"]["version"] == "1.1"
+    assert "4 features" in result.stdout
+    assert "accuracy 0.001 m" in result.stdout
+    assert "EPSG:7415" in result.stdout
+
+
+def test_places_a_model_with_origin_and_heading(tmp_path: Path) -> None:
+    out = tmp_path / "lamp"
+    args = [
+        "convert",
+        str(ASSETS / "lamp_post.glb"),
+        "--origin",
+        "4.7610,52.3095,39.6",
+        "--heading",
+        "30",
+        "--out",
+        str(out),
+    ]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.stderr
+    origin = json.loads((out / "tileset.json").read_text())["asset"]["extras"]["arserver"]["origin"]
+    assert origin == [4.761, 52.3095, 39.6]
+
+
+def test_a_model_without_crs_or_origin_says_which_flag_to_add(tmp_path: Path) -> None:
+    out = tmp_path / "lamp"
+    result = CliRunner().invoke(cli, ["convert", str(ASSETS / "lamp_post.glb"), "--out", str(out)])
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1
+    assert "arserver convert: error:" in result.stderr
+    assert "--origin LON,LAT,H" in result.stderr
+    assert "--crs" in result.stderr
+    assert not out.exists()
+
+
+def test_a_malformed_origin_is_a_usage_error(tmp_path: Path) -> None:
+    args = [
+        "convert",
+        str(ASSETS / "lamp_post.glb"),
+        "--origin",
+        "4.7,north",
+        "--out",
+        str(tmp_path / "x"),
+    ]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    assert "LON,LAT,H" in result.stderr
+
+
+def test_unknown_crs_is_a_usage_error(tmp_path: Path) -> None:
+    args = [
+        "convert",
+        str(ASSETS / "parking_zones.geojson"),
+        "--crs",
+        "EPSG:99999",
+        "--out",
+        str(tmp_path / "x"),
+    ]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    assert "unknown CRS" in result.stderr
