@@ -51,6 +51,7 @@ def convert_samples(target: Path, out: Console) -> None:
     jobs: list[tuple[str, ConvertOptions]] = [
         ("parking_zones.geojson", ConvertOptions()),
         ("cables_pipes.geojson", ConvertOptions()),
+        ("buildings.city.json", ConvertOptions()),
     ]
     for name, x, y, nap, heading in FURNITURE:
         lon, lat, h = to_geodetic.transform([x], [y], [nap])
@@ -60,7 +61,7 @@ def convert_samples(target: Path, out: Console) -> None:
     out.print()
     out.print(f"[bold]Converting the sample assets to 3D Tiles 1.1 in {target}[/]")
     for name, options in jobs:
-        report = convert([ASSETS / name], target / Path(name).stem, options)
+        report = convert([ASSETS / name], target / name.split(".")[0], options)
         counts = report.summary["counts"]
         out.print(
             f"  {name:<22} -> {report.tileset}  ({counts['features']} features, "

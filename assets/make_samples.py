@@ -4,6 +4,8 @@
   Schiphol with an origin and heading; the bench has a wood texture.
 - parking_zones.geojson: parking zones near Schiphol in RD New, heights in NAP metres.
 - cables_pipes.geojson: cables and pipes in RD New with depth (m) and diameter (mm), KLIC-style.
+- buildings.city.json: two buildings in the 3DBAG layout (CityJSON 2.0, RD New + NAP): attributes
+  on the Building, LoD 1.2 and 2.2 geometry with roof/wall/ground semantics on its BuildingPart.
 
 Deterministic: running it again gives the same files.
 """
@@ -176,6 +178,115 @@ def cables_pipes() -> dict[str, object]:
     }
 
 
+def gabled_house(
+    x0: float, y0: float, width: float, depth: float, eaves: float, ridge: float
+) -> tuple[list[list[float]], list[list[list[int]]], list[int], list[list[list[int]]]]:
+    """Vertices, LoD 2.2 surfaces, their semantics (0 ground, 1 wall, 2 roof), LoD 1.2 block."""
+    g = GROUND_NAP
+    x1, y1, ym = x0 + width, y0 + depth, y0 + depth / 2
+    v = [
+        [x0, y0, g],
+        [x1, y0, g],
+        [x1, y1, g],
+        [x0, y1, g],  # 0-3 ground
+        [x0, y0, g + eaves],
+        [x1, y0, g + eaves],
+        [x1, y1, g + eaves],
+        [x0, y1, g + eaves],  # 4-7
+        [x0, ym, g + ridge],
+        [x1, ym, g + ridge],  # 8-9 ridge
+        [x0, y0, g + ridge],
+        [x1, y0, g + ridge],
+        [x1, y1, g + ridge],
+        [x0, y1, g + ridge],  # 10-13 LoD1 top
+    ]
+    lod22 = [
+        [[0, 3, 2, 1]],  # ground, facing down
+        [[0, 1, 5, 4]],
+        [[1, 2, 6, 9, 5]],
+        [[2, 3, 7, 6]],
+        [[3, 0, 4, 8, 7]],  # walls, gables
+        [[4, 5, 9, 8]],
+        [[6, 7, 8, 9]],  # roof planes
+    ]
+    semantics = [0, 1, 1, 1, 1, 2, 2]
+    lod12 = [
+        [[0, 3, 2, 1]],
+        [[0, 1, 11, 10]],
+        [[1, 2, 12, 11]],
+        [[2, 3, 13, 12]],
+        [[3, 0, 10, 13]],
+        [[10, 11, 12, 13]],
+    ]
+    return v, lod22, semantics, lod12
+
+
+def buildings() -> dict[str, object]:
+    scale = 0.001
+    vertices: list[list[int]] = []
+    objects: dict[str, object] = {}
+    houses = [
+        ("NL.IMBAG.Pand.0362100000001", 111_790.0, 481_140.0, 12.0, 9.0, 6.0, 10.5, 1998),
+        ("NL.IMBAG.Pand.0362100000002", 111_806.0, 481_140.0, 10.0, 9.0, 5.5, 9.0, 2004),
+    ]
+    for identifier, x0, y0, width, depth, eaves, ridge, year in houses:
+        v, lod22, semantics, lod12 = gabled_house(x0, y0, width, depth, eaves, ridge)
+        base = len(vertices)
+        vertices.extend(
+            [
+                [
+                    round((c - t) / scale)
+                    for c, t in zip(p, (111_000.0, 481_000.0, 0.0), strict=True)
+                ]
+                for p in v
+            ]
+        )
+
+        def shift(surfaces: list[list[list[int]]], base: int = base) -> list[list[list[int]]]:
+            return [[[base + k for k in ring] for ring in surface] for surface in surfaces]
+
+        part = f"{identifier}-0"
+        objects[identifier] = {
+            "type": "Building",
+            "attributes": {
+                "identificatie": identifier,
+                "oorspronkelijkbouwjaar": year,
+                "status": "Pand in gebruik",
+                "b3_h_maaiveld": GROUND_NAP,
+                "b3_h_dak_max": round(GROUND_NAP + ridge, 2),
+            },
+            "children": [part],
+        }
+        objects[part] = {
+            "type": "BuildingPart",
+            "parents": [identifier],
+            "geometry": [
+                {"type": "Solid", "lod": "1.2", "boundaries": [shift(lod12)]},
+                {
+                    "type": "Solid",
+                    "lod": "2.2",
+                    "boundaries": [shift(lod22)],
+                    "semantics": {
+                        "surfaces": [
+                            {"type": "GroundSurface"},
+                            {"type": "WallSurface"},
+                            {"type": "RoofSurface"},
+                        ],
+                        "values": [semantics],
+                    },
+                },
+            ],
+        }
+    return {
+        "type": "CityJSON",
+        "version": "2.0",
+        "transform": {"scale": [scale, scale, scale], "translate": [111_000.0, 481_000.0, 0.0]},
+        "metadata": {"referenceSystem": "https://www.opengis.net/def/crs/EPSG/0/7415"},
+        "CityObjects": objects,
+        "vertices": vertices,
+    }
+
+
 def main() -> None:
     lamp_post().export(HERE / "lamp_post.glb")
     bench().export(HERE / "bench.glb")
@@ -183,6 +294,7 @@ def main() -> None:
         (HERE / f"{name}.geojson").write_text(
             json.dumps(document, indent=1) + "\n", encoding="utf-8"
         )
+    (HERE / "buildings.city.json").write_text(json.dumps(buildings()) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from tiles.crs import EnuFrame
 from tiles.errors import TilesError
 from tiles.georef import LocalPlacement, Placement, frame_for, geodetic_extent
 from tiles.model import FeatureModel
-from tiles.readers import Source, geojson, mesh
+from tiles.readers import Source, cityjson, geojson, mesh
 from tiles.readers.geojson import FeatureOptions
 from tiles.tiler import DEFAULT_MAX_TRIANGLES, Tiler
 from tiles.tileset import Tileset
@@ -45,7 +45,8 @@ class ConvertOptions:
     ``crs`` overrides or supplies the source CRS (``EPSG:7415`` for RD New + NAP). ``origin``
     (ETRS89 longitude, latitude, ellipsoidal height) places inputs in local metres, turned by
     ``heading_deg`` (clockwise from north) and scaled by ``scale``. ``up_axis`` ("y" or "z")
-    overrides a model format's usual up axis.
+    overrides a model format's usual up axis; ``cityjson_lod`` picks a CityJSON level of
+    detail (default: the highest in the file).
     """
 
     crs: str | None = None
@@ -53,6 +54,7 @@ class ConvertOptions:
     heading_deg: float = 0.0
     scale: float = 1.0
     up_axis: str | None = None
+    cityjson_lod: str | None = None
     allow_ballpark: bool = False
     max_triangles_per_tile: int = DEFAULT_MAX_TRIANGLES
     features: FeatureOptions = field(default_factory=FeatureOptions)
@@ -80,6 +82,8 @@ def _read(path: Path, options: ConvertOptions) -> Source:
     if path.stat().st_size == 0:
         raise InputError(f"{path}: the file is empty")
     try:
+        if cityjson.supports(path):
+            return cityjson.read(path, options.cityjson_lod)
         if geojson.supports(path):
             return geojson.read(path, options.features)
         if mesh.supports(path) and (path.suffix.lower() != ".ply" or mesh.has_faces(path)):
