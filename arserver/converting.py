@@ -47,9 +47,13 @@ def print_summary(report: ConversionReport, console: Console) -> None:
     accuracy = "unknown" if s["accuracy_m"] is None else f"{s['accuracy_m']:g} m"
     console.print(f"[green]wrote[/] {report.tileset}")
     size_kib = counts["content_bytes"] / 1024
+    what = (
+        f"{counts['points_in_tiles']:,} points"
+        if "points_in_tiles" in counts
+        else f"{counts['features']} features, {counts['triangles']:,} triangles"
+    )
     console.print(
-        f"  {counts['features']} features, {counts['triangles']:,} triangles, "
-        f"{counts['tiles']} tiles, {size_kib:.1f} KiB in {report.seconds:.2f} s"
+        f"  {what}, {counts['tiles']} tiles, {size_kib:.1f} KiB in {report.seconds:.2f} s"
     )
     console.print(f"  from {', '.join(s['source_crs'])}")
     console.print(f"  via {'; '.join(s['transformation'])} (accuracy {accuracy})")

@@ -52,6 +52,7 @@ def convert_samples(target: Path, out: Console) -> None:
         ("parking_zones.geojson", ConvertOptions()),
         ("cables_pipes.geojson", ConvertOptions()),
         ("buildings.city.json", ConvertOptions()),
+        ("tree_scan.laz", ConvertOptions()),
     ]
     for name, x, y, nap, heading in FURNITURE:
         lon, lat, h = to_geodetic.transform([x], [y], [nap])
@@ -63,10 +64,13 @@ def convert_samples(target: Path, out: Console) -> None:
     for name, options in jobs:
         report = convert([ASSETS / name], target / name.split(".")[0], options)
         counts = report.summary["counts"]
-        out.print(
-            f"  {name:<22} -> {report.tileset}  ({counts['features']} features, "
-            f"{counts['triangles']} triangles, accuracy {report.summary['accuracy_m']:g} m)"
+        what = (
+            f"{counts['points_in_tiles']} points"
+            if "points_in_tiles" in counts
+            else f"{counts['features']} features, {counts['triangles']} triangles"
         )
+        accuracy = report.summary["accuracy_m"]
+        out.print(f"  {name:<22} -> {report.tileset}  ({what}, accuracy {accuracy:g} m)")
 
 
 def show_georeferencing(out: Console) -> None:

@@ -4,6 +4,7 @@
   Schiphol with an origin and heading; the bench has a wood texture.
 - parking_zones.geojson: parking zones near Schiphol in RD New, heights in NAP metres.
 - cables_pipes.geojson: cables and pipes in RD New with depth (m) and diameter (mm), KLIC-style.
+- tree_scan.laz: a small coloured point cloud (a tree on a patch of grass) in RD New + NAP.
 - buildings.city.json: two buildings in the 3DBAG layout (CityJSON 2.0, RD New + NAP): attributes
   on the Building, LoD 1.2 and 2.2 geometry with roof/wall/ground semantics on its BuildingPart.
 
@@ -12,11 +13,14 @@ Deterministic: running it again gives the same files.
 
 from __future__ import annotations
 
+import datetime
 import io
 import json
 from pathlib import Path
 
+import laspy
 import numpy as np
+import pyproj
 import trimesh
 from PIL import Image
 
@@ -287,6 +291,41 @@ def buildings() -> dict[str, object]:
     }
 
 
+def tree_scan() -> laspy.LasData:
+    rng = np.random.default_rng(7)
+    x0, y0 = 111_780.0, 481_170.0
+    ground = np.column_stack(
+        [rng.uniform(-6, 6, 12_000), rng.uniform(-6, 6, 12_000), rng.normal(0, 0.01, 12_000)]
+    )
+    trunk_h = rng.uniform(0, 3.0, 2_000)
+    angle = rng.uniform(0, 2 * np.pi, 2_000)
+    trunk = np.column_stack([0.2 * np.cos(angle), 0.2 * np.sin(angle), trunk_h])
+    crown = rng.normal(0, 1, (10_000, 3))
+    crown /= np.linalg.norm(crown, axis=1)[:, None]
+    crown *= rng.uniform(1.5, 2.5, (10_000, 1))
+    crown[:, 2] = crown[:, 2] * 0.8 + 4.5
+    xyz = np.vstack([ground, trunk, crown])
+    colours = np.vstack(
+        [
+            np.tile([70, 140, 60], (len(ground), 1)),
+            np.tile([100, 70, 40], (len(trunk), 1)),
+            np.tile([40, 110, 35], (len(crown), 1)),
+        ]
+    ) + rng.integers(-15, 15, (len(xyz), 3))
+    header = laspy.LasHeader(point_format=3, version="1.4")
+    header.offsets = [x0, y0, 0.0]
+    header.scales = [0.001, 0.001, 0.001]
+    header.add_crs(pyproj.CRS.from_epsg(7415))
+    header.creation_date = datetime.date(2026, 1, 1)  # keeps the file the same on every run
+    las = laspy.LasData(header)
+    las.x = x0 + xyz[:, 0]
+    las.y = y0 + xyz[:, 1]
+    las.z = GROUND_NAP + xyz[:, 2]
+    rgb = (np.clip(colours, 0, 255) * 257).astype(np.uint16)
+    las.red, las.green, las.blue = rgb[:, 0], rgb[:, 1], rgb[:, 2]
+    return las
+
+
 def main() -> None:
     lamp_post().export(HERE / "lamp_post.glb")
     bench().export(HERE / "bench.glb")
@@ -295,6 +334,7 @@ def main() -> None:
             json.dumps(document, indent=1) + "\n", encoding="utf-8"
         )
     (HERE / "buildings.city.json").write_text(json.dumps(buildings()) + "\n", encoding="utf-8")
+    tree_scan().write(HERE / "tree_scan.laz")
 
 
 if __name__ == "__main__":

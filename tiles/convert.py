@@ -17,17 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyproj
 
-from tiles import __version__
+from tiles import __version__, points
 from tiles.atomic import atomic_directory
-from tiles.crs import EnuFrame
+from tiles.crs import EnuFrame, parse_crs
 from tiles.errors import TilesError
-from tiles.georef import LocalPlacement, Placement, frame_for, geodetic_extent
+from tiles.georef import LocalPlacement, Placement, frame_for, geodetic_extent, with_heights
 from tiles.model import FeatureModel
 from tiles.readers import Source, cityjson, geojson, mesh
 from tiles.readers.geojson import FeatureOptions
 from tiles.tiler import DEFAULT_MAX_TRIANGLES, Tiler
-from tiles.tileset import Tileset
+from tiles.tileset import Tile, Tileset
 
 ProgressCallback = Callable[[float, str], None]
 
@@ -74,13 +75,75 @@ class ConversionReport:
         return self.out_dir / "tileset.json"
 
 
-def _read(path: Path, options: ConvertOptions) -> Source:
+def _check_file(path: Path) -> None:
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if path.is_dir():
         raise InputError(f"{path}: is a directory")
     if path.stat().st_size == 0:
         raise InputError(f"{path}: the file is empty")
+
+
+def _is_point_cloud(path: Path) -> bool:
+    return points.supports(path) and not (path.suffix.lower() == ".ply" and mesh.has_faces(path))
+
+
+def _convert_points(
+    paths: list[Path],
+    out: Path,
+    options: ConvertOptions,
+    report: ProgressCallback,
+    started: float,
+) -> ConversionReport:
+    report(0.0, "reading point cloud headers")
+    found: list[pyproj.CRS] = []
+    for path in paths:
+        try:
+            crs = parse_crs(options.crs) if options.crs else points.file_crs(path)
+        except TilesError as exc:
+            raise InputError(f"{path}: {exc}") from exc
+        if crs is None:
+            raise InputError(
+                f"{path}: no CRS in the file's metadata; add --crs EPSG:N "
+                "(EPSG:7415 for RD New + NAP)"
+            )
+        found.append(crs)
+    if any(c != found[0] for c in found):
+        raise InputError(
+            f"{paths[0]}: the point clouds are in different CRS; convert them separately"
+        )
+    crs = with_heights(found[0])
+    with atomic_directory(out) as work:
+        scratch = work / "_octree"
+        report(0.05, "building the octree (py3dtiles)")
+        try:
+            document = points.run_py3dtiles(paths, scratch, crs)
+            frame, placement = points.place_points(document, crs, options.allow_ballpark)
+        except TilesError as exc:
+            raise InputError(f"{paths[0]}: {exc}") from exc
+        report(0.6, "placing points and writing tiles")
+        rewriter = points.PointRewriter(scratch, work, placement, GENERATOR)
+        root = rewriter.run(document)
+        points.remove(scratch)
+        root.transform = frame.tileset_transform()
+        stats = rewriter.stats
+        summary = _summary(paths, [placement], frame, root)
+        summary["counts"] = {
+            "points_in_tiles": stats.points,  # py3dtiles repeats a sample in the root preview
+            "tiles": stats.tiles,
+            "content_bytes": stats.content_bytes,
+        }
+        tileset = Tileset(root, max(root.geometric_error, root.box.diagonal / 2.0), GENERATOR)
+        tileset.extras = {"arserver": summary}
+        report(0.97, "writing tileset.json")
+        (work / "tileset.json").write_text(
+            json.dumps(tileset.to_dict(), indent=1), encoding="utf-8"
+        )
+    report(1.0, "done")
+    return ConversionReport(out, time.perf_counter() - started, summary)
+
+
+def _read(path: Path, options: ConvertOptions) -> Source:
     try:
         if cityjson.supports(path):
             return cityjson.read(path, options.cityjson_lod)
@@ -118,6 +181,16 @@ def convert(
     paths = [Path(p) for p in inputs]
     if not paths:
         raise InputError("no input files given")
+    for path in paths:
+        _check_file(path)
+    clouds = [p for p in paths if _is_point_cloud(p)]
+    if clouds and len(clouds) < len(paths):
+        raise InputError(
+            f"{clouds[0]}: point clouds and other inputs go into separate tilesets; "
+            "convert them separately"
+        )
+    if clouds:
+        return _convert_points(paths, Path(out_dir), options, report, started)
     report(0.0, "reading")
     sources = [_read(p, options) for p in paths]
 
@@ -145,7 +218,13 @@ def convert(
         )
         root = tiler.run()
         root.transform = frame.tileset_transform()
-        summary = _summary(paths, placements, frame, model, tiler, root)
+        summary = _summary(paths, placements, frame, root)
+        summary["counts"] = {
+            "features": len(model.properties),
+            "triangles": model.triangle_count,
+            "tiles": tiler.stats.tiles,
+            "content_bytes": tiler.stats.content_bytes,
+        }
         tileset = Tileset(root, max(root.geometric_error, root.box.diagonal / 2.0), GENERATOR)
         tileset.extras = {"arserver": summary}
         report(0.97, "writing tileset.json")
@@ -211,12 +290,7 @@ def _merge(models: list[FeatureModel]) -> FeatureModel:
 
 
 def _summary(
-    paths: list[Path],
-    placements: list[Placement],
-    frame: EnuFrame,
-    model: FeatureModel,
-    tiler: Tiler,
-    root: Any,
+    paths: list[Path], placements: list[Placement], frame: EnuFrame, root: Tile
 ) -> dict[str, Any]:
     corners = np.array(
         [[x, y, z] for x in (root.box.minimum[0], root.box.maximum[0])
@@ -236,11 +310,5 @@ def _summary(
         "origin": [frame.lon, frame.lat, frame.h],
         "wgs84_bbox": [float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())],
         "height_range": [float(h.min()), float(h.max())],
-        "counts": {
-            "features": len(model.properties),
-            "triangles": model.triangle_count,
-            "tiles": tiler.stats.tiles,
-            "content_bytes": tiler.stats.content_bytes,
-        },
         "tool": GENERATOR,
     }

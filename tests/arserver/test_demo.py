@@ -22,5 +22,5 @@ def test_demo_shows_heights_of_about_41_to_46_m_and_converts_the_samples(tmp_pat
     assert "45.73" in text
     assert "40.8 to 45.7 m too low" in text
     assert "accuracy 0.001 m" in text
-    for name in ("parking_zones", "cables_pipes", "buildings", "lamp_post", "bench"):
+    for name in ("parking_zones", "cables_pipes", "buildings", "tree_scan", "lamp_post", "bench"):
         assert (tmp_path / "demo" / name / "tileset.json").is_file()

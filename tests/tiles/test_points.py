@@ -1,0 +1,110 @@
+"""Point clouds through py3dtiles' octree into valid, correctly placed 3D Tiles 1.1."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import laspy
+import numpy as np
+import pyproj
+import pytest
+
+from tests.tiles.tileset_reading import all_glbs, content_positions, read_glb, tiles
+from tests.validators.gltf import assert_valid_glb
+from tiles.convert import ConvertOptions, InputError, convert
+from tiles.crs import Transformer
+
+SAMPLE = Path(__file__).resolve().parents[2] / "assets" / "tree_scan.laz"
+
+
+def write_las(path: Path, xyz: np.ndarray, crs: int | None = 7415) -> Path:
+    header = laspy.LasHeader(point_format=3, version="1.4")
+    header.offsets = xyz.min(axis=0)
+    header.scales = [0.001, 0.001, 0.001]
+    if crs is not None:
+        header.add_crs(pyproj.CRS.from_epsg(crs))
+    las = laspy.LasData(header)
+    las.x, las.y, las.z = xyz[:, 0], xyz[:, 1], xyz[:, 2]
+    las.red = las.green = las.blue = np.full(len(xyz), 65535, dtype=np.uint16)
+    las.write(path)
+    return path
+
+
+def test_a_known_point_lands_where_the_georeferencing_module_puts_it(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    xyz = np.column_stack(
+        [
+            rng.uniform(121_400, 121_430, 5_000),
+            rng.uniform(487_400, 487_430, 5_000),
+            rng.uniform(-2, 8, 5_000),
+        ]
+    )
+    known = np.array([121_415.123, 487_415.456, 1.789])
+    xyz[0] = known
+    convert([write_las(tmp_path / "c.las", xyz)], tmp_path / "out")
+    points = np.concatenate([p for _, p in content_positions(tmp_path / "out")])
+    ex, ey, ez = Transformer.from_crs("EPSG:7415", "EPSG:4978").transform(*[[v] for v in known])
+    assert ez is not None
+    distance = np.linalg.norm(points - [ex[0], ey[0], ez[0]], axis=1)
+    assert distance.min() < 0.01
+
+
+def test_sample_scan_gives_valid_glb_with_normalised_colours_and_a_y_up_root(
+    tmp_path: Path,
+) -> None:
+    report = convert([SAMPLE], tmp_path / "out")
+    assert report.summary["counts"]["points_in_tiles"] >= 24_000
+    assert report.summary["accuracy_m"] == pytest.approx(0.001)
+    glbs = all_glbs(tmp_path / "out")
+    assert_valid_glb(glbs)
+    document, _ = read_glb(glbs[0])
+    primitive = document["meshes"][0]["primitives"][0]
+    colour = document["accessors"][primitive["attributes"]["COLOR_0"]]
+    assert (colour["type"], colour["componentType"], colour["normalized"]) == ("VEC4", 5121, True)
+    assert primitive["mode"] == 0
+    matrix = np.array(document["nodes"][0]["matrix"]).reshape(4, 4).T
+    np.testing.assert_allclose(matrix[:3, :3], [[1, 0, 0], [0, 0, 1], [0, -1, 0]])
+
+
+def test_boxes_contain_their_points_and_errors_shrink(tmp_path: Path) -> None:
+    convert([SAMPLE], tmp_path / "out")
+    for tile, points in content_positions(tmp_path / "out", enu=True):
+        box = tile["boundingVolume"]["box"]
+        centre, half = np.array(box[:3]), np.array([box[3], box[7], box[11]])
+        assert (np.abs(points - centre) <= half + 1e-3).all()
+    tileset = json.loads((tmp_path / "out" / "tileset.json").read_text())
+    for tile in tiles(tileset):
+        for child in tile.get("children", []):
+            assert child["geometricError"] <= tile["geometricError"]
+
+
+def test_xyz_without_crs_asks_for_the_flag(tmp_path: Path) -> None:
+    path = tmp_path / "cloud.xyz"
+    path.write_text("121400 487400 0\n121401 487401 1\n")
+    with pytest.raises(InputError, match=r"cloud\.xyz: no CRS .*--crs EPSG:N"):
+        convert([path], tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_xyz_with_crs_converts(tmp_path: Path) -> None:
+    path = tmp_path / "cloud.xyz"
+    rows = [f"{121_400 + i * 0.1} {487_400 + i * 0.05} {i * 0.01}" for i in range(2_000)]
+    path.write_text("\n".join(rows) + "\n")
+    report = convert([path], tmp_path / "out", ConvertOptions(crs="EPSG:7415"))
+    assert report.summary["counts"]["points_in_tiles"] >= 2_000
+    assert_valid_glb(all_glbs(tmp_path / "out"))
+
+
+def test_corrupt_las_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
+    path = tmp_path / "broken.las"
+    path.write_bytes(b"LASF" + bytes(300))
+    with pytest.raises(InputError, match=r"broken\.las"):
+        convert([path], tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_points_and_meshes_are_not_mixed(tmp_path: Path) -> None:
+    other = Path(__file__).resolve().parents[2] / "assets" / "parking_zones.geojson"
+    with pytest.raises(InputError, match="separate tilesets"):
+        convert([SAMPLE, other], tmp_path / "out")
