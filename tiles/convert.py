@@ -118,12 +118,19 @@ def _convert_points(
         report(0.05, "building the octree (py3dtiles)")
         try:
             document = points.run_py3dtiles(paths, scratch, crs)
-            frame, placement = points.place_points(document, crs, options.allow_ballpark)
+            frame, rewriter = points.rewriter(
+                document,
+                scratch,
+                work,
+                crs,
+                allow_ballpark=options.allow_ballpark,
+                generator=GENERATOR,
+            )
         except TilesError as exc:
             raise InputError(f"{paths[0]}: {exc}") from exc
         report(0.6, "placing points and writing tiles")
-        rewriter = points.PointRewriter(scratch, work, placement, GENERATOR)
         root = rewriter.run(document)
+        placement = rewriter.placement
         points.remove(scratch)
         root.transform = frame.tileset_transform()
         stats = rewriter.stats

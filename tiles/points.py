@@ -13,8 +13,10 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import multiprocessing
 import os
 import shutil
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,62 +109,129 @@ def source_extent(document: dict[str, Any]) -> FloatArray:
     return corners
 
 
-class PointRewriter:
-    """Rewrites py3dtiles' tiles (``.pnts`` in source coordinates) as GLB in the ENU frame."""
+@dataclass(frozen=True)
+class _Task:
+    content: str  # path of a py3dtiles .pnts
+    matrix: tuple[float, ...]  # 16 numbers, row-major: tile coordinates -> source CRS
+    uri: str  # our GLB, relative to the output directory
 
-    def __init__(self, source: Path, out_dir: Path, placement: Placement, generator: str) -> None:
+
+@dataclass(frozen=True)
+class _Written:
+    uri: str
+    minimum: tuple[float, float, float]
+    maximum: tuple[float, float, float]
+    points: int
+    size: int
+
+
+@dataclass(frozen=True)
+class _Job:
+    """Everything a worker process needs to rewrite tiles (picklable)."""
+
+    source: str
+    out_dir: str
+    crs_wkt: str
+    frame: tuple[float, float, float]
+    generator: str
+    allow_ballpark: bool
+
+
+def _rewrite(job: _Job, tasks: list[_Task]) -> list[_Written]:
+    """Rewrite some tiles: .pnts in source coordinates -> GLB in the ENU frame."""
+    from py3dtiles.tileset.content.tile_content_reader import read_binary_tile_content
+
+    placement = Placement.georeferenced(
+        pyproj.CRS.from_wkt(job.crs_wkt), EnuFrame(*job.frame), allow_ballpark=job.allow_ballpark
+    )
+    written = []
+    for task in tasks:
+        content: Any = read_binary_tile_content(Path(job.source) / task.content)
+        local = np.asarray(content.get_vertices(), dtype=np.float64)
+        if local.size == 0:
+            continue
+        rtc = content.body.feature_table.header.rtc
+        if rtc is not None:
+            local = local + np.asarray(rtc, dtype=np.float64)
+        matrix = np.asarray(task.matrix, dtype=np.float64).reshape(4, 4)
+        source = local @ matrix[:3, :3].T + matrix[:3, 3]
+        enu = placement.to_enu(source)
+        colours = content.get_colors()
+        rgb = None
+        if colours is not None:
+            rgb = np.asarray(colours)
+            if rgb.dtype != np.uint8:  # 16-bit colours
+                rgb = (rgb >> 8).astype(np.uint8)
+        box = Box.around(enu)
+        data = write_glb(
+            [Primitive(positions=enu, colors=rgb, material=_MATERIAL)],
+            center=box.center.tolist(),
+            generator=job.generator,
+        )
+        (Path(job.out_dir) / task.uri).write_bytes(data)
+        written.append(_Written(task.uri, box.minimum, box.maximum, len(enu), len(data)))
+    return written
+
+
+class PointRewriter:
+    """Rewrites py3dtiles' tiles (``.pnts`` in source coordinates) as GLB in the ENU frame,
+    in parallel worker processes when there is enough to do."""
+
+    def __init__(self, source: Path, out_dir: Path, placement: Placement, job: _Job) -> None:
         self.source = source
         self.out_dir = out_dir
         self.placement = placement
-        self.generator = generator
+        self.job = job
         self.stats = PointStats()
 
     def run(self, document: dict[str, Any]) -> Tile:
         (self.out_dir / "content").mkdir(parents=True, exist_ok=True)
-        tile = self._tile(document["root"], np.eye(4), "r")
+        tasks: list[_Task] = []
+        self._collect(document["root"], np.eye(4), "r", tasks)
+        written = {w.uri: w for w in self._execute(tasks)}
+        tile = self._tile(document["root"], "r", written)
         if tile is None:
             raise TilesError("the point cloud is empty")
         return tile
 
-    def _tile(self, node: dict[str, Any], parent: FloatArray, address: str) -> Tile | None:
-        from py3dtiles.tileset.content.tile_content_reader import read_binary_tile_content
-
+    def _collect(
+        self, node: dict[str, Any], parent: FloatArray, address: str, tasks: list[_Task]
+    ) -> None:
         matrix = parent @ _matrix(node)
+        if node.get("content") is not None:
+            tasks.append(
+                _Task(node["content"]["uri"], tuple(matrix.reshape(-1)), f"content/{address}.glb")
+            )
+        for k, child in enumerate(node.get("children", [])):
+            self._collect(child, matrix, f"{address}{k}", tasks)
+
+    def _execute(self, tasks: list[_Task]) -> list[_Written]:
+        workers = min(os.cpu_count() or 1, 8)
+        if workers < 2 or len(tasks) < 8:
+            return _rewrite(self.job, tasks)
+        batches = [tasks[k :: workers * 4] for k in range(workers * 4)]
+        context = multiprocessing.get_context("spawn")  # no fork of a process holding threads
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            results = pool.map(_rewrite, [self.job] * len(batches), batches)
+            return [w for batch in results for w in batch]
+
+    def _tile(
+        self, node: dict[str, Any], address: str, written: dict[str, _Written]
+    ) -> Tile | None:
         children = [
             t
             for k, child in enumerate(node.get("children", []))
-            if (t := self._tile(child, matrix, f"{address}{k}")) is not None
+            if (t := self._tile(child, f"{address}{k}", written)) is not None
         ]
         box: Box | None = None
         uri = None
-        content = node.get("content")
-        if content is not None:
-            content_path = self.source / content["uri"]
-            tile_content: Any = read_binary_tile_content(content_path)
-            local = np.asarray(tile_content.get_vertices(), dtype=np.float64)
-            if local.size:
-                rtc = tile_content.body.feature_table.header.rtc
-                if rtc is not None:
-                    local = local + np.asarray(rtc, dtype=np.float64)
-                homogeneous = np.column_stack([local, np.ones(len(local))]) @ matrix.T
-                enu = self.placement.to_enu(homogeneous[:, :3])
-                colours = tile_content.get_colors()
-                rgb = None
-                if colours is not None:
-                    rgb = np.asarray(colours)
-                    if rgb.dtype != np.uint8:  # 16-bit colours
-                        rgb = (rgb >> 8).astype(np.uint8)
-                box = Box.around(enu)
-                uri = f"content/{address}.glb"
-                data = write_glb(
-                    [Primitive(positions=enu, colors=rgb, material=_MATERIAL)],
-                    center=box.center.tolist(),
-                    generator=self.generator,
-                )
-                (self.out_dir / uri).write_bytes(data)
-                self.stats.points += len(enu)
-                self.stats.tiles += 1
-                self.stats.content_bytes += len(data)
+        mine = written.get(f"content/{address}.glb")
+        if mine is not None:
+            box = Box(mine.minimum, mine.maximum)
+            uri = mine.uri
+            self.stats.points += mine.points
+            self.stats.tiles += 1
+            self.stats.content_bytes += mine.size
         for child in children:
             box = child.box if box is None else box.union(child.box)
         if box is None:
@@ -177,13 +246,28 @@ class PointRewriter:
         )
 
 
-def place_points(
-    document: dict[str, Any], crs: pyproj.CRS, allow_ballpark: bool
-) -> tuple[EnuFrame, Placement]:
-    """The ENU frame and placement for py3dtiles' output in ``crs``."""
+def rewriter(
+    document: dict[str, Any],
+    source: Path,
+    out_dir: Path,
+    crs: pyproj.CRS,
+    *,
+    allow_ballpark: bool,
+    generator: str,
+) -> tuple[EnuFrame, PointRewriter]:
+    """The ENU frame for py3dtiles' output in ``crs``, and the rewriter that places its tiles."""
     extent = geodetic_extent(crs, source_extent(document), allow_ballpark=allow_ballpark)
     frame = frame_for(extent)
-    return frame, Placement.georeferenced(crs, frame, allow_ballpark=allow_ballpark)
+    placement = Placement.georeferenced(crs, frame, allow_ballpark=allow_ballpark)
+    job = _Job(
+        str(source),
+        str(out_dir),
+        crs.to_wkt(),
+        (frame.lon, frame.lat, frame.h),
+        generator,
+        allow_ballpark,
+    )
+    return frame, PointRewriter(source, out_dir, placement, job)
 
 
 def remove(path: Path) -> None:
