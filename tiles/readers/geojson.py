@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,28 @@ _LINE = Material("line", (0.6, 0.35, 0.1, 1.0))
 _POINT = Material("point", (0.35, 0.35, 0.38, 1.0), metallic=0.5, roughness=0.5)
 
 
+Mesh = tuple[FloatArray, NDArray[np.int64], FloatArray]
+_MeshBuilder = Callable[[FloatArray], Mesh]
+
+
+class _PointBatch:
+    """Source points gathered from many features, to be placed in one vectorised call."""
+
+    def __init__(self) -> None:
+        self._chunks: list[FloatArray] = []
+        self._size = 0
+
+    def add(self, points: FloatArray) -> slice:
+        """Queue (n, 3) source points; the slice finds them in the placed array later."""
+        start = self._size
+        self._chunks.append(points)
+        self._size += len(points)
+        return slice(start, self._size)
+
+    def concatenate(self) -> FloatArray:
+        return np.concatenate(self._chunks) if self._chunks else np.empty((0, 3))
+
+
 @dataclass
 class _Feature:
     geometry: BaseGeometry
@@ -119,44 +142,47 @@ class GeoJsonSource:
         return 0.0
 
     def build(self, placement: Placement) -> FeatureModel:
-        """Meshes in the placement's ENU frame, one feature per GeoJSON feature."""
-        parts: list[MeshPart] = []
-        properties: list[dict[str, Any]] = []
-        for index, feature in enumerate(self.features):
-            meshes = self._meshes(feature, placement)
-            material = self._material(feature)
-            for vertices, faces, normals in meshes:
-                parts.append(MeshPart(vertices, faces, index, material, normals))
-            properties.append(feature.properties)
-        return FeatureModel(parts, properties)
+        """Meshes in the placement's ENU frame, one feature per GeoJSON feature.
 
-    def _meshes(
-        self, feature: _Feature, placement: Placement
-    ) -> list[tuple[FloatArray, Any, FloatArray]]:
+        Two passes: every feature first lists the source points it needs placed, then all of
+        them go through the placement in one vectorised call, then the meshes are built.
+        """
+        points = _PointBatch()
+        planned: list[tuple[int, Material, list[_MeshBuilder]]] = []
+        for index, feature in enumerate(self.features):
+            planned.append((index, self._material(feature), self._plan(feature, points)))
+        enu = placement.to_enu(points.concatenate())
+        parts: list[MeshPart] = []
+        for index, material, builders in planned:
+            for build in builders:
+                try:
+                    vertices, faces, normals = build(enu)
+                except TilesError as exc:
+                    raise TilesError(f"{self.features[index].label}: {exc}") from exc
+                parts.append(MeshPart(vertices, faces, index, material, normals))
+        return FeatureModel(parts, [f.properties for f in self.features])
+
+    def _plan(self, feature: _Feature, points: _PointBatch) -> list[_MeshBuilder]:
         geometry = feature.geometry
         try:
             if isinstance(geometry, Polygon | MultiPolygon):
                 return [
-                    self._prism(feature, p, placement)
-                    for p in getattr(geometry, "geoms", [geometry])
+                    self._prism(feature, p, points) for p in getattr(geometry, "geoms", [geometry])
                 ]
             if isinstance(geometry, LineString | MultiLineString):
                 return [
-                    self._tube(feature, line, placement)
+                    self._tube(feature, line, points)
                     for line in getattr(geometry, "geoms", [geometry])
                 ]
             if isinstance(geometry, Point | MultiPoint):
                 return [
-                    self._pole(feature, p, placement)
-                    for p in getattr(geometry, "geoms", [geometry])
+                    self._pole(feature, p, points) for p in getattr(geometry, "geoms", [geometry])
                 ]
         except TilesError as exc:
             raise TilesError(f"{feature.label}: {exc}") from exc
         raise TilesError(f"{feature.label}: unsupported geometry type {geometry.geom_type}")
 
-    def _prism(
-        self, feature: _Feature, polygon: Polygon, placement: Placement
-    ) -> tuple[FloatArray, Any, FloatArray]:
+    def _prism(self, feature: _Feature, polygon: Polygon, points: _PointBatch) -> _MeshBuilder:
         o = self.options
         polygon = orient(polygon, sign=1.0)
         base = self._base(feature)
@@ -169,13 +195,11 @@ class GeoJsonSource:
         rings = [np.asarray(polygon.exterior.coords)[:-1, :2]]
         rings += [np.asarray(r.coords)[:-1, :2] for r in polygon.interiors]
         cap = triangulate_rings(rings)
-        base_rings = [placement.to_enu(np.column_stack([r, np.full(len(r), base)])) for r in rings]
-        top_rings = [placement.to_enu(np.column_stack([r, np.full(len(r), top)])) for r in rings]
-        return prism(base_rings, top_rings, cap)
+        bases = [points.add(np.column_stack([r, np.full(len(r), base)])) for r in rings]
+        tops = [points.add(np.column_stack([r, np.full(len(r), top)])) for r in rings]
+        return lambda enu: prism([enu[s] for s in bases], [enu[s] for s in tops], cap)
 
-    def _tube(
-        self, feature: _Feature, line: LineString, placement: Placement
-    ) -> tuple[FloatArray, Any, FloatArray]:
+    def _tube(self, feature: _Feature, line: LineString, points: _PointBatch) -> _MeshBuilder:
         o = self.options
         xyz = shapely.get_coordinates(line, include_z=line.has_z)
         ground = self._number(feature, o.ground_attribute)
@@ -186,12 +210,10 @@ class GeoJsonSource:
         size = diameter * o.diameter_unit_m if diameter is not None else o.default_diameter_m
         if size <= 0:
             raise TilesError(f"diameter must be positive, got {diameter}")
-        centre = placement.to_enu(np.column_stack([xyz[:, :2], z - depth]))
-        return tube(centre, size / 2.0)
+        centre = points.add(np.column_stack([xyz[:, :2], z - depth]))
+        return lambda enu: tube(enu[centre], size / 2.0)
 
-    def _pole(
-        self, feature: _Feature, point: Point, placement: Placement
-    ) -> tuple[FloatArray, Any, FloatArray]:
+    def _pole(self, feature: _Feature, point: Point, points: _PointBatch) -> _MeshBuilder:
         o = self.options
         base = self._base(feature)
         height = self._number(feature, o.height_attribute)
@@ -201,8 +223,8 @@ class GeoJsonSource:
             height, radius = o.marker_height_m, 0.25
         if height <= 0 or radius <= 0:
             raise TilesError(f"pole height and diameter must be positive, got {height}, {diameter}")
-        foot = placement.to_enu(np.array([[point.x, point.y, base]]))[0]
-        return pole(foot, height, radius)
+        foot = points.add(np.array([[point.x, point.y, base]]))
+        return lambda enu: pole(enu[foot][0], height, radius)
 
     def _material(self, feature: _Feature) -> Material:
         colour = feature.properties.get("color") or feature.properties.get("colour")
