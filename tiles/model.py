@@ -52,9 +52,11 @@ def face_normals_to_vertices(vertices: FloatArray, faces: IndexArray) -> FloatAr
     """Area-weighted vertex normals of a triangle mesh (unit length; (0, 0, 1) where undefined)."""
     v = vertices[faces]
     cross = np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0])
-    normals = np.zeros_like(vertices)
-    for k in range(3):
-        np.add.at(normals, faces[:, k], cross)
+    n = vertices.shape[0]
+    index = faces.reshape(-1)
+    normals: FloatArray = np.column_stack(
+        [np.bincount(index, weights=np.repeat(cross[:, axis], 3), minlength=n) for axis in range(3)]
+    ).astype(np.float64)
     length = np.linalg.norm(normals, axis=1)
     bad = length < 1e-12
     normals[~bad] /= length[~bad, None]

@@ -88,7 +88,7 @@ class Tiler:
         elif largest <= self.max_triangles // 4:
             tile = self._feature_tree(everything, "r")
         else:
-            tile = self._lod_tree(everything, "r")
+            tile, _ = self._lod_tree(everything, "r")
         return tile
 
     # -- many small features -------------------------------------------------------------
@@ -117,21 +117,34 @@ class Tiler:
 
     # -- large features: levels of detail --------------------------------------------------
 
-    def _lod_tree(self, selection: _Selection, address: str) -> Tile:
+    def _lod_tree(self, selection: _Selection, address: str) -> tuple[Tile, list[MeshPart]]:
+        """The subtree for ``selection`` and the content its parent simplifies further."""
         if selection.triangle_count() <= self.max_triangles:
-            return self._leaf(selection, address, refine="REPLACE")
-        left, right = self._split_triangles(selection)
-        children = [self._lod_tree(left, f"{address}0"), self._lod_tree(right, f"{address}1")]
-        parts = self._simplified(selection)
+            parts = [_subset(self.model.parts[i], f) for i, f in selection.faces.items()]
+            return self._leaf(selection, address, refine="REPLACE", parts=parts), parts
+        # Up to four children (two k-d splits): fewer levels, so less decimation in all.
+        quarters: list[_Selection] = []
+        for half in self._split_triangles(selection):
+            if half.triangle_count() > self.max_triangles:
+                quarters.extend(self._split_triangles(half))
+            else:
+                quarters.append(half)
+        built = [self._lod_tree(q, f"{address}{k}") for k, q in enumerate(quarters)]
+        children = [tile for tile, _ in built]
+        # Each level simplifies its children's content, not the originals: the work per level
+        # stays near the leaf budget instead of the whole mesh.
+        parts = self._simplified([part for _, content in built for part in content])
         # Decimation may move vertices a little outwards: the box must hold them too.
-        box = children[0].box.union(children[1].box)
-        box = box.union(Box.around(np.concatenate([p.vertices for p in parts])))
+        box = Box.around(np.concatenate([p.vertices for p in parts]))
+        for child in children:
+            box = box.union(child.box)
         edge = _typical_edge(parts)
         error = max(edge, 2.0 * max(c.geometric_error for c in children), 0.01)
         uri = self._write(parts, address)
-        return Tile(
+        tile = Tile(
             box=box, geometric_error=error, content_uri=uri, refine="REPLACE", children=children
         )
+        return tile, parts
 
     def _split_triangles(self, selection: _Selection) -> tuple[_Selection, _Selection]:
         centres = np.concatenate([self._centroids[i][f] for i, f in selection.faces.items()])
@@ -152,12 +165,17 @@ class Tiler:
             left, right = _group(flat[:half]), _group(flat[half:])
         return _Selection(left), _Selection(right)
 
-    def _simplified(self, selection: _Selection) -> list[MeshPart]:
-        total = selection.triangle_count()
+    def _simplified(self, pieces: list[MeshPart]) -> list[MeshPart]:
+        """``pieces`` merged per feature and material (welding shared vertices), decimated so
+        that together they hold about the leaf budget of triangles."""
+        groups: dict[tuple[int, Material], list[MeshPart]] = defaultdict(list)
+        for piece in pieces:
+            groups[(piece.feature, piece.material)].append(piece)
+        total = sum(p.triangle_count for p in pieces)
         ratio = self.max_triangles / max(total, 1)
         result: list[MeshPart] = []
-        for i, faces in selection.faces.items():
-            part = _subset(self.model.parts[i], faces)
+        for (feature, material), group in groups.items():
+            part = _weld(group, feature, material)
             target = max(int(part.triangle_count * ratio), 4)
             if part.triangle_count > 16 and target < part.triangle_count:
                 vertices, new_faces = fast_simplification.simplify(
@@ -168,18 +186,26 @@ class Tiler:
                 part = MeshPart(
                     vertices=np.asarray(vertices, dtype=np.float64),
                     faces=np.asarray(new_faces, dtype=np.int64),
-                    feature=part.feature,
-                    material=_untextured(part.material),
+                    feature=feature,
+                    material=_untextured(material),
                 )
-            elif part.material.texture is not None:
-                part = replace(part, material=_untextured(part.material), uvs=None)
+            elif material.texture is not None:
+                part = replace(part, material=_untextured(material), uvs=None)
             result.append(part)
         return result
 
     # -- content -----------------------------------------------------------------------------
 
-    def _leaf(self, selection: _Selection, address: str, *, refine: str) -> Tile:
-        parts = [_subset(self.model.parts[i], f) for i, f in selection.faces.items()]
+    def _leaf(
+        self,
+        selection: _Selection,
+        address: str,
+        *,
+        refine: str,
+        parts: list[MeshPart] | None = None,
+    ) -> Tile:
+        if parts is None:
+            parts = [_subset(self.model.parts[i], f) for i, f in selection.faces.items()]
         uri = self._write(parts, address)
         box = Box.around(np.concatenate([p.vertices for p in parts]))
         self._done_triangles += selection.triangle_count()
@@ -209,6 +235,17 @@ class Tiler:
         self.stats.content_bytes += len(data)
         self.stats.triangles_written += sum(p.triangle_count for p in parts)
         return uri
+
+
+def _weld(pieces: list[MeshPart], feature: int, material: Material) -> MeshPart:
+    """One mesh from pieces of the same feature and material; vertices at the same position
+    (the seams between sibling tiles) become one, so decimation sees a connected surface."""
+    vertices = np.concatenate([p.vertices for p in pieces])
+    offsets = np.cumsum([0] + [p.vertices.shape[0] for p in pieces])
+    faces = np.concatenate([p.faces + offsets[k] for k, p in enumerate(pieces)])
+    rows = np.ascontiguousarray(vertices).view(np.dtype((np.void, 24))).reshape(-1)
+    _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
+    return MeshPart(vertices[first], inverse.reshape(-1)[faces], feature, material)
 
 
 def _group(pairs: list[tuple[int, Any]]) -> dict[int, IndexArray]:
