@@ -38,6 +38,9 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/crs_rd_to_ecef.py
+	$(BIN)/python bench/tiles_points.py
+	$(BIN)/python bench/tiles_mesh.py
+	$(BIN)/python bench/tiles_gis.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
