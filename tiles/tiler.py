@@ -5,9 +5,10 @@ Two ways to split, picked by the shape of the data:
 - **Many small features** (buildings, cables, zones): a k-d tree over feature centres; whole
   features stay together in one leaf, leaves hold the content, parents are empty and refine
   ``ADD``. Parents' geometric error is a quarter of their box diagonal.
-- **Large features** (a scanned street, a big model): a k-d tree over triangle centres; leaves
-  hold the full-detail triangles, every parent holds the union of its children simplified by
-  quadric decimation (``fast-simplification``) to about the leaf budget, refine ``REPLACE``.
+- **Large features** (a scanned street, a big model): a k-d tree over triangle centres with up
+  to four children per tile; leaves hold the full-detail triangles, every parent holds its
+  children's content merged and simplified by quadric decimation (``fast-simplification``) to
+  about the leaf budget, refine ``REPLACE``.
   Geometric error is 0 at the leaves and at least doubles per level upwards; a parent's error is
   the typical edge length of its simplified mesh (detail smaller than that is gone). Coarse levels
   keep materials but drop textures, tinted with the texture's mean colour.
@@ -17,8 +18,11 @@ from __future__ import annotations
 
 import io
 import math
+import os
+import threading
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -31,7 +35,7 @@ from PIL import Image
 
 from tiles.gltf import Material, Primitive, PropertyTable, write_glb
 from tiles.model import FeatureModel, IndexArray, MeshPart, face_normals_to_vertices
-from tiles.tileset import Box, Tile
+from tiles.tileset import Box, Refine, Tile
 
 ProgressCallback = Callable[[float, str], None]
 
@@ -75,6 +79,7 @@ class Tiler:
         self.progress = progress
         self.stats = TilingStats()
         self._done_triangles = 0
+        self._lock = threading.Lock()  # stats and progress are shared by the builder threads
         self._centroids = [p.vertices[p.faces].mean(axis=1) for p in model.parts]
 
     def run(self) -> Tile:
@@ -88,7 +93,11 @@ class Tiler:
         elif largest <= self.max_triangles // 4:
             tile = self._feature_tree(everything, "r")
         else:
-            tile, _ = self._lod_tree(everything, "r")
+            # Sibling subtrees are independent and decimation releases the GIL: build the
+            # root's children on all cores.
+            workers = max(min(os.cpu_count() or 1, 4), 1)
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                tile, _ = self._lod_tree(everything, "r", pool)
         return tile
 
     # -- many small features -------------------------------------------------------------
@@ -117,8 +126,11 @@ class Tiler:
 
     # -- large features: levels of detail --------------------------------------------------
 
-    def _lod_tree(self, selection: _Selection, address: str) -> tuple[Tile, list[MeshPart]]:
-        """The subtree for ``selection`` and the content its parent simplifies further."""
+    def _lod_tree(
+        self, selection: _Selection, address: str, pool: ThreadPoolExecutor | None = None
+    ) -> tuple[Tile, list[MeshPart]]:
+        """The subtree for ``selection`` and the content its parent simplifies further; with a
+        ``pool``, the children are built concurrently (only at the top, never nested)."""
         if selection.triangle_count() <= self.max_triangles:
             parts = [_subset(self.model.parts[i], f) for i, f in selection.faces.items()]
             return self._leaf(selection, address, refine="REPLACE", parts=parts), parts
@@ -129,7 +141,13 @@ class Tiler:
                 quarters.extend(self._split_triangles(half))
             else:
                 quarters.append(half)
-        built = [self._lod_tree(q, f"{address}{k}") for k, q in enumerate(quarters)]
+        if pool is None:
+            built = [self._lod_tree(q, f"{address}{k}") for k, q in enumerate(quarters)]
+        else:
+            futures = [
+                pool.submit(self._lod_tree, q, f"{address}{k}") for k, q in enumerate(quarters)
+            ]
+            built = [future.result() for future in futures]
         children = [tile for tile, _ in built]
         # Each level simplifies its children's content, not the originals: the work per level
         # stays near the leaf budget instead of the whole mesh.
@@ -201,18 +219,19 @@ class Tiler:
         selection: _Selection,
         address: str,
         *,
-        refine: str,
+        refine: Refine,
         parts: list[MeshPart] | None = None,
     ) -> Tile:
         if parts is None:
             parts = [_subset(self.model.parts[i], f) for i, f in selection.faces.items()]
         uri = self._write(parts, address)
         box = Box.around(np.concatenate([p.vertices for p in parts]))
-        self._done_triangles += selection.triangle_count()
-        if self.progress is not None:
-            total = max(self.model.triangle_count, 1)
-            self.progress(min(self._done_triangles / total, 1.0), "writing tiles")
-        return Tile(box=box, geometric_error=0.0, content_uri=uri, refine=refine)  # type: ignore[arg-type]
+        with self._lock:
+            self._done_triangles += selection.triangle_count()
+            if self.progress is not None:
+                total = max(self.model.triangle_count, 1)
+                self.progress(min(self._done_triangles / total, 1.0), "writing tiles")
+        return Tile(box=box, geometric_error=0.0, content_uri=uri, refine=refine)
 
     def _write(self, parts: list[MeshPart], address: str) -> str:
         features = sorted({p.feature for p in parts})
@@ -231,9 +250,10 @@ class Tiler:
         data = write_glb(primitives, center=centre, properties=table, generator=self.generator)
         uri = f"content/{address}.glb"
         (self.out_dir / uri).write_bytes(data)
-        self.stats.tiles += 1
-        self.stats.content_bytes += len(data)
-        self.stats.triangles_written += sum(p.triangle_count for p in parts)
+        with self._lock:
+            self.stats.tiles += 1
+            self.stats.content_bytes += len(data)
+            self.stats.triangles_written += sum(p.triangle_count for p in parts)
         return uri
 
 
