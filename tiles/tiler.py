@@ -81,6 +81,7 @@ class Tiler:
         self._done_triangles = 0
         self._lock = threading.Lock()  # stats and progress are shared by the builder threads
         self._centroids = [p.vertices[p.faces].mean(axis=1) for p in model.parts]
+        self._part_centres = np.array([c.mean(axis=0) for c in self._centroids]).reshape(-1, 3)
 
     def run(self) -> Tile:
         (self.out_dir / "content").mkdir(parents=True, exist_ok=True)
@@ -106,7 +107,7 @@ class Tiler:
         if selection.triangle_count() <= self.max_triangles or len(selection.faces) <= 1:
             return self._leaf(selection, address, refine="ADD")
         parts = list(selection.faces)
-        centres = np.array([self._centroids[i].mean(axis=0) for i in parts])
+        centres = self._part_centres[parts]
         axis = int(np.argmax(np.ptp(centres[:, :2], axis=0)))
         order = np.argsort(centres[:, axis], kind="stable")
         # Split where half of the triangles are on each side (whole parts stay together).

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ from tiles.errors import TilesError
 from tiles.georef import Placement
 from tiles.gltf import Material
 from tiles.model import FeatureModel, MeshPart
-from tiles.shapes import pole, prism, triangulate_rings, tube
+from tiles.shapes import DegenerateLineError, Mesh, prisms, triangulate_rings, tubes
 
 FloatArray = NDArray[np.float64]
 
@@ -73,8 +72,27 @@ _LINE = Material("line", (0.6, 0.35, 0.1, 1.0))
 _POINT = Material("point", (0.35, 0.35, 0.38, 1.0), metallic=0.5, roughness=0.5)
 
 
-Mesh = tuple[FloatArray, NDArray[np.int64], FloatArray]
-_MeshBuilder = Callable[[FloatArray], Mesh]
+@dataclass(eq=False)
+class _PrismRequest:
+    """An extruded polygon to build once all points are placed: the slices of its base and top
+    rings in the placed points, and its cap triangles."""
+
+    bases: list[slice]
+    tops: list[slice]
+    cap: NDArray[np.int64]
+
+
+@dataclass(eq=False)
+class _TubeRequest:
+    """A tube (or pole) to build once all points are placed: its centre line's slice in the
+    placed points, its radius in metres and its number of sides."""
+
+    points: slice
+    radius: float
+    sides: int
+
+
+_Request = _PrismRequest | _TubeRequest
 
 
 class _PointBatch:
@@ -144,25 +162,52 @@ class GeoJsonSource:
     def build(self, placement: Placement) -> FeatureModel:
         """Meshes in the placement's ENU frame, one feature per GeoJSON feature.
 
-        Two passes: every feature first lists the source points it needs placed, then all of
-        them go through the placement in one vectorised call, then the meshes are built.
+        Vectorised across features: every feature first lists the source points it needs
+        placed, then all of them go through the placement in one call, then all prisms and all
+        tubes are built in one call per kind.
         """
         points = _PointBatch()
-        planned: list[tuple[int, Material, list[_MeshBuilder]]] = []
+        planned: list[tuple[int, Material, list[_Request]]] = []
         for index, feature in enumerate(self.features):
             planned.append((index, self._material(feature), self._plan(feature, points)))
         enu = placement.to_enu(points.concatenate())
+        meshes = self._build_meshes(planned, enu)
         parts: list[MeshPart] = []
-        for index, material, builders in planned:
-            for build in builders:
-                try:
-                    vertices, faces, normals = build(enu)
-                except TilesError as exc:
-                    raise TilesError(f"{self.features[index].label}: {exc}") from exc
+        for index, material, requests in planned:
+            for request in requests:
+                vertices, faces, normals = meshes[id(request)]
                 parts.append(MeshPart(vertices, faces, index, material, normals))
         return FeatureModel(parts, [f.properties for f in self.features])
 
-    def _plan(self, feature: _Feature, points: _PointBatch) -> list[_MeshBuilder]:
+    def _build_meshes(
+        self, planned: list[tuple[int, Material, list[_Request]]], enu: FloatArray
+    ) -> dict[int, Mesh]:
+        """Every requested mesh, keyed by the id of its request."""
+        solids: list[_PrismRequest] = []
+        lines: dict[int, list[tuple[int, _TubeRequest]]] = {}
+        for index, _, requests in planned:
+            for request in requests:
+                if isinstance(request, _PrismRequest):
+                    solids.append(request)
+                else:
+                    lines.setdefault(request.sides, []).append((index, request))
+        meshes: dict[int, Mesh] = {}
+        if solids:
+            built = prisms(
+                [([enu[s] for s in r.bases], [enu[s] for s in r.tops], r.cap) for r in solids]
+            )
+            meshes.update((id(r), mesh) for r, mesh in zip(solids, built, strict=True))
+        for sides, group in lines.items():
+            centres = [enu[request.points] for _, request in group]
+            radii = np.array([request.radius for _, request in group])
+            try:
+                tubed = tubes(centres, radii, sides)
+            except DegenerateLineError as exc:
+                raise TilesError(f"{self.features[group[exc.index][0]].label}: {exc}") from exc
+            meshes.update((id(r), mesh) for (_, r), mesh in zip(group, tubed, strict=True))
+        return meshes
+
+    def _plan(self, feature: _Feature, points: _PointBatch) -> list[_Request]:
         geometry = feature.geometry
         try:
             if isinstance(geometry, Polygon | MultiPolygon):
@@ -182,7 +227,7 @@ class GeoJsonSource:
             raise TilesError(f"{feature.label}: {exc}") from exc
         raise TilesError(f"{feature.label}: unsupported geometry type {geometry.geom_type}")
 
-    def _prism(self, feature: _Feature, polygon: Polygon, points: _PointBatch) -> _MeshBuilder:
+    def _prism(self, feature: _Feature, polygon: Polygon, points: _PointBatch) -> _PrismRequest:
         o = self.options
         polygon = orient(polygon, sign=1.0)
         base = self._base(feature)
@@ -197,9 +242,9 @@ class GeoJsonSource:
         cap = triangulate_rings(rings)
         bases = [points.add(np.column_stack([r, np.full(len(r), base)])) for r in rings]
         tops = [points.add(np.column_stack([r, np.full(len(r), top)])) for r in rings]
-        return lambda enu: prism([enu[s] for s in bases], [enu[s] for s in tops], cap)
+        return _PrismRequest(bases, tops, cap)
 
-    def _tube(self, feature: _Feature, line: LineString, points: _PointBatch) -> _MeshBuilder:
+    def _tube(self, feature: _Feature, line: LineString, points: _PointBatch) -> _TubeRequest:
         o = self.options
         xyz = shapely.get_coordinates(line, include_z=line.has_z)
         ground = self._number(feature, o.ground_attribute)
@@ -211,9 +256,9 @@ class GeoJsonSource:
         if size <= 0:
             raise TilesError(f"diameter must be positive, got {diameter}")
         centre = points.add(np.column_stack([xyz[:, :2], z - depth]))
-        return lambda enu: tube(enu[centre], size / 2.0)
+        return _TubeRequest(centre, size / 2.0, 8)
 
-    def _pole(self, feature: _Feature, point: Point, points: _PointBatch) -> _MeshBuilder:
+    def _pole(self, feature: _Feature, point: Point, points: _PointBatch) -> _TubeRequest:
         o = self.options
         base = self._base(feature)
         height = self._number(feature, o.height_attribute)
@@ -223,8 +268,9 @@ class GeoJsonSource:
             height, radius = o.marker_height_m, 0.25
         if height <= 0 or radius <= 0:
             raise TilesError(f"pole height and diameter must be positive, got {height}, {diameter}")
-        foot = points.add(np.array([[point.x, point.y, base]]))
-        return lambda enu: pole(enu[foot][0], height, radius)
+        # The top is placed too, so the pole stands along the local vertical exactly.
+        ends = points.add(np.array([[point.x, point.y, base], [point.x, point.y, base + height]]))
+        return _TubeRequest(ends, radius, 12)
 
     def _material(self, feature: _Feature) -> Material:
         colour = feature.properties.get("color") or feature.properties.get("colour")
