@@ -140,12 +140,8 @@ def _convert_points(
             "tiles": stats.tiles,
             "content_bytes": stats.content_bytes,
         }
-        tileset = Tileset(root, max(root.geometric_error, root.box.diagonal / 2.0), GENERATOR)
-        tileset.extras = {"arserver": summary}
         report(0.97, "writing tileset.json")
-        (work / "tileset.json").write_text(
-            json.dumps(tileset.to_dict(), indent=1), encoding="utf-8"
-        )
+        _write_tileset(work, root, summary)
     report(1.0, "done")
     return ConversionReport(out, time.perf_counter() - started, summary)
 
@@ -232,15 +228,18 @@ def convert(
             "tiles": tiler.stats.tiles,
             "content_bytes": tiler.stats.content_bytes,
         }
-        tileset = Tileset(root, max(root.geometric_error, root.box.diagonal / 2.0), GENERATOR)
-        tileset.extras = {"arserver": summary}
         report(0.97, "writing tileset.json")
-        (work / "tileset.json").write_text(
-            json.dumps(tileset.to_dict(), indent=1), encoding="utf-8"
-        )
+        _write_tileset(work, root, summary)
     report(1.0, "done")
     notes = [w for source in sources for w in getattr(source, "warnings", [])]
     return ConversionReport(out, time.perf_counter() - started, summary, notes)
+
+
+def _write_tileset(work: Path, root: Tile, summary: dict[str, Any]) -> None:
+    """tileset.json, with the provenance in ``asset.extras.arserver``."""
+    tileset = Tileset(root, max(root.geometric_error, root.box.diagonal / 2.0), GENERATOR)
+    tileset.extras = {"arserver": summary}
+    (work / "tileset.json").write_text(json.dumps(tileset.to_dict(), indent=1), encoding="utf-8")
 
 
 def _place(sources: list[Source], options: ConvertOptions) -> tuple[EnuFrame, list[Placement]]:

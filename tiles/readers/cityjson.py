@@ -25,6 +25,7 @@ from tiles.errors import TilesError
 from tiles.georef import Placement
 from tiles.gltf import Material
 from tiles.model import FeatureModel, MeshPart
+from tiles.readers.sniff import json_head
 from tiles.shapes import triangulate_rings
 
 FloatArray = NDArray[np.float64]
@@ -92,14 +93,7 @@ def supports(path: Path) -> bool:
     name = path.name.lower()
     if name.endswith((".city.json", ".cityjson")):
         return True
-    if path.suffix.lower() != ".json":
-        return False
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(4096).decode("utf-8", errors="replace")
-    except OSError:
-        return False
-    return '"CityJSON"' in head
+    return '"CityJSON"' in json_head(path)
 
 
 def _crs(document: dict[str, Any]) -> pyproj.CRS | None:

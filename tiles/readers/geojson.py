@@ -34,6 +34,7 @@ from tiles.errors import TilesError
 from tiles.georef import Placement
 from tiles.gltf import Material
 from tiles.model import FeatureModel, MeshPart
+from tiles.readers.sniff import json_head
 from tiles.shapes import DegenerateLineError, Mesh, prisms, triangulate_rings, tubes
 
 FloatArray = NDArray[np.float64]
@@ -300,13 +301,7 @@ def supports(path: Path) -> bool:
     """GeoJSON by extension (.geojson), or a .json whose type is a GeoJSON type."""
     if path.suffix.lower() == ".geojson":
         return True
-    if path.suffix.lower() != ".json":
-        return False
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(4096).decode("utf-8", errors="replace")
-    except OSError:
-        return False
+    head = json_head(path)
     return '"FeatureCollection"' in head or '"Feature"' in head
 
 
