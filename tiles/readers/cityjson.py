@@ -9,7 +9,6 @@ triangulated in their own plane (holes included) and coloured by semantics (roof
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from tiles.errors import TilesError
 from tiles.georef import Placement
 from tiles.gltf import Material
 from tiles.model import FeatureModel, MeshPart
-from tiles.readers.sniff import json_head
+from tiles.readers.sniff import json_head, load_json
 from tiles.shapes import triangulate_rings
 
 FloatArray = NDArray[np.float64]
@@ -108,12 +107,7 @@ def _crs(document: dict[str, Any]) -> pyproj.CRS | None:
 
 def read(path: Path, lod: str | None = None) -> CityJsonSource:
     """Parse a CityJSON file; raises :class:`TilesError` for anything unusable."""
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise TilesError(f"not UTF-8 text: {exc}") from exc
-    except json.JSONDecodeError as exc:
-        raise TilesError(f"not valid JSON: {exc}") from exc
+    document = load_json(path)
     if not isinstance(document, dict) or document.get("type") != "CityJSON":
         raise TilesError("not a CityJSON document")
     version = str(document.get("version", ""))

@@ -15,7 +15,6 @@ WGS 84 longitude/latitude when the coordinates fit it.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +33,7 @@ from tiles.errors import TilesError
 from tiles.georef import Placement
 from tiles.gltf import Material
 from tiles.model import FeatureModel, MeshPart
-from tiles.readers.sniff import json_head
+from tiles.readers.sniff import json_head, load_json
 from tiles.shapes import DegenerateLineError, Mesh, prisms, triangulate_rings, tubes
 
 FloatArray = NDArray[np.float64]
@@ -317,12 +316,7 @@ def _named_crs(document: dict[str, Any]) -> pyproj.CRS | None:
 
 def read(path: Path, options: FeatureOptions | None = None) -> GeoJsonSource:
     """Parse and validate a GeoJSON file; raises :class:`TilesError` for anything unusable."""
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise TilesError(f"not UTF-8 text: {exc}") from exc
-    except json.JSONDecodeError as exc:
-        raise TilesError(f"not valid JSON: {exc}") from exc
+    document = load_json(path)
     if not isinstance(document, dict):
         raise TilesError("not a GeoJSON object")
     kind = document.get("type")
