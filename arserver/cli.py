@@ -8,6 +8,7 @@ import math
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
@@ -18,6 +19,7 @@ from arserver.errors import ArserverError
 from tiles.convert import ConvertOptions
 from tiles.crs import parse_crs
 from tiles.errors import TilesError, UnknownCrsError
+from tiles.readers.geojson import FeatureOptions
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -116,6 +118,36 @@ def _parse_origin(
     return lon, lat, h
 
 
+_ATTRIBUTE_ROLES = ("base", "top", "height", "ground", "depth", "diameter")
+
+
+def _parse_attributes(
+    _ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, str]:
+    roles: dict[str, str] = {}
+    for value in values:
+        role, _, name = value.partition("=")
+        if role not in _ATTRIBUTE_ROLES or not name:
+            raise click.BadParameter(
+                f"expected ROLE=PROPERTY, ROLE one of {', '.join(_ATTRIBUTE_ROLES)}; got {value!r}"
+            )
+        roles[role] = name
+    return roles
+
+
+def _feature_options(roles: dict[str, str]) -> FeatureOptions:
+    default = FeatureOptions()
+    return replace(
+        default,
+        base_attribute=roles.get("base", default.base_attribute),
+        top_attribute=roles.get("top", default.top_attribute),
+        height_attribute=roles.get("height", default.height_attribute),
+        ground_attribute=roles.get("ground", default.ground_attribute),
+        depth_attribute=roles.get("depth", default.depth_attribute),
+        diameter_attribute=roles.get("diameter", default.diameter_attribute),
+    )
+
+
 def _check_crs(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
     if value is not None:
         try:
@@ -156,6 +188,17 @@ def _check_crs(_ctx: click.Context, _param: click.Parameter, value: str | None) 
     show_default=True,
     help="Per tile.",
 )
+@click.option(
+    "--lod", "cityjson_lod", metavar="LOD", help="CityJSON level of detail (default: highest)."
+)
+@click.option(
+    "--attribute",
+    "attributes",
+    multiple=True,
+    metavar="ROLE=PROPERTY",
+    callback=_parse_attributes,
+    help="GeoJSON property for a role: base, top, height, ground, depth, diameter (repeatable).",
+)
 @click.option("--allow-ballpark", is_flag=True, help="Accept a degraded CRS transformation.")
 @reports_errors("convert")
 def convert(
@@ -167,6 +210,8 @@ def convert(
     scale: float,
     up_axis: str | None,
     max_triangles: int,
+    cityjson_lod: str | None,
+    attributes: dict[str, str],
     allow_ballpark: bool,
 ) -> None:
     """Convert models, GeoJSON and CityJSON files to a 3D Tiles 1.1 tileset in --out.
@@ -176,6 +221,7 @@ def convert(
     \b
     Examples:
       arserver convert zones.geojson --out tiles/zones
+      arserver convert klic.geojson --attribute depth=diepte --attribute diameter=diam --out t/k
       arserver convert lamp_post.glb --origin 4.7610,52.3095,39.6 --heading 30 --out tiles/lamp
     """
     from arserver.converting import run_conversion
@@ -188,6 +234,8 @@ def convert(
         up_axis=up_axis,
         allow_ballpark=allow_ballpark,
         max_triangles_per_tile=max_triangles,
+        cityjson_lod=cityjson_lod,
+        features=_feature_options(attributes),
     )
     run_conversion(list(inputs), out_dir, options)
 

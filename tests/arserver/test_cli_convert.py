@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from arserver.cli import cli
@@ -80,3 +81,62 @@ def test_unknown_crs_is_a_usage_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2
     assert "unknown CRS" in result.stderr
+
+
+def test_geojson_attribute_names_can_be_chosen(tmp_path: Path) -> None:
+    source = tmp_path / "pipes.geojson"
+    feature = {
+        "type": "Feature",
+        "properties": {"diepte": 2.0, "diam": 300, "maaiveld": -1.0},
+        "geometry": {
+            "type": "LineString",
+            "coordinates": [[121_400.0, 487_400.0], [121_450.0, 487_400.0]],
+        },
+    }
+    crs = {"type": "name", "properties": {"name": "EPSG:28992"}}
+    source.write_text(json.dumps({"type": "FeatureCollection", "crs": crs, "features": [feature]}))
+    out = tmp_path / "out"
+    args = ["convert", str(source), "--out", str(out)]
+    args += [
+        "--attribute",
+        "depth=diepte",
+        "--attribute",
+        "diameter=diam",
+        "--attribute",
+        "ground=maaiveld",
+    ]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.stderr
+    heights = json.loads((out / "tileset.json").read_text())["asset"]["extras"]["arserver"][
+        "height_range"
+    ]
+    # Centre 3 m below NAP 0 in Amsterdam (about 43 m ellipsoidal), 0.15 m radius.
+    assert heights[0] == pytest.approx(42.98 - 3.0 - 0.15, abs=0.02)
+
+
+def test_an_unknown_attribute_role_is_a_usage_error(tmp_path: Path) -> None:
+    args = [
+        "convert",
+        str(ASSETS / "parking_zones.geojson"),
+        "--attribute",
+        "colour=x",
+        "--out",
+        str(tmp_path / "x"),
+    ]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    assert "ROLE=PROPERTY" in result.stderr
+
+
+def test_cityjson_lod_can_be_chosen(tmp_path: Path) -> None:
+    out = tmp_path / "b"
+    result = CliRunner().invoke(
+        cli, ["convert", str(ASSETS / "buildings.city.json"), "--lod", "1.2", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert (
+        json.loads((out / "tileset.json").read_text())["asset"]["extras"]["arserver"]["counts"][
+            "triangles"
+        ]
+        == 24
+    )
