@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -30,3 +31,20 @@ def nsgi_inside() -> np.ndarray:
     data = np.genfromtxt(require_file(NSGI_INSIDE), names=True, delimiter="\t")
     assert data.size == 7959, "the validation set has changed"
     return data
+
+
+@pytest.fixture(autouse=True)
+def every_glb_a_test_writes_is_valid(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each test that used ``tmp_path``: every GLB it left there passes the Khronos glTF
+    validator with zero errors (the acceptance bar for everything the engine writes)."""
+    if "tmp_path" not in request.fixturenames:
+        yield
+        return
+    tmp_path: Path = request.getfixturevalue("tmp_path")
+    yield
+    written = sorted(tmp_path.rglob("*.glb"))
+    produced = [p for p in written if "content" in p.parts]
+    if produced:
+        from tests.validators.gltf import assert_valid_glb
+
+        assert_valid_glb(produced)
