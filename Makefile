@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 VALIDATORS := tests/validators/node_modules/.package-lock.json
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench services clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("arserver needs Python 3.11 or newer; found " + sys.version.split()[0] + " (set PYTHON=...)") if sys.version_info < (3, 11) else None'
@@ -41,6 +41,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/tiles_points.py
 	$(BIN)/python bench/tiles_mesh.py
 	$(BIN)/python bench/tiles_gis.py
+
+services:
+	bash scripts/services.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import replace
@@ -15,7 +14,9 @@ from typing import ParamSpec, TypeVar
 import click
 
 from arserver import __version__
+from arserver.config import Settings
 from arserver.errors import ArserverError
+from arserver.store.schema import ROLES
 from tiles.convert import ConvertOptions
 from tiles.crs import parse_crs
 from tiles.errors import TilesError, UnknownCrsError
@@ -246,12 +247,34 @@ def demo() -> None:
     """A first look: Dutch heights done right, and the sample assets as 3D Tiles."""
     from arserver.demo import run_demo
 
-    run_demo(data_dir())
+    run_demo(current_settings().data_dir)
 
 
-def data_dir() -> Path:
-    """The data directory: ARSERVER_DATA_DIR, default ./data (read when a command runs)."""
-    return Path(os.environ.get("ARSERVER_DATA_DIR", "data"))
+def current_settings() -> Settings:
+    """Settings from the environment (ARSERVER_*), read when a command runs."""
+    return Settings()
+
+
+@cli.group()
+def token() -> None:
+    """API tokens: one role each, shown once, stored hashed."""
+
+
+@token.command("create")
+@click.option("--role", required=True, type=click.Choice(ROLES), help="What the token may do.")
+@click.option("--name", help="Who or what holds it, e.g. 'tablet 3' or 'gateway Schiphol'.")
+@reports_errors("token create")
+def token_create(role: str, name: str | None) -> None:
+    """Create a token and print it alone on stdout (it is not shown again)."""
+    from arserver.security.tokens import create_token
+    from arserver.store.database import open_database
+
+    engine = open_database(current_settings())
+    try:
+        secret, _ = create_token(engine, role, name)
+    finally:
+        engine.dispose()
+    click.echo(secret)
 
 
 def main() -> None:

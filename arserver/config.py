@@ -1,0 +1,38 @@
+"""Settings of the service, from ``ARSERVER_*`` environment variables (pydantic-settings).
+
+Built by the CLI and by ``create_app`` when they start, never at import time; tests build their
+own. With nothing set: SQLite in the data directory, tiles on local disk, in-process bus and
+worker (the embedded default).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where data lives and which real engines to use at scale."""
+
+    model_config = SettingsConfigDict(env_prefix="ARSERVER_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("data"), description="Database, uploads and tiles.")
+    database_url: str | None = Field(
+        default=None,
+        description="postgresql://... for PostgreSQL + PostGIS; default SQLite in data_dir.",
+    )
+    redis_url: str | None = None
+    mqtt_url: str | None = None
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL as SQLAlchemy wants it (psycopg 3 driver for PostgreSQL)."""
+        if self.database_url is None:
+            return f"sqlite:///{(self.data_dir / 'arserver.db').absolute()}"
+        url = self.database_url
+        for prefix in ("postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix) :]
+        return url

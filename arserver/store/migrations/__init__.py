@@ -1,0 +1,1 @@
+"""Alembic migrations for SQLite and PostgreSQL; run by :func:`arserver.store.database.migrate`."""

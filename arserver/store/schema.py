@@ -1,0 +1,79 @@
+"""The database schema as SQLAlchemy Core tables; migrations in ``migrations/`` create it.
+
+Times are timezone-aware UTC. Public identifiers are random strings (no enumeration through
+URLs); ``assets.pk`` is an integer key for the spatial index (SQLite R*Tree rows are integers).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+ROLES = ("admin", "gis", "inspector", "planner", "viewer", "ingest")
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+assets = Table(
+    "assets",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(32), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("layer", String(100), nullable=False),
+    Column("crs", String(100)),
+    Column("origin", JSON),
+    Column("heading", Float, nullable=False, default=0.0),
+    Column("lifecycle", String(20), nullable=False, default="existing"),
+    Column("public", Boolean, nullable=False, default=False),
+    Column("status", String(20), nullable=False),
+    Column("progress", Float, nullable=False, default=0.0),
+    Column("stage", String(100)),
+    Column("error", Text),
+    Column("source_name", String(255)),
+    Column("source_bytes", Integer),
+    Column("summary", JSON),
+    Column("west", Float),
+    Column("south", Float),
+    Column("east", Float),
+    Column("north", Float),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("asset_id", String(32), ForeignKey("assets.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("worker", String(100)),
+    Column("heartbeat_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("error", Text),
+)

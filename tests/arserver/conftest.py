@@ -1,0 +1,66 @@
+"""Databases for service tests: SQLite in a temporary folder, and a fresh PostgreSQL database
+(with PostGIS) on the real server at 127.0.0.1:5432 for each test that asks for it."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from arserver.config import Settings
+from arserver.store.database import open_database
+
+POSTGRES_ADMIN = os.environ.get(
+    "ARSERVER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"PostgreSQL is required under CI: {reason}")
+    pytest.skip(f"PostgreSQL not available: {reason}")
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """The URL of a new, empty database; dropped afterwards."""
+    psycopg = pytest.importorskip("psycopg")
+    name = f"arserver_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        _unavailable(str(exc).strip().splitlines()[0])
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            with psycopg.connect(
+                POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}", autocommit=True
+            ) as db:
+                try:
+                    db.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+                except psycopg.Error as exc:
+                    _unavailable(f"PostGIS is not installed ({exc})".strip())
+            yield POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    """The migrated database for ``settings``; its connections are closed afterwards."""
+    opened = open_database(settings)
+    yield opened
+    opened.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Service settings on each backend: the same tests run against SQLite and PostgreSQL."""
+    if request.param == "sqlite":
+        return Settings(data_dir=tmp_path / "data")
+    url = request.getfixturevalue("postgres_url")
+    return Settings(data_dir=tmp_path / "data", database_url=url)
