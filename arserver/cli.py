@@ -255,6 +255,24 @@ def current_settings() -> Settings:
     return Settings()
 
 
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@reports_errors("serve")
+def serve(host: str, port: int) -> None:
+    """Run the HTTP server (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from arserver.app import create_app
+    from arserver.store.database import open_database
+
+    settings = current_settings()
+    open_database(
+        settings
+    ).dispose()  # fail here, with one clear line, if the database is not usable
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
 @cli.group()
 def token() -> None:
     """API tokens: one role each, shown once, stored hashed."""

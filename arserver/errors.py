@@ -13,3 +13,15 @@ class InputError(ArserverError):
     def __init__(self, message: str, *, line: int | None = None) -> None:
         super().__init__(f"line {line}: {message}" if line is not None else message)
         self.line = line
+
+
+class NotFoundError(ArserverError):
+    """The thing asked for does not exist (or the caller may not know that it does)."""
+
+
+class AuthenticationError(ArserverError):
+    """No valid token was presented."""
+
+
+class PermissionDeniedError(ArserverError):
+    """The token is valid but its role may not do this."""

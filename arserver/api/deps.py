@@ -1,0 +1,54 @@
+"""Request dependencies: the database, the settings and the caller's token."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from sqlalchemy import Engine
+
+from arserver.config import Settings
+from arserver.errors import AuthenticationError, PermissionDeniedError
+from arserver.security.tokens import TokenRecord, authenticate
+
+#: Roles that may read non-public tiles and data (``ingest`` only writes observations).
+READERS = frozenset({"admin", "gis", "inspector", "planner", "viewer"})
+
+
+def get_engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def optional_token(
+    request: Request,
+    engine: Annotated[Engine, Depends(get_engine)],
+    access_token: Annotated[
+        str | None,
+        Query(description="The token, for clients that cannot set headers (CesiumJS, headsets)."),
+    ] = None,
+) -> TokenRecord | None:
+    """The caller's token from ``Authorization: Bearer`` or ``?access_token=``, if any.
+
+    A token that is presented but invalid is an error, not anonymity."""
+    header = request.headers.get("authorization", "")
+    secret = header[7:].strip() if header.lower().startswith("bearer ") else access_token
+    if not secret:
+        return None
+    record = authenticate(engine, secret)
+    if record is None:
+        raise AuthenticationError("invalid or revoked token")
+    return record
+
+
+def require_reader(token: TokenRecord | None) -> TokenRecord:
+    if token is None:
+        raise AuthenticationError("a token is required")
+    if token.role not in READERS:
+        raise PermissionDeniedError(f"role {token.role!r} may not read this")
+    return token

@@ -1,0 +1,114 @@
+"""``/tiles/{asset_id}/...``: published tilesets for 3D Tiles clients and CDNs.
+
+The entry point ``tileset.json`` is revalidated (``no-cache`` + ETag: it changes when an asset is
+converted again); everything under a revision folder is ``immutable``. Strong ETags are content
+hashes; ``If-None-Match`` gives ``304``. Public assets need no token; others need a reading role,
+by header or ``?access_token=``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import FileResponse
+from sqlalchemy import Engine
+
+from arserver.api.deps import get_engine, optional_token, require_reader
+from arserver.errors import NotFoundError
+from arserver.security.tokens import TokenRecord
+from arserver.store.assets import public_flag
+from arserver.store.tilestore import TileStore
+
+MEDIA_TYPES = {
+    ".json": "application/json",
+    ".glb": "model/gltf-binary",
+    ".gltf": "model/gltf+json",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".ktx2": "image/ktx2",
+}
+REVALIDATE = "no-cache"
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+class _ETags:
+    """Content hashes of files, remembered per (path, size, modification time)."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, int, int], str] = {}
+
+    def of(self, path: Path) -> str:
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        tag = self._known.get(key)
+        if tag is None:
+            digest = hashlib.sha256()
+            with path.open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+            tag = f'"{digest.hexdigest()[:32]}"'
+            if len(self._known) > 100_000:
+                self._known.clear()
+            self._known[key] = tag
+        return tag
+
+
+def tiles_router(store: TileStore) -> APIRouter:
+    router = APIRouter(tags=["tiles"])
+    etags = _ETags()
+
+    responses: dict[int | str, dict[str, object]] = {
+        200: {"content": {"application/json": {}, "model/gltf-binary": {}}},
+        304: {"description": "Not modified (If-None-Match matched)"},
+        401: {"description": "A token is required"},
+        403: {"description": "The token's role may not read tiles"},
+        404: {"description": "No such asset or file"},
+    }
+
+    @router.head(
+        "/tiles/{asset_id}/{path:path}",
+        summary="Headers of a tileset file",
+        response_class=Response,
+        responses=responses,
+        operation_id="head_tile_file",
+    )
+    @router.get(
+        "/tiles/{asset_id}/{path:path}",
+        summary="A file of an asset's tileset (tileset.json, GLB content, textures)",
+        response_class=Response,
+        responses=responses,
+        operation_id="get_tile_file",
+    )
+    def tile_file(
+        asset_id: str,
+        path: str,
+        request: Request,
+        engine: Annotated[Engine, Depends(get_engine)],
+        token: Annotated[TokenRecord | None, Depends(optional_token)],
+    ) -> Response:
+        public = public_flag(engine, asset_id)
+        if public is None:
+            raise NotFoundError(f"no asset {asset_id!r}")
+        if not public:
+            require_reader(token)
+        file = store.resolve(asset_id, path)
+        etag = etags.of(file)
+        entry_point = "/" not in path.strip("/")
+        headers = {"ETag": etag, "Cache-Control": REVALIDATE if entry_point else IMMUTABLE}
+        if not public:
+            headers["Cache-Control"] = headers["Cache-Control"].replace("public", "private")
+            headers["Vary"] = "Authorization"
+        if etag in _tags(request.headers.get("if-none-match", "")):
+            return Response(status_code=304, headers=headers)
+        media_type = MEDIA_TYPES.get(file.suffix.lower(), "application/octet-stream")
+        return FileResponse(file, media_type=media_type, headers=headers)
+
+    return router
+
+
+def _tags(header: str) -> set[str]:
+    return {t.strip().removeprefix("W/") for t in header.split(",") if t.strip()}

@@ -1,0 +1,85 @@
+"""``create_app(settings)``: the FastAPI application, its routers and its one error table."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.responses import JSONResponse
+
+from arserver import __version__
+from arserver.api.health import health_router
+from arserver.api.tiles import tiles_router
+from arserver.config import Settings
+from arserver.errors import (
+    ArserverError,
+    AuthenticationError,
+    InputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from arserver.security.tokens import TokenError
+from arserver.store.database import DatabaseError, open_database
+from arserver.store.tilestore import TileStore
+from tiles.errors import TilesError
+
+#: The one place where exceptions become HTTP statuses (most specific first).
+STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
+    (AuthenticationError, 401),
+    (PermissionDeniedError, 403),
+    (NotFoundError, 404),
+    (InputError, 422),
+    (TokenError, 422),
+    (TilesError, 422),
+    (DatabaseError, 503),
+    (ArserverError, 500),
+)
+
+
+def _install_error_table(app: FastAPI) -> None:
+    async def handle(_request: Request, exc: Exception) -> JSONResponse:
+        status = next(code for kind, code in STATUS_BY_ERROR if isinstance(exc, kind))
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
+
+    for kind in {kind for kind, _ in STATUS_BY_ERROR}:
+        app.add_exception_handler(kind, handle)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The application for ``settings`` (default: from the environment). The database is opened
+    and migrated when the application starts."""
+    settings = settings or Settings()
+    store = TileStore(settings.data_dir / "tiles")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.engine = open_database(settings)
+        try:
+            yield
+        finally:
+            app.state.engine.dispose()
+
+    app = FastAPI(
+        title="arserver",
+        version=__version__,
+        summary="Location-bound data for AR and VR: 3D Tiles, live overlays, sensors.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.store = store
+    _install_error_table(app)
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["*"],
+        allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "If-None-Match"],
+        expose_headers=["ETag"],
+    )
+    app.include_router(health_router())
+    app.include_router(tiles_router(store))
+    return app

@@ -1,0 +1,79 @@
+"""`arserver serve` as a real process: it answers over HTTP and stops cleanly."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_serve_answers_health_and_readiness_then_stops_on_sigterm(tmp_path: Path) -> None:
+    exe = shutil.which("arserver", path=str(Path(sys.executable).parent))
+    assert exe is not None
+    port = free_port()
+    env = {**os.environ, "ARSERVER_DATA_DIR": str(tmp_path)}
+    process = subprocess.Popen(
+        [exe, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/readyz", timeout=2
+                ) as response:
+                    assert response.status == 200
+                    break
+            except OSError:
+                assert process.poll() is None, (
+                    process.stdout.read().decode() if process.stdout else ""
+                )
+                assert time.monotonic() < deadline, "the server did not become ready"
+                time.sleep(0.2)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+            assert response.read() == b'{"status":"ok"}'
+        assert (tmp_path / "arserver.db").is_file()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=20)
+        output = process.stdout.read().decode() if process.stdout else ""
+        if process.stdout:
+            process.stdout.close()
+    # uvicorn shuts down gracefully, then re-raises the signal so that the exit status shows it.
+    assert code in (0, -signal.SIGTERM)
+    assert "Finished server process" in output
+
+
+def test_serve_with_an_unreachable_database_fails_with_one_line(tmp_path: Path) -> None:
+    exe = shutil.which("arserver", path=str(Path(sys.executable).parent))
+    assert exe is not None
+    env = {
+        **os.environ,
+        "ARSERVER_DATA_DIR": str(tmp_path),
+        "ARSERVER_DATABASE_URL": "postgresql://x@127.0.0.1:1/none",
+    }
+    result = subprocess.run(
+        [exe, "serve", "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("arserver serve: error: cannot reach the database")
+    assert result.stderr.count("\n") == 1
