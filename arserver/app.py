@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,6 +12,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
 
 from arserver import __version__
+from arserver.api.assets import assets_router
 from arserver.api.health import health_router
 from arserver.api.tiles import tiles_router
 from arserver.config import Settings
@@ -20,7 +22,9 @@ from arserver.errors import (
     InputError,
     NotFoundError,
     PermissionDeniedError,
+    TooLargeError,
 )
+from arserver.jobs.worker import Worker
 from arserver.security.tokens import TokenError
 from arserver.store.database import DatabaseError, open_database
 from arserver.store.tilestore import TileStore
@@ -31,6 +35,7 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (AuthenticationError, 401),
     (PermissionDeniedError, 403),
     (NotFoundError, 404),
+    (TooLargeError, 413),
     (InputError, 422),
     (TokenError, 422),
     (TilesError, 422),
@@ -58,9 +63,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = open_database(settings)
+        stop = threading.Event()
+        worker_thread = None
+        if settings.embedded_worker:
+            worker = Worker(app.state.engine, settings)
+            worker_thread = threading.Thread(
+                target=worker.run, args=(stop,), name="arserver-worker", daemon=True
+            )
+            worker_thread.start()
         try:
             yield
         finally:
+            stop.set()
+            if worker_thread is not None:
+                worker_thread.join(timeout=settings.job_timeout_s)
             app.state.engine.dispose()
 
     app = FastAPI(
@@ -81,5 +97,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         expose_headers=["ETag"],
     )
     app.include_router(health_router())
+    app.include_router(assets_router())
     app.include_router(tiles_router(store))
     return app

@@ -273,6 +273,30 @@ def serve(host: str, port: int) -> None:
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
 
+@cli.command()
+@reports_errors("worker")
+def worker() -> None:
+    """Run a conversion worker until SIGTERM or Ctrl-C (several may share a PostgreSQL queue)."""
+    import signal
+    import threading
+
+    from arserver.jobs.worker import Worker
+    from arserver.store.database import open_database
+
+    settings = current_settings()
+    engine = open_database(settings)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    runner = Worker(engine, settings)
+    click.echo(f"arserver worker {runner.name}: waiting for jobs", err=True)
+    try:
+        runner.run(stop)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        engine.dispose()
+
+
 @cli.group()
 def token() -> None:
     """API tokens: one role each, shown once, stored hashed."""

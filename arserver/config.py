@@ -25,6 +25,15 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = None
     mqtt_url: str | None = None
+    max_upload_mib: int = Field(default=2048, gt=0, description="Largest accepted upload.")
+    job_timeout_s: float = Field(default=3600.0, gt=0, description="Per-conversion time limit.")
+    job_memory_mib: int = Field(default=8192, gt=0, description="Per-conversion memory limit.")
+    embedded_worker: bool = Field(
+        default=True, description="Run a conversion worker inside the server process."
+    )
+    stale_job_s: float = Field(
+        default=120.0, gt=0, description="A running job without heartbeat this long is retried."
+    )
 
     @property
     def sqlalchemy_url(self) -> str:

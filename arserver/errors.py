@@ -15,6 +15,10 @@ class InputError(ArserverError):
         self.line = line
 
 
+class TooLargeError(InputError):
+    """An upload over the configured size limit."""
+
+
 class NotFoundError(ArserverError):
     """The thing asked for does not exist (or the caller may not know that it does)."""
 

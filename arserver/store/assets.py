@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, select
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Integer, func, insert, literal_column, select, text
 
 from arserver.store.schema import assets
 
@@ -12,3 +16,54 @@ def public_flag(engine: Engine, asset_id: str) -> bool | None:
     with engine.connect() as connection:
         value = connection.execute(select(assets.c.public).where(assets.c.id == asset_id)).scalar()
     return None if value is None else bool(value)
+
+
+LIFECYCLES = ("existing", "planned", "removed")
+
+
+def create_asset(connection: Connection, values: dict[str, Any]) -> str:
+    """Insert a queued asset inside the caller's transaction; returns its new id."""
+    asset_id = uuid.uuid4().hex[:16]
+    now = datetime.now(UTC)
+    connection.execute(
+        insert(assets).values(
+            id=asset_id, status="queued", progress=0.0, stage="queued",
+            created_at=now, updated_at=now, **values,
+        )
+    )  # fmt: skip
+    return asset_id
+
+
+def get_asset(engine: Engine, asset_id: str) -> dict[str, Any] | None:
+    with engine.connect() as connection:
+        row = connection.execute(select(assets).where(assets.c.id == asset_id)).first()
+    return None if row is None else dict(row._mapping)
+
+
+def list_assets(
+    engine: Engine,
+    *,
+    layer: str | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+    public_only: bool = False,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Assets newest first, filtered by layer and by extent (spatial index on both backends)."""
+    query = select(assets).order_by(assets.c.created_at.desc(), assets.c.pk.desc()).limit(limit)
+    if layer is not None:
+        query = query.where(assets.c.layer == layer)
+    if public_only:
+        query = query.where(assets.c.public.is_(True))
+    if bbox is not None:
+        west, south, east, north = bbox
+        if engine.dialect.name == "postgresql":
+            envelope = func.ST_MakeEnvelope(west, south, east, north, 4326)
+            query = query.where(literal_column("extent").op("&&")(envelope))
+        else:
+            hits = text(
+                "SELECT pk FROM asset_extents WHERE west <= :e AND east >= :w "
+                "AND south <= :n AND north >= :s"
+            ).bindparams(w=west, s=south, e=east, n=north)
+            query = query.where(assets.c.pk.in_(hits.columns(pk=Integer)))
+    with engine.connect() as connection:
+        return [dict(row._mapping) for row in connection.execute(query)]

@@ -60,7 +60,8 @@ def engine(settings: Settings) -> Iterator[Engine]:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     """Service settings on each backend: the same tests run against SQLite and PostgreSQL."""
+    # Tests drive conversions themselves (Worker.run_once); one test covers the embedded worker.
     if request.param == "sqlite":
-        return Settings(data_dir=tmp_path / "data")
+        return Settings(data_dir=tmp_path / "data", embedded_worker=False)
     url = request.getfixturevalue("postgres_url")
-    return Settings(data_dir=tmp_path / "data", database_url=url)
+    return Settings(data_dir=tmp_path / "data", database_url=url, embedded_worker=False)

@@ -1,0 +1,209 @@
+"""``/api/v1/assets``: upload location-bound data and follow its conversion to 3D Tiles."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, status
+from pydantic import BaseModel, Field
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from arserver.api.deps import get_engine, get_settings, optional_token, require_reader
+from arserver.config import Settings
+from arserver.errors import InputError, NotFoundError, PermissionDeniedError, TooLargeError
+from arserver.security.tokens import TokenRecord
+from arserver.store.assets import LIFECYCLES, get_asset, list_assets
+from arserver.store.uploads import store_upload
+from tiles.crs import parse_crs
+from tiles.errors import UnknownCrsError
+
+WRITERS = frozenset({"admin", "gis"})
+
+
+class AssetOut(BaseModel):
+    """An asset and the state of its conversion."""
+
+    id: str
+    name: str
+    layer: str
+    crs: str | None
+    origin: list[float] | None = Field(description="ETRS89 lon, lat (deg), ellipsoidal h (m)")
+    heading: float
+    lifecycle: str = Field(description="existing | planned | removed")
+    public: bool
+    status: str = Field(description="queued | processing | ready | failed")
+    progress: float = Field(ge=0, le=1)
+    stage: str | None
+    error: str | None
+    tileset: str | None = Field(description="URL path of the tileset once ready")
+    bbox: list[float] | None = Field(description="WGS 84 west, south, east, north once ready")
+    created_at: datetime
+    updated_at: datetime
+
+
+class AssetList(BaseModel):
+    assets: list[AssetOut]
+
+
+def _out(row: dict[str, Any]) -> AssetOut:
+    ready = row["status"] == "ready"
+    bbox = (
+        [row["west"], row["south"], row["east"], row["north"]] if row["west"] is not None else None
+    )
+    return AssetOut(
+        **{k: row[k] for k in AssetOut.model_fields if k in row and k not in ("tileset", "bbox")},
+        tileset=f"/tiles/{row['id']}/tileset.json" if ready else None,
+        bbox=bbox,
+    )
+
+
+def _text(form: Any, name: str, default: str | None = None) -> str | None:
+    value = form.get(name)
+    if value is None or isinstance(value, UploadFile):
+        return default
+    return str(value).strip() or default
+
+
+def _origin(value: str | None) -> list[float] | None:
+    if value is None:
+        return None
+    try:
+        numbers = [float(v) for v in value.split(",")]
+    except ValueError:
+        numbers = []
+    if (
+        len(numbers) != 3
+        or not all(math.isfinite(v) for v in numbers)
+        or not -90 <= numbers[1] <= 90
+    ):
+        raise InputError(f"origin must be 'lon,lat,h' (degrees, degrees, metres), got {value!r}")
+    return numbers
+
+
+def _crs(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        parse_crs(value)
+    except UnknownCrsError as exc:
+        raise InputError(str(exc)) from exc
+    return value
+
+
+def assets_router() -> APIRouter:
+    router = APIRouter(prefix="/api/v1/assets", tags=["assets"])
+
+    @router.post(
+        "",
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=AssetOut,
+        summary="Upload an asset; its conversion to 3D Tiles is queued",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["file"],
+                            "properties": {
+                                "file": {"type": "string", "format": "binary"},
+                                "name": {"type": "string"},
+                                "crs": {"type": "string", "example": "EPSG:7415"},
+                                "origin": {"type": "string", "example": "4.7610,52.3095,39.6"},
+                                "heading": {"type": "number"},
+                                "layer": {"type": "string", "default": "default"},
+                                "lifecycle": {"type": "string", "enum": list(LIFECYCLES)},
+                                "public": {"type": "boolean", "default": False},
+                            },
+                        }
+                    }
+                },
+            }
+        },
+        responses={413: {"description": "Larger than the upload limit"}},
+    )
+    async def upload(
+        request: Request,
+        engine: Annotated[Engine, Depends(get_engine)],
+        settings: Annotated[Settings, Depends(get_settings)],
+        token: Annotated[TokenRecord | None, Depends(optional_token)],
+    ) -> AssetOut:
+        caller = require_reader(token)
+        if caller.role not in WRITERS:
+            raise PermissionDeniedError(f"role {caller.role!r} may not upload assets")
+        limit = settings.max_upload_mib * (1 << 20)
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit + (1 << 20):
+            raise TooLargeError(
+                f"the upload is larger than the limit of {settings.max_upload_mib} MiB"
+            )
+        async with request.form(max_files=1, max_fields=20) as form:
+            upload_file = form.get("file")
+            if not isinstance(upload_file, UploadFile):
+                raise InputError("a 'file' part is required")
+            lifecycle = _text(form, "lifecycle", "existing")
+            if lifecycle not in LIFECYCLES:
+                raise InputError(f"lifecycle must be one of {', '.join(LIFECYCLES)}")
+            try:
+                heading = float(_text(form, "heading", "0") or 0)
+            except ValueError:
+                raise InputError("heading must be a number of degrees") from None
+            values = {
+                "name": (_text(form, "name") or upload_file.filename or "asset")[:200],
+                "layer": (_text(form, "layer", "default") or "default")[:100],
+                "crs": _crs(_text(form, "crs")),
+                "origin": _origin(_text(form, "origin")),
+                "heading": heading,
+                "lifecycle": lifecycle,
+                "public": (_text(form, "public", "false") or "").lower() in ("1", "true", "yes"),
+            }
+            asset_id = await run_in_threadpool(
+                store_upload, engine, settings.data_dir, upload_file.filename or "upload",
+                upload_file.file, values, limit,
+            )  # fmt: skip
+        row = await run_in_threadpool(get_asset, engine, asset_id)
+        assert row is not None
+        return _out(row)
+
+    @router.get("/{asset_id}", response_model=AssetOut, summary="An asset and its conversion state")
+    def read(
+        asset_id: str,
+        engine: Annotated[Engine, Depends(get_engine)],
+        token: Annotated[TokenRecord | None, Depends(optional_token)],
+    ) -> AssetOut:
+        row = get_asset(engine, asset_id)
+        if row is None:
+            raise NotFoundError(f"no asset {asset_id!r}")
+        if not row["public"]:
+            require_reader(token)
+        return _out(row)
+
+    @router.get("", response_model=AssetList, summary="Assets, newest first")
+    def index(
+        engine: Annotated[Engine, Depends(get_engine)],
+        token: Annotated[TokenRecord | None, Depends(optional_token)],
+        layer: Annotated[str | None, Query(description="Only this layer")] = None,
+        bbox: Annotated[
+            str | None, Query(description="west,south,east,north (WGS 84 degrees)")
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> AssetList:
+        box = None
+        if bbox is not None:
+            try:
+                w, s, e, n = (float(v) for v in bbox.split(","))
+            except ValueError:
+                raise InputError(f"bbox must be 'west,south,east,north', got {bbox!r}") from None
+            box = (w, s, e, n)
+        public_only = token is None
+        if token is not None:
+            require_reader(token)
+        rows = list_assets(engine, layer=layer, bbox=box, public_only=public_only, limit=limit)
+        return AssetList(assets=[_out(r) for r in rows])
+
+    return router

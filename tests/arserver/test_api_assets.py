@@ -1,0 +1,219 @@
+"""Uploading assets and following their conversion, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select
+
+from arserver.app import create_app
+from arserver.config import Settings
+from arserver.jobs.worker import Worker
+from arserver.security.tokens import create_token
+from arserver.store.schema import assets, jobs
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def engine_of(client: TestClient) -> Engine:
+    engine: Engine = client.app.state.engine  # type: ignore[attr-defined]
+    return engine
+
+
+def auth(client: TestClient, role: str = "gis") -> dict[str, str]:
+    secret, _ = create_token(engine_of(client), role)
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def upload(client: TestClient, path: Path, role: str = "gis", **fields: str) -> Any:
+    with path.open("rb") as handle:
+        return client.post(
+            "/api/v1/assets",
+            files={"file": (path.name, handle)},
+            data=fields,
+            headers=auth(client, role),
+        )
+
+
+def run_jobs(client: TestClient, settings: Settings) -> None:
+    worker = Worker(engine_of(client), settings, name="test-worker")
+    while worker.run_once():
+        pass
+
+
+def counts(client: TestClient) -> tuple[int, int]:
+    with engine_of(client).connect() as connection:
+        return (
+            connection.execute(select(func.count()).select_from(assets)).scalar_one(),
+            connection.execute(select(func.count()).select_from(jobs)).scalar_one(),
+        )
+
+
+def test_upload_is_queued_then_converted_and_served(client: TestClient, settings: Settings) -> None:
+    response = upload(
+        client, ASSETS / "parking_zones.geojson", name="Zones", layer="parking", public="true"
+    )
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert (body["status"], body["progress"], body["tileset"]) == ("queued", 0.0, None)
+    run_jobs(client, settings)
+    ready = client.get(f"/api/v1/assets/{body['id']}").json()
+    assert ready["status"] == "ready"
+    assert ready["progress"] == 1.0
+    assert ready["tileset"] == f"/tiles/{body['id']}/tileset.json"
+    west, south, east, north = ready["bbox"]
+    assert 4.7 < west < east < 4.8
+    assert 52.3 < south < north < 52.4
+    tileset = client.get(ready["tileset"]).json()
+    assert tileset["asset"]["extras"]["arserver"]["accuracy_m"] == pytest.approx(0.001)
+    uri = tileset["root"]["content"]["uri"]
+    assert client.get(f"/tiles/{body['id']}/{uri}").status_code == 200
+
+
+def test_a_local_model_is_placed_by_its_origin(client: TestClient, settings: Settings) -> None:
+    response = upload(client, ASSETS / "lamp_post.glb", origin="4.7610,52.3095,39.6", heading="30")
+    assert response.status_code == 202, response.text
+    run_jobs(client, settings)
+    ready = client.get(
+        f"/api/v1/assets/{response.json()['id']}", headers=auth(client, "viewer")
+    ).json()
+    assert ready["status"] == "ready", ready["error"]
+    assert ready["origin"] == [4.761, 52.3095, 39.6]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "fields", "fragment"),
+    [
+        ("broken.glb", b"glTF" + bytes(64), {"origin": "5,52,40"}, "cannot read the model"),
+        ("lamp.glb", None, {}, "--origin LON,LAT,H"),
+    ],
+)
+def test_a_failed_conversion_says_why(
+    client: TestClient,
+    settings: Settings,
+    tmp_path: Path,
+    name: str,
+    content: bytes | None,
+    fields: dict[str, str],
+    fragment: str,
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(content if content is not None else (ASSETS / "lamp_post.glb").read_bytes())
+    response = upload(client, path, **fields)
+    assert response.status_code == 202
+    run_jobs(client, settings)
+    failed = client.get(
+        f"/api/v1/assets/{response.json()['id']}", headers=auth(client, "viewer")
+    ).json()
+    assert failed["status"] == "failed"
+    assert fragment in failed["error"]
+    assert failed["tileset"] is None
+
+
+@pytest.mark.parametrize(
+    ("fields", "status", "fragment"),
+    [
+        ({"crs": "EPSG:99999"}, 422, "unknown CRS"),
+        ({"origin": "north,east"}, 422, "origin must be"),
+        ({"lifecycle": "imagined"}, 422, "lifecycle must be"),
+        ({"heading": "west"}, 422, "heading must be"),
+    ],
+)
+def test_bad_metadata_is_refused_and_nothing_is_stored(
+    client: TestClient, settings: Settings, fields: dict[str, str], status: int, fragment: str
+) -> None:
+    response = upload(client, ASSETS / "parking_zones.geojson", **fields)
+    assert response.status_code == status
+    assert fragment in response.json()["detail"]
+    assert counts(client) == (0, 0)
+    assert not (settings.data_dir / "uploads").exists() or not any(
+        (settings.data_dir / "uploads").iterdir()
+    )
+
+
+def test_empty_and_missing_files_are_refused(client: TestClient, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.geojson"
+    empty.write_bytes(b"")
+    assert upload(client, empty).status_code == 422
+    no_file = client.post("/api/v1/assets", data={"name": "x"}, headers=auth(client))
+    assert no_file.status_code == 422
+    assert counts(client) == (0, 0)
+
+
+def test_uploads_over_the_limit_are_refused(settings: Settings, tmp_path: Path) -> None:
+    small = settings.model_copy(update={"max_upload_mib": 1})
+    big = tmp_path / "big.xyz"
+    big.write_bytes(b"1 2 3\n" * 400_000)  # 2.4 MB
+    with TestClient(create_app(small)) as client:
+        response = upload(client, big, crs="EPSG:7415")
+        assert response.status_code == 413
+        assert counts(client) == (0, 0)
+
+
+def test_only_gis_and_admin_may_upload(client: TestClient) -> None:
+    assert upload(client, ASSETS / "parking_zones.geojson", role="viewer").status_code == 403
+    with (ASSETS / "parking_zones.geojson").open("rb") as handle:
+        anonymous = client.post("/api/v1/assets", files={"file": ("z.geojson", handle)})
+    assert anonymous.status_code == 401
+    assert counts(client) == (0, 0)
+
+
+def test_list_filters_by_bbox_and_layer_and_hides_private_assets(
+    client: TestClient, settings: Settings
+) -> None:
+    public = upload(client, ASSETS / "parking_zones.geojson", layer="parking", public="true").json()
+    private = upload(client, ASSETS / "cables_pipes.geojson", layer="utilities").json()
+    run_jobs(client, settings)
+    viewer = auth(client, "viewer")
+    everything = client.get("/api/v1/assets", headers=viewer).json()["assets"]
+    assert {a["id"] for a in everything} == {public["id"], private["id"]}
+    schiphol = client.get("/api/v1/assets?bbox=4.7,52.3,4.8,52.4", headers=viewer).json()["assets"]
+    assert len(schiphol) == 2
+    assert (
+        client.get("/api/v1/assets?bbox=5.6,50.8,5.7,50.9", headers=viewer).json()["assets"] == []
+    )
+    utilities = client.get("/api/v1/assets?layer=utilities", headers=viewer).json()["assets"]
+    assert [a["id"] for a in utilities] == [private["id"]]
+    anonymous = client.get("/api/v1/assets").json()["assets"]
+    assert [a["id"] for a in anonymous] == [public["id"]]
+    assert client.get(f"/api/v1/assets/{private['id']}").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("limits", "fragment"),
+    [({"job_timeout_s": 0.05}, "took longer than"), ({"job_memory_mib": 64}, "crashed")],
+)
+def test_a_runaway_conversion_is_stopped_by_its_limits(
+    settings: Settings, limits: dict[str, Any], fragment: str
+) -> None:
+    limited = settings.model_copy(update=limits)
+    with TestClient(create_app(limited)) as client:
+        response = upload(client, ASSETS / "parking_zones.geojson")
+        run_jobs(client, limited)
+        failed = client.get(
+            f"/api/v1/assets/{response.json()['id']}", headers=auth(client, "viewer")
+        ).json()
+    assert failed["status"] == "failed"
+    assert fragment in failed["error"]
+
+
+def test_the_embedded_worker_converts_uploads_by_itself(settings: Settings) -> None:
+    embedded = settings.model_copy(update={"embedded_worker": True})
+    with TestClient(create_app(embedded)) as client:
+        asset_id = upload(client, ASSETS / "parking_zones.geojson", public="true").json()["id"]
+        deadline = time.monotonic() + 60
+        while (state := client.get(f"/api/v1/assets/{asset_id}").json())["status"] != "ready":
+            assert state["status"] in ("queued", "processing"), state
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
