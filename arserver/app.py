@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from arserver import __version__
 from arserver.api.assets import assets_router
 from arserver.api.health import health_router
+from arserver.api.metrics import install_metrics
 from arserver.api.tiles import tiles_router
 from arserver.config import Settings
 from arserver.errors import (
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_headers=["Authorization", "Content-Type", "If-None-Match"],
         expose_headers=["ETag"],
     )
+    install_metrics(app)
     app.include_router(health_router())
     app.include_router(assets_router())
     app.include_router(tiles_router(store))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
@@ -16,8 +16,14 @@ from arserver.api.deps import get_engine, get_settings, optional_token, require_
 from arserver.config import Settings
 from arserver.errors import InputError, NotFoundError, PermissionDeniedError, TooLargeError
 from arserver.security.tokens import TokenRecord
-from arserver.store.assets import LIFECYCLES, get_asset, list_assets
-from arserver.store.uploads import store_upload
+from arserver.store.assets import (
+    LIFECYCLES,
+    delete_asset,
+    get_asset,
+    list_assets,
+    update_asset,
+)
+from arserver.store.uploads import remove_upload, store_upload
 from tiles.crs import parse_crs
 from tiles.errors import UnknownCrsError
 
@@ -47,6 +53,24 @@ class AssetOut(BaseModel):
 
 class AssetList(BaseModel):
     assets: list[AssetOut]
+
+
+class AssetChange(BaseModel):
+    """Metadata that can change without converting again (placement and CRS cannot)."""
+
+    model_config = {"extra": "forbid"}
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    layer: str | None = Field(default=None, min_length=1, max_length=100)
+    lifecycle: Literal["existing", "planned", "removed"] | None = None
+    public: bool | None = None
+
+
+def require_writer(token: TokenRecord | None) -> TokenRecord:
+    caller = require_reader(token)
+    if caller.role not in WRITERS:
+        raise PermissionDeniedError(f"role {caller.role!r} may not change assets")
+    return caller
 
 
 def _out(row: dict[str, Any]) -> AssetOut:
@@ -133,9 +157,7 @@ def assets_router() -> APIRouter:
         settings: Annotated[Settings, Depends(get_settings)],
         token: Annotated[TokenRecord | None, Depends(optional_token)],
     ) -> AssetOut:
-        caller = require_reader(token)
-        if caller.role not in WRITERS:
-            raise PermissionDeniedError(f"role {caller.role!r} may not upload assets")
+        require_writer(token)
         limit = settings.max_upload_mib * (1 << 20)
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit + (1 << 20):
@@ -182,6 +204,41 @@ def assets_router() -> APIRouter:
         if not row["public"]:
             require_reader(token)
         return _out(row)
+
+    @router.patch("/{asset_id}", response_model=AssetOut, summary="Change an asset's metadata")
+    def change(
+        asset_id: str,
+        body: AssetChange,
+        engine: Annotated[Engine, Depends(get_engine)],
+        token: Annotated[TokenRecord | None, Depends(optional_token)],
+    ) -> AssetOut:
+        require_writer(token)
+        values = body.model_dump(exclude_none=True)
+        if values and not update_asset(engine, asset_id, values):
+            raise NotFoundError(f"no asset {asset_id!r}")
+        row = get_asset(engine, asset_id)
+        if row is None:
+            raise NotFoundError(f"no asset {asset_id!r}")
+        return _out(row)
+
+    @router.delete(
+        "/{asset_id}",
+        status_code=status.HTTP_204_NO_CONTENT,
+        summary="Delete an asset and its tiles",
+    )
+    def remove(
+        asset_id: str,
+        request: Request,
+        engine: Annotated[Engine, Depends(get_engine)],
+        settings: Annotated[Settings, Depends(get_settings)],
+        token: Annotated[TokenRecord | None, Depends(optional_token)],
+    ) -> Response:
+        require_writer(token)
+        if not delete_asset(engine, asset_id):
+            raise NotFoundError(f"no asset {asset_id!r}")
+        request.app.state.store.remove(asset_id)
+        remove_upload(settings.data_dir, asset_id)
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @router.get("", response_model=AssetList, summary="Assets, newest first")
     def index(

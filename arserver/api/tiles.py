@@ -9,8 +9,10 @@ by header or ``?access_token=``.
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import FileResponse
@@ -19,7 +21,7 @@ from sqlalchemy import Engine
 from arserver.api.deps import get_engine, optional_token, require_reader
 from arserver.errors import NotFoundError
 from arserver.security.tokens import TokenRecord
-from arserver.store.assets import public_flag
+from arserver.store.assets import public_flag, ready_assets_in_layer
 from arserver.store.tilestore import TileStore
 
 MEDIA_TYPES = {
@@ -60,6 +62,31 @@ class _ETags:
 def tiles_router(store: TileStore) -> APIRouter:
     router = APIRouter(tags=["tiles"])
     etags = _ETags()
+
+    @router.get(
+        "/tiles/scene/{layer}/tileset.json",
+        summary="One tileset for a whole layer: every ready asset the caller may see",
+        response_class=Response,
+        responses={
+            200: {"content": {"application/json": {}}},
+            304: {"description": "Not modified"},
+        },
+    )
+    def scene(
+        layer: str,
+        request: Request,
+        engine: Annotated[Engine, Depends(get_engine)],
+        token: Annotated[TokenRecord | None, Depends(optional_token)],
+    ) -> Response:
+        if token is not None:
+            require_reader(token)
+        rows = ready_assets_in_layer(engine, layer, public_only=token is None)
+        body = json.dumps(scene_tileset(rows, store), separators=(",", ":")).encode("utf-8")
+        etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+        headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Authorization"}
+        if etag in _tags(request.headers.get("if-none-match", "")):
+            return Response(status_code=304, headers=headers)
+        return Response(body, media_type="application/json", headers=headers)
 
     responses: dict[int | str, dict[str, object]] = {
         200: {"content": {"application/json": {}, "model/gltf-binary": {}}},
@@ -108,6 +135,52 @@ def tiles_router(store: TileStore) -> APIRouter:
         return FileResponse(file, media_type=media_type, headers=headers)
 
     return router
+
+
+def scene_tileset(rows: list[dict[str, Any]], store: TileStore) -> dict[str, Any]:
+    """A tileset whose children are the assets' tilesets, by reference (external tilesets), each
+    bounded by its WGS 84 region and height range."""
+    children: list[dict[str, Any]] = []
+    errors: list[float] = []
+    for row in rows:
+        summary = row.get("summary") or {}
+        bbox, heights = summary.get("wgs84_bbox"), summary.get("height_range")
+        if not bbox or not heights:
+            continue
+        entry = store.asset_dir(row["id"]) / "tileset.json"
+        try:
+            error = float(json.loads(entry.read_text(encoding="utf-8"))["geometricError"])
+        except (OSError, ValueError, KeyError):
+            continue
+        west, south, east, north = (math.radians(v) for v in bbox)
+        errors.append(error)
+        children.append(
+            {
+                "boundingVolume": {"region": [west, south, east, north, heights[0], heights[1]]},
+                "geometricError": error,
+                "content": {"uri": f"/tiles/{row['id']}/tileset.json"},
+            }
+        )
+    if children:
+        regions = [c["boundingVolume"]["region"] for c in children]
+        region = [
+            min(r[0] for r in regions), min(r[1] for r in regions),
+            max(r[2] for r in regions), max(r[3] for r in regions),
+            min(r[4] for r in regions), max(r[5] for r in regions),
+        ]  # fmt: skip
+        error = max(errors) * 2.0
+    else:  # an empty layer: a valid tileset with nothing in it
+        region, error = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0], 0.0
+    return {
+        "asset": {"version": "1.1", "generator": "arserver"},
+        "geometricError": error,
+        "root": {
+            "boundingVolume": {"region": region},
+            "geometricError": error,
+            "refine": "ADD",
+            "children": children,
+        },
+    }
 
 
 def _tags(header: str) -> set[str]:

@@ -6,9 +6,20 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Integer, func, insert, literal_column, select, text
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Integer,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+    text,
+    update,
+)
 
-from arserver.store.schema import assets
+from arserver.store.schema import assets, jobs
 
 
 def public_flag(engine: Engine, asset_id: str) -> bool | None:
@@ -65,5 +76,38 @@ def list_assets(
                 "AND south <= :n AND north >= :s"
             ).bindparams(w=west, s=south, e=east, n=north)
             query = query.where(assets.c.pk.in_(hits.columns(pk=Integer)))
+    with engine.connect() as connection:
+        return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def update_asset(engine: Engine, asset_id: str, values: dict[str, Any]) -> bool:
+    """Change an asset's metadata; False if there is no such asset."""
+    with engine.begin() as connection:
+        result = connection.execute(
+            update(assets)
+            .where(assets.c.id == asset_id)
+            .values(updated_at=datetime.now(UTC), **values)
+        )
+    return bool(result.rowcount)
+
+
+def delete_asset(engine: Engine, asset_id: str) -> bool:
+    """Remove an asset's row and its jobs; False if there is no such asset. The caller removes
+    its files afterwards (a crash in between leaves only unreferenced files)."""
+    with engine.begin() as connection:
+        connection.execute(delete(jobs).where(jobs.c.asset_id == asset_id))
+        result = connection.execute(delete(assets).where(assets.c.id == asset_id))
+    return bool(result.rowcount)
+
+
+def ready_assets_in_layer(engine: Engine, layer: str, *, public_only: bool) -> list[dict[str, Any]]:
+    """Ready assets of a layer, oldest first (the order of a scene)."""
+    query = (
+        select(assets)
+        .where(assets.c.layer == layer, assets.c.status == "ready")
+        .order_by(assets.c.created_at, assets.c.pk)
+    )
+    if public_only:
+        query = query.where(assets.c.public.is_(True))
     with engine.connect() as connection:
         return [dict(row._mapping) for row in connection.execute(query)]

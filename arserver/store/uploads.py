@@ -23,6 +23,10 @@ def uploads_dir(data_dir: Path, asset_id: str) -> Path:
     return data_dir / "uploads" / asset_id
 
 
+def remove_upload(data_dir: Path, asset_id: str) -> None:
+    shutil.rmtree(uploads_dir(data_dir, asset_id), ignore_errors=True)
+
+
 def safe_filename(name: str) -> str:
     """A file name without folders or surprising characters (the extension survives)."""
     cleaned = _SAFE_NAME.sub("_", name.replace("\\", "/").rsplit("/", 1)[-1]).strip("._")

@@ -217,3 +217,77 @@ def test_the_embedded_worker_converts_uploads_by_itself(settings: Settings) -> N
             assert state["status"] in ("queued", "processing"), state
             assert time.monotonic() < deadline
             time.sleep(0.2)
+
+
+def test_metadata_changes_and_deletion_remove_everything(
+    client: TestClient, settings: Settings
+) -> None:
+    asset_id = upload(client, ASSETS / "parking_zones.geojson").json()["id"]
+    run_jobs(client, settings)
+    gis = auth(client)
+    changed = client.patch(
+        f"/api/v1/assets/{asset_id}", json={"lifecycle": "planned", "public": True}, headers=gis
+    )
+    assert changed.status_code == 200
+    assert (changed.json()["lifecycle"], changed.json()["public"]) == ("planned", True)
+    assert (
+        client.patch(
+            f"/api/v1/assets/{asset_id}", json={"crs": "EPSG:4326"}, headers=gis
+        ).status_code
+        == 422
+    )
+    assert (
+        client.patch(
+            f"/api/v1/assets/{asset_id}", json={"public": False}, headers=auth(client, "viewer")
+        ).status_code
+        == 403
+    )
+    assert client.get(f"/tiles/{asset_id}/tileset.json").status_code == 200
+    assert client.delete(f"/api/v1/assets/{asset_id}", headers=gis).status_code == 204
+    assert client.get(f"/api/v1/assets/{asset_id}", headers=gis).status_code == 404
+    assert client.get(f"/tiles/{asset_id}/tileset.json").status_code == 404
+    assert not (settings.data_dir / "tiles" / asset_id).exists()
+    assert not (settings.data_dir / "uploads" / asset_id).exists()
+    assert counts(client) == (0, 0)
+    assert client.delete(f"/api/v1/assets/{asset_id}", headers=gis).status_code == 404
+
+
+def test_scene_tileset_references_every_ready_asset_of_a_layer(
+    client: TestClient, settings: Settings
+) -> None:
+    zones = upload(client, ASSETS / "parking_zones.geojson", layer="schiphol", public="true").json()
+    pipes = upload(client, ASSETS / "cables_pipes.geojson", layer="schiphol").json()
+    upload(client, ASSETS / "buildings.city.json", layer="elsewhere", public="true")
+    run_jobs(client, settings)
+    anonymous = client.get("/tiles/scene/schiphol/tileset.json").json()
+    assert [c["content"]["uri"] for c in anonymous["root"]["children"]] == [
+        f"/tiles/{zones['id']}/tileset.json"
+    ]
+    viewer = auth(client, "viewer")
+    scene = client.get("/tiles/scene/schiphol/tileset.json", headers=viewer)
+    assert scene.headers["content-type"] == "application/json"
+    uris = [c["content"]["uri"] for c in scene.json()["root"]["children"]]
+    assert uris == [f"/tiles/{zones['id']}/tileset.json", f"/tiles/{pipes['id']}/tileset.json"]
+    west, south, east, north, low, high = scene.json()["root"]["boundingVolume"]["region"]
+    assert 0.0829 < west < east < 0.0831  # radians: about 4.75 deg east
+    assert 0.9129 < south < north < 0.9132  # about 52.32 deg north
+    assert 30.0 < low < high < 60.0
+    for uri in uris:  # every reference resolves for the same caller
+        assert client.get(uri, headers=viewer).status_code == 200
+    again = client.get(
+        "/tiles/scene/schiphol/tileset.json",
+        headers={**viewer, "If-None-Match": scene.headers["etag"]},
+    )
+    assert again.status_code == 304
+    empty = client.get("/tiles/scene/nothing/tileset.json").json()
+    assert empty["root"]["children"] == []
+
+
+def test_metrics_count_requests_and_jobs(client: TestClient, settings: Settings) -> None:
+    upload(client, ASSETS / "parking_zones.geojson")
+    run_jobs(client, settings)
+    client.get("/healthz")
+    text = client.get("/metrics").text
+    assert 'arserver_http_requests_total{method="GET",route="/healthz",status="200"} 1.0' in text
+    assert 'arserver_jobs{status="done"} 1.0' in text
+    assert "arserver_job_duration_seconds_count 1.0" in text

@@ -1,0 +1,89 @@
+"""``/metrics`` for Prometheus: HTTP requests by route and status, request latency, and the job
+queue (depth by status, conversion durations) read from the database, so that the figures cover
+every worker on every machine."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, SummaryMetricFamily
+from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from arserver.store.schema import jobs
+
+
+class _QueueCollector(Collector):
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+
+    def collect(self) -> Iterator[Any]:
+        engine = getattr(self.app.state, "engine", None)
+        if engine is None:
+            return
+        depth = GaugeMetricFamily("arserver_jobs", "Conversion jobs by status", labels=["status"])
+        durations = SummaryMetricFamily(
+            "arserver_job_duration_seconds", "Time from start to end of finished conversion jobs"
+        )
+        try:
+            with engine.connect() as connection:
+                counts = connection.execute(
+                    select(jobs.c.status, func.count()).group_by(jobs.c.status)
+                ).all()
+                finished = connection.execute(
+                    select(jobs.c.started_at, jobs.c.finished_at).where(
+                        jobs.c.finished_at.is_not(None)
+                    )
+                ).all()
+        except SQLAlchemyError:
+            return
+        for status in ("queued", "running", "done", "failed"):
+            depth.add_metric([status], float(dict(counts).get(status, 0)))
+        spent = [
+            (row.finished_at - row.started_at).total_seconds()
+            for row in finished
+            if row.started_at is not None
+        ]
+        durations.add_metric([], count_value=len(spent), sum_value=sum(spent))
+        yield depth
+        yield durations
+
+
+def install_metrics(app: FastAPI) -> None:
+    """Count requests (a middleware) and serve ``/metrics``; one registry per application."""
+    registry = CollectorRegistry()
+    requests = Counter(
+        "arserver_http_requests", "HTTP requests", ["method", "route", "status"], registry=registry
+    )
+    latency = Histogram(
+        "arserver_http_request_duration_seconds",
+        "HTTP request latency",
+        ["route"],
+        registry=registry,
+    )
+    registry.register(_QueueCollector(app))
+
+    @app.middleware("http")
+    async def count(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        requests.labels(request.method, route, str(response.status_code)).inc()
+        latency.labels(route).observe(time.perf_counter() - started)
+        return response
+
+    router = APIRouter(tags=["health"])
+
+    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.include_router(router)
