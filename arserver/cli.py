@@ -242,12 +242,14 @@ def convert(
 
 
 @cli.command()
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--exit", "exit_after", is_flag=True, help="Stop after importing instead of serving.")
 @reports_errors("demo")
-def demo() -> None:
-    """A first look: Dutch heights done right, and the sample assets as 3D Tiles."""
+def demo(port: int, exit_after: bool) -> None:
+    """A first look: Dutch heights done right, then the server with the sample assets."""
     from arserver.demo import run_demo
 
-    run_demo(current_settings().data_dir)
+    run_demo(current_settings(), port=port, keep_serving=not exit_after)
 
 
 def current_settings() -> Settings:
@@ -271,6 +273,52 @@ def serve(host: str, port: int) -> None:
         settings
     ).dispose()  # fail here, with one clear line, if the database is not usable
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@cli.command("import")
+@click.argument(
+    "inputs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--server", default="http://127.0.0.1:8000", show_default=True, help="arserver URL.")
+@click.option(
+    "--token",
+    envvar="ARSERVER_TOKEN",
+    required=True,
+    help="A gis or admin token (or ARSERVER_TOKEN).",
+)
+@click.option(
+    "--crs", metavar="CRS", callback=_check_crs, help="Source CRS when the files do not say."
+)
+@click.option(
+    "--origin", metavar="LON,LAT,H", callback=_parse_origin, help="Place local models here."
+)
+@click.option(
+    "--heading", type=float, default=0.0, show_default=True, help="Degrees clockwise from north."
+)
+@click.option("--layer", default="default", show_default=True, help="Layer to put the assets in.")
+@click.option("--public", is_flag=True, help="Make the tiles readable without a token.")
+@reports_errors("import")
+def import_(
+    inputs: tuple[Path, ...],
+    server: str,
+    token: str,
+    crs: str | None,
+    origin: tuple[float, float, float] | None,
+    heading: float,
+    layer: str,
+    public: bool,
+) -> None:
+    """Upload files to a running server and follow their conversion with a progress bar."""
+    from arserver.importing import import_files
+
+    fields = {"layer": layer, "public": "true" if public else "false", "heading": str(heading)}
+    if crs:
+        fields["crs"] = crs
+    if origin:
+        fields["origin"] = ",".join(repr(v) for v in origin)
+    failed = import_files(server, token, list(inputs), fields)
+    if failed:
+        sys.exit(EXIT_FAILED)
 
 
 @cli.command()

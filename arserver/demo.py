@@ -1,22 +1,33 @@
-"""``arserver demo``: a first look at what the service gets right.
+"""``arserver demo``: a first look at what the service does.
 
 Well-known places, given in RD New + NAP (EPSG:7415) at NAP 0 m, go to ETRS89 and to the
-Earth-centred frame of 3D Tiles with RDNAPTRANS(TM)2018, beside what PROJ does without the
-Dutch grids (its "ballpark" takes NAP height as ellipsoidal height).
+Earth-centred frame of 3D Tiles with RDNAPTRANS(TM)2018, beside what PROJ does without the Dutch
+grids (its "ballpark" takes NAP height as ellipsoidal height). Then the server starts on the
+embedded default, the sample assets are uploaded through the API and converted, and the URLs of
+the API docs and of the scene tileset are printed with a viewer token.
 """
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyproj
+import uvicorn
 from rich.console import Console
 from rich.table import Table
 
-from tiles.convert import ConvertOptions, convert
+from arserver.app import create_app
+from arserver.client import AssetClient
+from arserver.config import Settings
+from arserver.errors import ArserverError
+from arserver.security.tokens import create_token
+from arserver.store.database import open_database
 from tiles.crs import Transformer
 
 # Approximate RD New positions (metres) of landmarks, for illustration only.
@@ -36,41 +47,107 @@ FURNITURE: tuple[tuple[str, float, float, float, float], ...] = (
     ("lamp_post.glb", 111_765.0, 481_150.0, -3.6, 90.0),
     ("bench.glb", 111_770.0, 481_147.0, -3.6, 0.0),
 )
+SAMPLES = ("parking_zones.geojson", "cables_pipes.geojson", "buildings.city.json", "tree_scan.laz")
+LAYER = "demo"
 
 
-def run_demo(data_dir: Path, console: Console | None = None) -> None:
-    """Print the georeferencing table, then convert the sample assets into ``data_dir/demo``."""
+def run_demo(
+    settings: Settings,
+    console: Console | None = None,
+    *,
+    port: int = 8000,
+    keep_serving: bool = True,
+) -> list[dict[str, Any]]:
+    """Print the georeferencing table, start the server on the embedded default, import the
+    sample assets through the API, print the URLs and a viewer token; then serve until Ctrl-C
+    (or return the imported assets with ``keep_serving=False``)."""
     out = console or Console()
     show_georeferencing(out)
-    convert_samples(data_dir / "demo", out)
+    server, base_url = start_server(settings, port)
+    try:
+        engine = open_database(settings)
+        try:
+            gis, _ = create_token(engine, "gis", "demo import")
+            viewer, _ = create_token(engine, "viewer", "demo viewer")
+        finally:
+            engine.dispose()
+        out.print()
+        out.print(f"[bold]arserver is running at {base_url}; importing the sample assets[/]")
+        imported = import_samples(base_url, gis, out)
+        out.print()
+        out.print(f"API docs (OpenAPI):  {base_url}/docs")
+        scene = f"{base_url}/tiles/scene/{LAYER}/tileset.json"
+        out.print(f"scene tileset:       {scene}?access_token={viewer}")
+        out.print(f"viewer token:        {viewer}")
+        if keep_serving:
+            out.print("Serving until Ctrl-C.")
+            server.wait()
+        return imported
+    finally:
+        server.stop()
 
 
-def convert_samples(target: Path, out: Console) -> None:
-    """The sample assets to tilesets: GeoJSON in RD New + NAP, models placed by origin."""
+def import_samples(base_url: str, token: str, out: Console) -> list[dict[str, Any]]:
     to_geodetic = Transformer.from_crs("EPSG:7415", "EPSG:4979")
-    jobs: list[tuple[str, ConvertOptions]] = [
-        ("parking_zones.geojson", ConvertOptions()),
-        ("cables_pipes.geojson", ConvertOptions()),
-        ("buildings.city.json", ConvertOptions()),
-        ("tree_scan.laz", ConvertOptions()),
-    ]
+    jobs: list[tuple[str, dict[str, str]]] = [(name, {}) for name in SAMPLES]
     for name, x, y, nap, heading in FURNITURE:
         lon, lat, h = to_geodetic.transform([x], [y], [nap])
         assert h is not None
-        origin = (float(lon[0]), float(lat[0]), float(h[0]))
-        jobs.append((name, ConvertOptions(origin=origin, heading_deg=heading)))
-    out.print()
-    out.print(f"[bold]Converting the sample assets to 3D Tiles 1.1 in {target}[/]")
-    for name, options in jobs:
-        report = convert([ASSETS / name], target / name.split(".")[0], options)
-        counts = report.summary["counts"]
-        what = (
-            f"{counts['points_in_tiles']} points"
-            if "points_in_tiles" in counts
-            else f"{counts['features']} features, {counts['triangles']} triangles"
-        )
-        accuracy = report.summary["accuracy_m"]
-        out.print(f"  {name:<22} -> {report.tileset}  ({what}, accuracy {accuracy:g} m)")
+        origin = f"{float(lon[0])!r},{float(lat[0])!r},{float(h[0])!r}"
+        jobs.append((name, {"origin": origin, "heading": str(heading)}))
+    results = []
+    with AssetClient(base_url, token) as client:
+        queued = [
+            (name, client.upload(ASSETS / name, {"name": name, "layer": LAYER, **fields}))
+            for name, fields in jobs
+        ]
+        for name, asset in queued:
+            state = client.wait(asset["id"])
+            results.append(state)
+            if state["status"] == "ready":
+                out.print(f"  {name:<22} ready   {base_url}{state['tileset']}")
+            else:
+                out.print(f"  {name:<22} [red]failed[/]  {state['error']}")
+    return results
+
+
+class _Server:
+    """uvicorn in a background thread."""
+
+    def __init__(self, server: uvicorn.Server, thread: threading.Thread) -> None:
+        self._server = server
+        self._thread = thread
+
+    def wait(self) -> None:
+        try:
+            while self._thread.is_alive():
+                self._thread.join(0.5)
+        except KeyboardInterrupt:
+            pass
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=60)
+
+
+def start_server(settings: Settings, port: int) -> tuple[_Server, str]:
+    """Start the application on 127.0.0.1 (``port``, or a free one if it is taken)."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="arserver-demo-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise ArserverError(f"the demo server did not start on port {port}")
+        time.sleep(0.05)
+    return _Server(server, thread), f"http://127.0.0.1:{port}"
 
 
 def show_georeferencing(out: Console) -> None:

@@ -1,26 +1,36 @@
-"""`arserver demo` shows the ellipsoidal height of NAP 0 m at well-known places."""
+"""`arserver demo`: the heights table, then the server with every sample asset converted."""
 
 from __future__ import annotations
 
 import io
+import socket
 from pathlib import Path
 
 from rich.console import Console
 
+from arserver.config import Settings
 from arserver.demo import run_demo
 
 
-def test_demo_shows_heights_of_about_41_to_46_m_and_converts_the_samples(tmp_path: Path) -> None:
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_demo_shows_heights_serves_and_imports_every_sample(tmp_path: Path) -> None:
     buffer = io.StringIO()
-    run_demo(tmp_path, Console(file=buffer, width=200))
+    assets = run_demo(
+        Settings(data_dir=tmp_path),
+        Console(file=buffer, width=250),
+        port=free_port(),
+        keep_serving=False,
+    )
     text = buffer.getvalue()
     assert "Amsterdam, Dam" in text
-    assert "42.98" in text
-    assert "Groningen, Martinitoren" in text
-    assert "40.75" in text
-    assert "Maastricht, Vrijthof" in text
-    assert "45.73" in text
+    assert "42.98" in text  # NAP 0 m is about 43 m above the ellipsoid there
+    assert "40.75" in text  # and 40.8 m in Groningen
     assert "40.8 to 45.7 m too low" in text
-    assert "accuracy 0.001 m" in text
-    for name in ("parking_zones", "cables_pipes", "buildings", "tree_scan", "lamp_post", "bench"):
-        assert (tmp_path / "demo" / name / "tileset.json").is_file()
+    assert [a["status"] for a in assets] == ["ready"] * 6, [a["error"] for a in assets]
+    assert "/tiles/scene/demo/tileset.json?access_token=ars_" in text
+    assert "/docs" in text
