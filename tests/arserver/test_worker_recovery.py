@@ -1,0 +1,95 @@
+"""A worker killed with SIGKILL in the middle of a conversion: another worker picks the job up
+and the asset ends ready, with no half-published tileset ever served. On both backends."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy import select
+
+from arserver.config import Settings
+from arserver.security.tokens import create_token
+from arserver.store.database import open_database
+from arserver.store.schema import assets, jobs
+from arserver.store.uploads import store_upload
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+
+
+def start_worker(settings: Settings) -> subprocess.Popen[bytes]:
+    exe = shutil.which("arserver", path=str(Path(sys.executable).parent))
+    assert exe is not None
+    env = {**os.environ, "ARSERVER_DATA_DIR": str(settings.data_dir), "ARSERVER_STALE_JOB_S": "2"}
+    if settings.database_url:
+        env["ARSERVER_DATABASE_URL"] = settings.database_url
+    return subprocess.Popen(
+        [exe, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+def test_a_killed_worker_s_job_is_finished_by_another(settings: Settings) -> None:
+    engine = open_database(settings)
+    try:
+        create_token(engine, "gis")
+        with (ASSETS / "tree_scan.laz").open("rb") as source:
+            values = {
+                "name": "scan",
+                "layer": "default",
+                "heading": 0.0,
+                "lifecycle": "existing",
+                "public": True,
+            }
+            asset_id = store_upload(
+                engine, settings.data_dir, "tree_scan.laz", source, values, 1 << 30
+            )
+        first = start_worker(settings)
+        try:
+            deadline = time.monotonic() + 60
+            while True:  # wait until the first worker is converting
+                with engine.connect() as connection:
+                    status = connection.execute(
+                        select(assets.c.status).where(assets.c.id == asset_id)
+                    ).scalar()
+                if status == "processing":
+                    break
+                assert time.monotonic() < deadline, "the first worker never started the job"
+                time.sleep(0.05)
+        finally:
+            first.send_signal(signal.SIGKILL)
+            first.wait()
+        assert not (settings.data_dir / "tiles" / asset_id / "tileset.json").exists()
+        second = start_worker(settings)
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                with engine.connect() as connection:
+                    row = connection.execute(
+                        select(assets.c.status, assets.c.error).where(assets.c.id == asset_id)
+                    ).one()
+                if row.status in ("ready", "failed"):
+                    break
+                assert time.monotonic() < deadline, "the job was not taken up again"
+                time.sleep(0.2)
+        finally:
+            second.send_signal(signal.SIGTERM)
+            second.wait(timeout=60)
+        assert row.status == "ready", row.error
+        with engine.connect() as connection:
+            job = connection.execute(select(jobs.c.status, jobs.c.attempts)).one()
+        assert (job.status, job.attempts) == ("done", 2)
+        entry = json.loads((settings.data_dir / "tiles" / asset_id / "tileset.json").read_text())
+        revision = (
+            entry["root"]["children"][0]["content"]["uri"].split("/")[0]
+            if "content" not in entry["root"]
+            else entry["root"]["content"]["uri"].split("/")[0]
+        )
+        assert (settings.data_dir / "tiles" / asset_id / revision / "tileset.json").is_file()
+    finally:
+        engine.dispose()
