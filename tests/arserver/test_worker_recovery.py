@@ -23,6 +23,15 @@ from arserver.store.uploads import store_upload
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
 
+def first_content_uri(tile: dict[str, object]) -> str:
+    content = tile.get("content")
+    if isinstance(content, dict):
+        return str(content["uri"])
+    children = tile.get("children")
+    assert isinstance(children, list)
+    return first_content_uri(children[0])
+
+
 def start_worker(settings: Settings) -> subprocess.Popen[bytes]:
     exe = shutil.which("arserver", path=str(Path(sys.executable).parent))
     assert exe is not None
@@ -85,11 +94,7 @@ def test_a_killed_worker_s_job_is_finished_by_another(settings: Settings) -> Non
             job = connection.execute(select(jobs.c.status, jobs.c.attempts)).one()
         assert (job.status, job.attempts) == ("done", 2)
         entry = json.loads((settings.data_dir / "tiles" / asset_id / "tileset.json").read_text())
-        revision = (
-            entry["root"]["children"][0]["content"]["uri"].split("/")[0]
-            if "content" not in entry["root"]
-            else entry["root"]["content"]["uri"].split("/")[0]
-        )
+        revision = first_content_uri(entry["root"]).split("/")[0]
         assert (settings.data_dir / "tiles" / asset_id / revision / "tileset.json").is_file()
     finally:
         engine.dispose()
