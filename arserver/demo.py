@@ -75,10 +75,11 @@ def run_demo(
         out.print(f"[bold]arserver is running at {base_url}; importing the sample assets[/]")
         imported = import_samples(base_url, gis, out)
         out.print()
-        out.print(f"API docs (OpenAPI):  {base_url}/docs")
+        # soft_wrap: long URLs stay on one line, so that they can be copied
+        out.print(f"API docs (OpenAPI):  {base_url}/docs", soft_wrap=True)
         scene = f"{base_url}/tiles/scene/{LAYER}/tileset.json"
-        out.print(f"scene tileset:       {scene}?access_token={viewer}")
-        out.print(f"viewer token:        {viewer}")
+        out.print(f"scene tileset:       {scene}?access_token={viewer}", soft_wrap=True)
+        out.print(f"viewer token:        {viewer}", soft_wrap=True)
         if keep_serving:
             out.print("Serving until Ctrl-C.")
             server.wait()
@@ -105,9 +106,9 @@ def import_samples(base_url: str, token: str, out: Console) -> list[dict[str, An
             state = client.wait(asset["id"])
             results.append(state)
             if state["status"] == "ready":
-                out.print(f"  {name:<22} ready   {base_url}{state['tileset']}")
+                out.print(f"  {name:<22} ready   {base_url}{state['tileset']}", soft_wrap=True)
             else:
-                out.print(f"  {name:<22} [red]failed[/]  {state['error']}")
+                out.print(f"  {name:<22} [red]failed[/]  {state['error']}", soft_wrap=True)
     return results
 
 

@@ -49,8 +49,9 @@ def import_files(
 
                 state = client.wait(queued["id"], show)
             if state["status"] == "ready":
-                out.print(f"[green]ready[/]  {path.name} -> {client.base_url}{state['tileset']}")
+                tileset = f"{client.base_url}{state['tileset']}"
+                out.print(f"[green]ready[/]  {path.name} -> {tileset}", soft_wrap=True)
             else:
                 failures += 1
-                out.print(f"[red]failed[/] {path.name}: {state['error']}")
+                out.print(f"[red]failed[/] {path.name}: {state['error']}", soft_wrap=True)
     return failures
