@@ -158,26 +158,31 @@ def _check_crs(_ctx: click.Context, _param: click.Parameter, value: str | None) 
     return value
 
 
-@cli.command()
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option(
-    "--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output folder."
-)
-@click.option(
+_CRS_OPTION = click.option(
     "--crs",
     metavar="CRS",
     callback=_check_crs,
     help="Source CRS when the files do not say (EPSG:7415 for RD New + NAP).",
 )
-@click.option(
+_ORIGIN_OPTION = click.option(
     "--origin",
     metavar="LON,LAT,H",
     callback=_parse_origin,
     help="Place models in local metres here (ETRS89 degrees, ellipsoidal metres).",
 )
-@click.option(
+_HEADING_OPTION = click.option(
     "--heading", type=float, default=0.0, show_default=True, help="Degrees clockwise from north."
 )
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output folder."
+)
+@_CRS_OPTION
+@_ORIGIN_OPTION
+@_HEADING_OPTION
 @click.option("--scale", type=float, default=1.0, show_default=True, help="Model units to metres.")
 @click.option(
     "--up", "up_axis", type=click.Choice(["y", "z"]), help="Override the format's up axis."
@@ -286,15 +291,9 @@ def serve(host: str, port: int) -> None:
     required=True,
     help="A gis or admin token (or ARSERVER_TOKEN).",
 )
-@click.option(
-    "--crs", metavar="CRS", callback=_check_crs, help="Source CRS when the files do not say."
-)
-@click.option(
-    "--origin", metavar="LON,LAT,H", callback=_parse_origin, help="Place local models here."
-)
-@click.option(
-    "--heading", type=float, default=0.0, show_default=True, help="Degrees clockwise from north."
-)
+@_CRS_OPTION
+@_ORIGIN_OPTION
+@_HEADING_OPTION
 @click.option("--layer", default="default", show_default=True, help="Layer to put the assets in.")
 @click.option("--public", is_flag=True, help="Make the tiles readable without a token.")
 @reports_errors("import")

@@ -9,8 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from arserver.app import create_app
 from arserver.config import Settings
 from arserver.store.database import open_database
 
@@ -55,6 +57,18 @@ def engine(settings: Settings) -> Iterator[Engine]:
     opened = open_database(settings)
     yield opened
     opened.dispose()
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    """The application for ``settings`` with its lifespan running (database opened)."""
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def engine_of(client: TestClient) -> Engine:
+    engine: Engine = client.app.state.engine  # type: ignore[attr-defined]
+    return engine
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -3,32 +3,21 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import func, select
 
 from arserver.app import create_app
 from arserver.config import Settings
 from arserver.jobs.worker import Worker
 from arserver.security.tokens import create_token
 from arserver.store.schema import assets, jobs
+from tests.arserver.conftest import engine_of
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
-        yield test_client
-
-
-def engine_of(client: TestClient) -> Engine:
-    engine: Engine = client.app.state.engine  # type: ignore[attr-defined]
-    return engine
 
 
 def auth(client: TestClient, role: str = "gis") -> dict[str, str]:

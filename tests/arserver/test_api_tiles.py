@@ -4,33 +4,20 @@ traversal; on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, insert
+from sqlalchemy import insert
 
-from arserver.app import create_app
-from arserver.config import Settings
 from arserver.security.tokens import create_token
 from arserver.store.schema import assets
 from arserver.store.tilestore import TileStore
+from tests.arserver.conftest import engine_of
 from tiles.convert import convert
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
-        yield test_client
-
-
-def engine_of(client: TestClient) -> Engine:
-    engine: Engine = client.app.state.engine  # type: ignore[attr-defined]
-    return engine
 
 
 def publish(
