@@ -220,7 +220,7 @@ def convert(
     attributes: dict[str, str],
     allow_ballpark: bool,
 ) -> None:
-    """Convert models, GeoJSON and CityJSON files to a 3D Tiles 1.1 tileset in --out.
+    """Convert models, point clouds, GeoJSON and CityJSON files to a 3D Tiles 1.1 tileset.
 
     Nothing is left in --out unless the conversion succeeds.
 
