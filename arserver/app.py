@@ -15,6 +15,7 @@ from arserver import __version__
 from arserver.api.assets import assets_router
 from arserver.api.health import health_router
 from arserver.api.metrics import install_metrics
+from arserver.api.sensors import sensors_router
 from arserver.api.tiles import tiles_router
 from arserver.config import Settings
 from arserver.errors import (
@@ -28,6 +29,7 @@ from arserver.errors import (
 from arserver.jobs.worker import Worker
 from arserver.security.tokens import TokenError
 from arserver.store.database import DatabaseError, open_database
+from arserver.store.sensors import ConflictError
 from arserver.store.tilestore import TileStore
 from tiles.errors import TilesError
 
@@ -36,6 +38,7 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (AuthenticationError, 401),
     (PermissionDeniedError, 403),
     (NotFoundError, 404),
+    (ConflictError, 409),
     (TooLargeError, 413),
     (InputError, 422),
     (TokenError, 422),
@@ -100,5 +103,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_metrics(app)
     app.include_router(health_router())
     app.include_router(assets_router())
+    app.include_router(sensors_router())
     app.include_router(tiles_router(store))
     return app

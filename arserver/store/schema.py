@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -76,4 +78,60 @@ jobs = Table(
     Column("started_at", DateTime(timezone=True)),
     Column("finished_at", DateTime(timezone=True)),
     Column("error", Text),
+)
+
+sensors = Table(
+    "sensors",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(100), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("lon", Float),
+    Column("lat", Float),
+    Column("h", Float),
+    Column("dev_eui", String(16), unique=True),
+    Column("device_fields", JSON),
+    Column("owner", String(200)),
+    Column("purpose", String(500)),
+    Column("asset_id", String(32)),
+    Column("feature_id", String(100)),
+    Column("placed_at", DateTime(timezone=True)),
+    Column("removed_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+datastreams = Table(
+    "datastreams",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sensor_pk", Integer, ForeignKey("sensors.pk", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(50), nullable=False),
+    Column("unit", String(30), nullable=False),
+    UniqueConstraint("sensor_pk", "kind", name="datastreams_sensor_kind"),
+)
+
+observations = Table(
+    "observations",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column(
+        "datastream_id", Integer, ForeignKey("datastreams.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("time", DateTime(timezone=True), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("lon", Float),
+    Column("lat", Float),
+    Column("h", Float),
+    Column("source_id", String(200)),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("datastream_id", "time", name="observations_stream_time"),
+)
+
+ingest_counters = Table(
+    "ingest_counters",
+    metadata,
+    Column("cause", String(50), primary_key=True),
+    Column("count", BigInteger, nullable=False),
 )

@@ -1,0 +1,205 @@
+"""Sensors in public space and their observations (``/api/v1/sensors``, ``/api/v1/observations``,
+``/api/v1/ingest/stats``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query, status
+from pydantic import BaseModel, Field, field_validator, model_validator
+from sqlalchemy import Engine
+
+from arserver.api.deps import get_engine, optional_token, require_reader
+from arserver.errors import AuthenticationError, InputError, NotFoundError, PermissionDeniedError
+from arserver.ingest.service import ingest
+from arserver.security.tokens import TokenRecord
+from arserver.store.sensors import create_sensor, get_sensor, history, ingest_counts
+
+REGISTRARS = frozenset({"admin", "gis"})
+INGESTERS = frozenset({"admin", "gis", "ingest"})
+MAX_BATCH = 10_000
+_KIND = r"^[a-z0-9_]{1,50}$"
+
+
+class DatastreamIn(BaseModel):
+    kind: str = Field(pattern=_KIND, examples=["no2"])
+    unit: str = Field(min_length=1, max_length=30, description="UCUM code", examples=["ug/m3"])
+
+
+class DeviceIn(BaseModel):
+    dev_eui: str = Field(pattern=r"^[0-9A-Fa-f]{16}$", examples=["0004A30B001C0530"])
+    fields: dict[str, str] = Field(description="decoded payload field -> datastream kind")
+
+
+class SensorIn(BaseModel):
+    """A sensor with one datastream (``kind``, ``unit``) or several (``datastreams``)."""
+
+    model_config = {"extra": "forbid"}
+
+    id: str = Field(pattern=r"^[A-Za-z0-9._:-]{1,100}$")
+    name: str = Field(min_length=1, max_length=200)
+    kind: str | None = Field(default=None, pattern=_KIND)
+    unit: str | None = Field(default=None, min_length=1, max_length=30)
+    datastreams: list[DatastreamIn] | None = None
+    location: list[float] | None = Field(
+        default=None, description="[lon, lat] or [lon, lat, h]: WGS 84 degrees, ellipsoidal m"
+    )
+    device: DeviceIn | None = None
+    owner: str | None = Field(default=None, max_length=200)
+    purpose: str | None = Field(default=None, max_length=500)
+    asset_id: str | None = Field(default=None, max_length=32)
+    feature_id: str | None = Field(default=None, max_length=100)
+    placed_at: datetime | None = None
+    removed_at: datetime | None = None
+
+    @field_validator("location")
+    @classmethod
+    def _location(cls, value: list[float] | None) -> list[float] | None:
+        if value is not None and (
+            len(value) not in (2, 3) or not -180 <= value[0] <= 180 or not -90 <= value[1] <= 90
+        ):
+            raise ValueError("location must be [lon, lat] or [lon, lat, h] in degrees")
+        return value
+
+    @model_validator(mode="after")
+    def _streams(self) -> SensorIn:
+        single = self.kind is not None or self.unit is not None
+        if single == (self.datastreams is not None):
+            raise ValueError("give either 'kind' and 'unit', or 'datastreams'")
+        if single and (self.kind is None or self.unit is None):
+            raise ValueError("'kind' and 'unit' go together")
+        kinds = [s.kind for s in self.streams()]
+        if len(set(kinds)) != len(kinds):
+            raise ValueError("datastream kinds must differ")
+        if self.device is not None and not set(self.device.fields.values()) <= set(kinds):
+            raise ValueError("device fields must map to the sensor's datastream kinds")
+        return self
+
+    def streams(self) -> list[DatastreamIn]:
+        if self.datastreams is not None:
+            return self.datastreams
+        return [DatastreamIn(kind=self.kind or "", unit=self.unit or "")]
+
+
+class ObservationBatch(BaseModel):
+    observations: list[Any] = Field(
+        max_length=MAX_BATCH,
+        description='items {"sensor", optional "kind", "time", "value", optional "position", '
+        'optional "id"}; each is checked on its own',
+    )
+
+
+class RejectedItem(BaseModel):
+    index: int
+    cause: str
+    reason: str
+
+
+class IngestReply(BaseModel):
+    accepted: int
+    duplicate: int
+    rejected: int
+    rejections: list[RejectedItem]
+
+
+def _role(token: TokenRecord | None, allowed: frozenset[str], action: str) -> None:
+    if token is None:
+        raise AuthenticationError("a token is required")
+    if token.role not in allowed:
+        raise PermissionDeniedError(f"role {token.role!r} may not {action}")
+
+
+def sensors_router() -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["sensors"])
+
+    @router.post("/sensors", status_code=status.HTTP_201_CREATED, summary="Register a sensor")
+    def register(
+        body: SensorIn,
+        engine: Annotated[Engine, Depends(get_engine)],
+        token: Annotated[TokenRecord | None, Depends(optional_token)],
+    ) -> dict[str, Any]:
+        _role(token, REGISTRARS, "register sensors")
+        lon, lat, h = (body.location + [None])[:3] if body.location else (None, None, None)
+        values = {
+            "id": body.id, "name": body.name, "lon": lon, "lat": lat, "h": h,
+            "dev_eui": body.device.dev_eui.upper() if body.device else None,
+            "device_fields": body.device.fields if body.device else None,
+            "owner": body.owner, "purpose": body.purpose, "asset_id": body.asset_id,
+            "feature_id": body.feature_id, "placed_at": body.placed_at,
+            "removed_at": body.removed_at,
+        }  # fmt: skip
+        create_sensor(engine, values, [(s.kind, s.unit) for s in body.streams()])
+        return _sensor_out(get_sensor(engine, body.id))
+
+    @router.get("/sensors/{sensor_id}", summary="A sensor and its datastreams")
+    def read(
+        sensor_id: str,
+        engine: Annotated[Engine, Depends(get_engine)],
+        token: Annotated[TokenRecord | None, Depends(optional_token)],
+    ) -> dict[str, Any]:
+        require_reader(token)
+        return _sensor_out(get_sensor(engine, sensor_id))
+
+    @router.get("/sensors/{sensor_id}/observations", summary="Raw observations, newest first")
+    def observations(
+        sensor_id: str,
+        engine: Annotated[Engine, Depends(get_engine)],
+        token: Annotated[TokenRecord | None, Depends(optional_token)],
+        kind: Annotated[str | None, Query(description="Which datastream")] = None,
+        start: Annotated[datetime | None, Query(alias="from", description="Inclusive")] = None,
+        end: Annotated[datetime | None, Query(alias="to", description="Exclusive")] = None,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    ) -> dict[str, Any]:
+        require_reader(token)
+        if get_sensor(engine, sensor_id) is None:
+            raise NotFoundError(f"no sensor {sensor_id!r}")
+        for name, moment in (("from", start), ("to", end)):
+            if moment is not None and moment.tzinfo is None:
+                raise InputError(f"'{name}' needs a time zone, e.g. 2026-05-01T12:00:00Z")
+        return {"observations": history(engine, sensor_id, kind, start, end, limit)}
+
+    @router.post(
+        "/observations", response_model=IngestReply, summary="Store a batch of observations"
+    )
+    def store(
+        engine: Annotated[Engine, Depends(get_engine)],
+        token: Annotated[TokenRecord | None, Depends(optional_token)],
+        body: Annotated[ObservationBatch, Body()],
+    ) -> IngestReply:
+        _role(token, INGESTERS, "write observations")
+        result = ingest(engine, body.observations)
+        return IngestReply(
+            accepted=result.accepted,
+            duplicate=result.duplicate,
+            rejected=len(result.rejected),
+            rejections=[
+                RejectedItem(index=r.index, cause=r.cause, reason=r.reason) for r in result.rejected
+            ],
+        )
+
+    @router.get("/ingest/stats", summary="Observations accepted, duplicate and rejected, by cause")
+    def stats(
+        engine: Annotated[Engine, Depends(get_engine)],
+        token: Annotated[TokenRecord | None, Depends(optional_token)],
+    ) -> dict[str, Any]:
+        require_reader(token)
+        return {"counts": ingest_counts(engine)}
+
+    return router
+
+
+def _sensor_out(row: dict[str, Any] | None) -> dict[str, Any]:
+    if row is None:
+        raise NotFoundError("no such sensor")
+    location = None
+    if row["lon"] is not None:
+        location = [row["lon"], row["lat"]] + ([row["h"]] if row["h"] is not None else [])
+    out = {
+        k: row[k]
+        for k in ("id", "name", "owner", "purpose", "asset_id", "feature_id", "datastreams")
+    }
+    out["location"] = location
+    if row["dev_eui"]:
+        out["device"] = {"dev_eui": row["dev_eui"], "fields": row["device_fields"]}
+    return out

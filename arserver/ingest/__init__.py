@@ -1,0 +1,2 @@
+"""Ingest: observations from HTTP (and, next, MQTT adapters) validated and stored through one
+write path."""

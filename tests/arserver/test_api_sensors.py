@@ -1,0 +1,172 @@
+"""Sensor registry and HTTP ingest on SQLite and PostgreSQL: per-item verdicts, idempotency,
+history newest first, counts by cause."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from arserver.security.tokens import create_token
+from tests.arserver.conftest import engine_of
+
+
+def auth(client: TestClient, role: str) -> dict[str, str]:
+    secret, _ = create_token(engine_of(client), role)
+    return {"Authorization": f"Bearer {secret}"}
+
+
+AIR = {
+    "id": "air-schiphol-1",
+    "name": "Air quality, Schiphol Plaza",
+    "datastreams": [{"kind": "no2", "unit": "ug/m3"}, {"kind": "pm25", "unit": "ug/m3"}],
+    "location": [4.7610, 52.3095, 43.5],
+    "device": {"dev_eui": "0004a30b001c0530", "fields": {"no2_ugm3": "no2", "pm25": "pm25"}},
+    "owner": "Gemeente Haarlemmermeer",
+    "purpose": "air quality monitoring",
+}
+BAY = {
+    "id": "bay-17",
+    "name": "Parking bay 17",
+    "kind": "parking_bay",
+    "unit": "1",
+    "location": [4.753, 52.3165],
+}
+
+
+def register(client: TestClient, body: dict[str, Any]) -> Any:
+    return client.post("/api/v1/sensors", json=body, headers=auth(client, "gis"))
+
+
+def test_sensors_register_with_one_or_several_datastreams_and_a_device(client: TestClient) -> None:
+    created = register(client, AIR)
+    assert created.status_code == 201, created.text
+    assert created.json()["device"]["dev_eui"] == "0004A30B001C0530"
+    assert register(client, BAY).status_code == 201
+    read = client.get("/api/v1/sensors/air-schiphol-1", headers=auth(client, "viewer")).json()
+    assert [d["kind"] for d in read["datastreams"]] == ["no2", "pm25"]
+    assert read["location"] == [4.761, 52.3095, 43.5]
+    assert register(client, AIR).status_code == 409
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"kind": "no2"},  # kind and datastreams together
+        {"datastreams": None},  # neither
+        {"location": [4.7, 95.0]},
+        {"device": {"dev_eui": "0004A30B001C0530", "fields": {"x": "humidity"}}},
+        {"id": "has spaces"},
+    ],
+)
+def test_bad_sensor_definitions_are_refused(client: TestClient, change: dict[str, Any]) -> None:
+    assert register(client, {**AIR, **change}).status_code == 422
+
+
+def test_only_admin_and_gis_register_sensors(client: TestClient) -> None:
+    assert client.post("/api/v1/sensors", json=BAY).status_code == 401
+    for role in ("viewer", "ingest"):
+        assert (
+            client.post("/api/v1/sensors", json=BAY, headers=auth(client, role)).status_code == 403
+        )
+
+
+def test_a_batch_gets_a_verdict_per_item_and_retries_are_duplicates(client: TestClient) -> None:
+    register(client, AIR)
+    register(client, BAY)
+    now = datetime.now(UTC).replace(microsecond=0)
+    t = [(now - timedelta(minutes=m)).isoformat() for m in range(3)]
+    items = [
+        {"sensor": "air-schiphol-1", "kind": "no2", "time": t[0], "value": 38.5},
+        {"sensor": "air-schiphol-1", "kind": "pm25", "time": t[0], "value": 12.0, "id": "uplink-7"},
+        {"sensor": "bay-17", "time": t[1], "value": 1, "position": [4.753, 52.3165]},
+        {"sensor": "nobody", "time": t[0], "value": 1.0},
+        {"sensor": "air-schiphol-1", "time": t[0], "value": 1.0},
+        {"sensor": "air-schiphol-1", "kind": "o3", "time": t[0], "value": 1.0},
+        {"sensor": "air-schiphol-1", "kind": "no2", "time": t[1], "value": float("nan")},
+        {"sensor": "air-schiphol-1", "kind": "no2", "time": t[1], "value": float("inf")},
+        {"sensor": "air-schiphol-1", "kind": "no2", "time": t[1], "value": -5.0},
+        {
+            "sensor": "air-schiphol-1",
+            "kind": "no2",
+            "time": (now + timedelta(minutes=6)).isoformat(),
+            "value": 1.0,
+        },
+        {"sensor": "air-schiphol-1", "kind": "no2", "time": "2026-05-01T12:00:00", "value": 1.0},
+        {"sensor": "air-schiphol-1", "kind": "no2", "time": t[2], "value": "38"},
+        {"sensor": "bay-17", "time": t[2], "value": 0, "position": [200, 52]},
+        "not an object",
+    ]
+    ingest = {**auth(client, "ingest"), "Content-Type": "application/json"}
+    # NaN and Infinity as Python's json writes them (devices do send these literals)
+    raw = json.dumps({"observations": items})
+    reply = client.post("/api/v1/observations", content=raw, headers=ingest).json()
+    assert (reply["accepted"], reply["duplicate"], reply["rejected"]) == (3, 0, 11)
+    causes = {r["index"]: r["cause"] for r in reply["rejections"]}
+    assert causes == {
+        3: "unknown_sensor", 4: "ambiguous_kind", 5: "unknown_kind", 6: "not_finite",
+        7: "not_finite", 8: "out_of_range", 9: "future_time", 10: "bad_time",
+        11: "malformed", 12: "malformed", 13: "malformed",
+    }  # fmt: skip
+    again = client.post(
+        "/api/v1/observations", json={"observations": items[:3]}, headers=ingest
+    ).json()
+    assert (again["accepted"], again["duplicate"], again["rejected"]) == (0, 3, 0)
+    stats = client.get("/api/v1/ingest/stats", headers=auth(client, "viewer")).json()["counts"]
+    assert stats["accepted"] == 3
+    assert stats["duplicate"] == 3
+    assert stats["not_finite"] == 2
+    assert stats["malformed"] == 3
+
+
+def test_history_is_newest_first_and_filtered(client: TestClient) -> None:
+    register(client, AIR)
+    base = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+    items = [
+        {
+            "sensor": "air-schiphol-1",
+            "kind": "no2",
+            "time": (base + timedelta(minutes=m)).isoformat(),
+            "value": 20.0 + m,
+        }
+        for m in range(10)
+    ] + [{"sensor": "air-schiphol-1", "kind": "pm25", "time": base.isoformat(), "value": 9.0}]
+    client.post(
+        "/api/v1/observations", json={"observations": items}, headers=auth(client, "ingest")
+    )
+    viewer = auth(client, "viewer")
+    no2 = client.get(
+        "/api/v1/sensors/air-schiphol-1/observations?kind=no2&limit=3", headers=viewer
+    ).json()
+    assert [o["value"] for o in no2["observations"]] == [29.0, 28.0, 27.0]
+    assert no2["observations"][0]["time"] == "2026-11-01T12:09:00+00:00"
+    window = client.get(
+        "/api/v1/sensors/air-schiphol-1/observations",
+        params={"kind": "no2", "from": "2026-11-01T12:02:00Z", "to": "2026-11-01T12:05:00Z"},
+        headers=viewer,
+    ).json()["observations"]
+    assert [o["value"] for o in window] == [24.0, 23.0, 22.0]
+    naive = client.get(
+        "/api/v1/sensors/air-schiphol-1/observations?from=2026-11-01T12:00:00", headers=viewer
+    )
+    assert naive.status_code == 422
+    assert client.get("/api/v1/sensors/nobody/observations", headers=viewer).status_code == 404
+
+
+def test_only_ingesting_roles_write_observations(client: TestClient) -> None:
+    register(client, BAY)
+    body = {
+        "observations": [{"sensor": "bay-17", "time": datetime.now(UTC).isoformat(), "value": 1}]
+    }
+    assert client.post("/api/v1/observations", json=body).status_code == 401
+    assert (
+        client.post("/api/v1/observations", json=body, headers=auth(client, "viewer")).status_code
+        == 403
+    )
+    assert (
+        client.post("/api/v1/observations", json=body, headers=auth(client, "ingest")).status_code
+        == 200
+    )
