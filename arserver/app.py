@@ -26,6 +26,7 @@ from arserver.errors import (
     PermissionDeniedError,
     TooLargeError,
 )
+from arserver.ingest.mqtt import MqttIngest
 from arserver.jobs.worker import Worker
 from arserver.security.tokens import TokenError
 from arserver.store.database import DatabaseError, open_database
@@ -68,6 +69,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = open_database(settings)
         stop = threading.Event()
+        mqtt_ingest = None
+        if settings.mqtt_url:
+            mqtt_ingest = MqttIngest(app.state.engine, settings.mqtt_url)
+            mqtt_ingest.start()
         worker_thread = None
         if settings.embedded_worker:
             worker = Worker(app.state.engine, settings)
@@ -78,6 +83,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            if mqtt_ingest is not None:
+                mqtt_ingest.stop()
             stop.set()
             if worker_thread is not None:
                 worker_thread.join(timeout=settings.job_timeout_s)

@@ -1,24 +1,35 @@
 #!/usr/bin/env bash
 # Makes sure the real components the tests use are there: PostgreSQL on 127.0.0.1:5432 with
-# PostGIS. Installs PostGIS from Debian's packages when missing and starts PostgreSQL when it is
-# stopped. Safe to run again; prints what it does.
+# PostGIS, and Mosquitto on 127.0.0.1:1883. Installs PostGIS from Debian's packages when missing
+# and starts PostgreSQL or Mosquitto when stopped. Safe to run again; prints what it does.
 set -euo pipefail
 
-if ! command -v pg_isready >/dev/null 2>&1; then
-  echo "services: PostgreSQL client tools not found; PostgreSQL tests will skip (or fail under CI)"
-  exit 0
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+if command -v pg_isready >/dev/null 2>&1; then
+  version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1 || true)
+  if [ -n "$version" ] && ! ls /usr/share/postgresql/"$version"/extension/postgis.control >/dev/null 2>&1; then
+    echo "services: installing PostGIS for PostgreSQL $version"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "postgresql-$version-postgis-3" >/dev/null
+  fi
+  if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+    echo "services: starting PostgreSQL $version"
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start
+    for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+  fi
+  pg_isready -h 127.0.0.1 -p 5432 || true
+else
+  echo "services: PostgreSQL not found; its tests will skip (or fail under CI)"
 fi
 
-version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1 || true)
-if [ -n "$version" ] && ! ls /usr/share/postgresql/"$version"/extension/postgis.control >/dev/null 2>&1; then
-  echo "services: installing PostGIS for PostgreSQL $version"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "postgresql-$version-postgis-3" >/dev/null
+if command -v mosquitto >/dev/null 2>&1; then
+  if ! listening 1883; then
+    echo "services: starting Mosquitto"
+    mosquitto -d -c /etc/mosquitto/mosquitto.conf
+    for _ in $(seq 1 20); do listening 1883 && break; sleep 0.5; done
+  fi
+  if listening 1883; then echo "127.0.0.1:1883 - Mosquitto accepting connections"; fi
+else
+  echo "services: Mosquitto not found; MQTT tests will skip (or fail under CI)"
 fi
-
-if ! pg_isready -q -h 127.0.0.1 -p 5432; then
-  echo "services: starting PostgreSQL $version"
-  pg_ctlcluster --skip-systemctl-redirect "$version" main start
-  for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
-fi
-pg_isready -h 127.0.0.1 -p 5432

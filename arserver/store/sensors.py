@@ -144,3 +144,16 @@ def history(
             item["position"] = [row.lon, row.lat] + ([row.h] if row.h is not None else [])
         result.append(item)
     return result
+
+
+def sensor_for_device(engine: Engine, dev_eui: str) -> tuple[str, dict[str, str]] | None:
+    """(sensor id, {decoded field: kind}) of the sensor a LoRaWAN device feeds, if registered."""
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(sensors.c.id, sensors.c.device_fields).where(
+                sensors.c.dev_eui == dev_eui.upper()
+            )
+        ).first()
+    if row is None:
+        return None
+    return str(row.id), dict(row.device_fields or {})
