@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, status
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -14,11 +15,20 @@ from arserver.api.deps import get_engine, optional_token, require_reader
 from arserver.errors import AuthenticationError, InputError, NotFoundError, PermissionDeniedError
 from arserver.ingest.service import ingest
 from arserver.security.tokens import TokenRecord
-from arserver.store.sensors import create_sensor, get_sensor, history, ingest_counts
+from arserver.store.sensors import (
+    BUCKETS,
+    buckets,
+    create_sensor,
+    get_sensor,
+    history,
+    ingest_counts,
+    latest_in_area,
+)
 
 REGISTRARS = frozenset({"admin", "gis"})
 INGESTERS = frozenset({"admin", "gis", "ingest"})
 MAX_BATCH = 10_000
+EARTH_RADIUS_M = 6_371_008.8  # mean radius
 _KIND = r"^[a-z0-9_]{1,50}$"
 
 
@@ -154,10 +164,55 @@ def sensors_router() -> APIRouter:
         require_reader(token)
         if get_sensor(engine, sensor_id) is None:
             raise NotFoundError(f"no sensor {sensor_id!r}")
-        for name, moment in (("from", start), ("to", end)):
-            if moment is not None and moment.tzinfo is None:
-                raise InputError(f"'{name}' needs a time zone, e.g. 2026-05-01T12:00:00Z")
+        _check_zones(start, end)
         return {"observations": history(engine, sensor_id, kind, start, end, limit)}
+
+    @router.get(
+        "/sensors/{sensor_id}/observations/buckets",
+        summary="Mean, min, max and count per time bucket, oldest first",
+    )
+    def bucketed(
+        sensor_id: str,
+        engine: Annotated[Engine, Depends(get_engine)],
+        token: Annotated[TokenRecord | None, Depends(optional_token)],
+        bucket: Annotated[
+            Literal["1m", "15m", "1h", "1d"], Query(description="Bucket size")
+        ] = "1h",
+        kind: Annotated[str | None, Query(description="Which datastream")] = None,
+        start: Annotated[datetime | None, Query(alias="from", description="Inclusive")] = None,
+        end: Annotated[datetime | None, Query(alias="to", description="Exclusive")] = None,
+    ) -> dict[str, Any]:
+        require_reader(token)
+        if get_sensor(engine, sensor_id) is None:
+            raise NotFoundError(f"no sensor {sensor_id!r}")
+        _check_zones(start, end)
+        size = BUCKETS[bucket]
+        return {"bucket": bucket, "buckets": buckets(engine, sensor_id, kind, size, start, end)}
+
+    @router.get("/observations/latest", summary="Newest value per datastream in an area")
+    def latest(
+        engine: Annotated[Engine, Depends(get_engine)],
+        token: Annotated[TokenRecord | None, Depends(optional_token)],
+        bbox: Annotated[str | None, Query(description="west,south,east,north (WGS 84)")] = None,
+        center: Annotated[str | None, Query(description="lon,lat (with radius_m)")] = None,
+        radius_m: Annotated[float | None, Query(gt=0, le=100_000)] = None,
+        kinds: Annotated[str | None, Query(description="Comma-separated kinds")] = None,
+    ) -> dict[str, Any]:
+        require_reader(token)
+        wanted = {k for k in kinds.split(",") if k} if kinds else None
+        if bbox is not None:
+            box = _numbers(bbox, 4, "bbox", "west,south,east,north")
+            items = latest_in_area(engine, (box[0], box[1], box[2], box[3]), wanted)
+        elif center is not None and radius_m is not None:
+            lon, lat = _numbers(center, 2, "center", "lon,lat")
+            items = [
+                item
+                for item in latest_in_area(engine, around(lon, lat, radius_m), wanted)
+                if distance_m(lon, lat, item["location"][0], item["location"][1]) <= radius_m
+            ]
+        else:
+            raise InputError("give a bbox, or a center and radius_m")
+        return {"latest": items}
 
     @router.post(
         "/observations", response_model=IngestReply, summary="Store a batch of observations"
@@ -187,6 +242,37 @@ def sensors_router() -> APIRouter:
         return {"counts": ingest_counts(engine)}
 
     return router
+
+
+def _check_zones(start: datetime | None, end: datetime | None) -> None:
+    for name, moment in (("from", start), ("to", end)):
+        if moment is not None and moment.tzinfo is None:
+            raise InputError(f"'{name}' needs a time zone, e.g. 2026-05-01T12:00:00Z")
+
+
+def _numbers(text: str, count: int, name: str, shape: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) != count or not all(math.isfinite(v) for v in values):
+        raise InputError(f"{name} must be '{shape}', got {text!r}")
+    return values
+
+
+def around(lon: float, lat: float, radius_m: float) -> tuple[float, float, float, float]:
+    """A WGS 84 box that contains the circle of ``radius_m`` metres around (lon, lat)."""
+    dlat = math.degrees(radius_m / EARTH_RADIUS_M)
+    dlon = dlat / max(math.cos(math.radians(lat)), 1e-6)
+    return lon - dlon, lat - dlat, lon + dlon, lat + dlat
+
+
+def distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    """Great-circle distance in metres (haversine on the mean sphere: 0.5% at most)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(a))
 
 
 def _sensor_out(row: dict[str, Any] | None) -> dict[str, Any]:

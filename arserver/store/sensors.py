@@ -6,7 +6,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, Float, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -157,3 +157,100 @@ def sensor_for_device(engine: Engine, dev_eui: str) -> tuple[str, dict[str, str]
     if row is None:
         return None
     return str(row.id), dict(row.device_fields or {})
+
+
+BUCKETS = {"1m": 60, "15m": 900, "1h": 3600, "1d": 86400}
+
+
+def _epoch(engine: Engine) -> Any:
+    """Seconds since 1970 of an observation's time, in this database's SQL."""
+    if engine.dialect.name == "postgresql":
+        return func.extract("epoch", observations.c.time)
+    return func.strftime("%s", observations.c.time)
+
+
+def buckets(
+    engine: Engine,
+    sensor_id: str,
+    kind: str | None,
+    size_s: int,
+    start: datetime | None,
+    end: datetime | None,
+) -> list[dict[str, Any]]:
+    """Mean, min, max and count per time bucket of ``size_s`` seconds, oldest first. Buckets
+    start at multiples of their size since 1970-01-01 UTC (so days are UTC days)."""
+    bucket = (func.floor(func.cast(_epoch(engine), Float) / size_s) * size_s).label("bucket")
+    query = (
+        select(
+            bucket,
+            func.avg(observations.c.value).label("mean"),
+            func.min(observations.c.value).label("min"),
+            func.max(observations.c.value).label("max"),
+            func.count().label("n"),
+        )
+        .join(datastreams, datastreams.c.id == observations.c.datastream_id)
+        .join(sensors, sensors.c.pk == datastreams.c.sensor_pk)
+        .where(sensors.c.id == sensor_id)
+        .group_by(bucket)
+        .order_by(bucket)
+    )
+    if kind is not None:
+        query = query.where(datastreams.c.kind == kind)
+    if start is not None:
+        query = query.where(observations.c.time >= start)
+    if end is not None:
+        query = query.where(observations.c.time < end)
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    return [
+        {
+            "start": datetime.fromtimestamp(float(row.bucket), UTC).isoformat(),
+            "mean": float(row.mean),
+            "min": float(row.min),
+            "max": float(row.max),
+            "count": int(row.n),
+        }
+        for row in rows
+    ]
+
+
+def latest_in_area(
+    engine: Engine, bbox: tuple[float, float, float, float], kinds: set[str] | None = None
+) -> list[dict[str, Any]]:
+    """The newest value of every datastream whose sensor stands in ``bbox`` (WGS 84)."""
+    west, south, east, north = bbox
+    newest = (
+        select(observations.c.datastream_id, func.max(observations.c.time).label("time"))
+        .group_by(observations.c.datastream_id)
+        .subquery()
+    )
+    query = (
+        select(
+            sensors.c.id, sensors.c.lon, sensors.c.lat, sensors.c.h, datastreams.c.kind,
+            datastreams.c.unit, observations.c.time, observations.c.value,
+        )
+        .join(datastreams, datastreams.c.sensor_pk == sensors.c.pk)
+        .join(newest, newest.c.datastream_id == datastreams.c.id)
+        .join(
+            observations,
+            (observations.c.datastream_id == newest.c.datastream_id)
+            & (observations.c.time == newest.c.time),
+        )
+        .where(sensors.c.lon.between(west, east), sensors.c.lat.between(south, north))
+        .order_by(sensors.c.id, datastreams.c.kind)
+    )  # fmt: skip
+    if kinds:
+        query = query.where(datastreams.c.kind.in_(sorted(kinds)))
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    result = []
+    for row in rows:
+        time = row.time if row.time.tzinfo else row.time.replace(tzinfo=UTC)
+        location = [row.lon, row.lat] + ([row.h] if row.h is not None else [])
+        result.append(
+            {
+                "sensor": row.id, "kind": row.kind, "unit": row.unit, "time": time.isoformat(),
+                "value": row.value, "location": location,
+            }
+        )  # fmt: skip
+    return result

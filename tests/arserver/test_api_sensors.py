@@ -170,3 +170,80 @@ def test_only_ingesting_roles_write_observations(client: TestClient) -> None:
         client.post("/api/v1/observations", json=body, headers=auth(client, "ingest")).status_code
         == 200
     )
+
+
+def test_time_buckets_give_mean_min_max_and_count(client: TestClient) -> None:
+    register(client, BAY)
+    base = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+    values = [1, 1, 0, 1, 0, 0]  # occupied, occupied, free, ... every 20 minutes
+    items = [
+        {"sensor": "bay-17", "time": (base + timedelta(minutes=20 * k)).isoformat(), "value": v}
+        for k, v in enumerate(values)
+    ]
+    client.post(
+        "/api/v1/observations", json={"observations": items}, headers=auth(client, "ingest")
+    )
+    viewer = auth(client, "viewer")
+    hourly = client.get(
+        "/api/v1/sensors/bay-17/observations/buckets?bucket=1h", headers=viewer
+    ).json()
+    assert hourly["buckets"] == [
+        {"start": "2026-11-02T08:00:00+00:00", "mean": 2 / 3, "min": 0.0, "max": 1.0, "count": 3},
+        {"start": "2026-11-02T09:00:00+00:00", "mean": 1 / 3, "min": 0.0, "max": 1.0, "count": 3},
+    ]
+    daily = client.get(
+        "/api/v1/sensors/bay-17/observations/buckets?bucket=1d", headers=viewer
+    ).json()
+    assert [(b["start"], b["count"]) for b in daily["buckets"]] == [
+        ("2026-11-02T00:00:00+00:00", 6)
+    ]
+    assert (
+        client.get(
+            "/api/v1/sensors/bay-17/observations/buckets?bucket=7m", headers=viewer
+        ).status_code
+        == 422
+    )
+
+
+def test_latest_values_in_a_bbox_or_a_circle(client: TestClient) -> None:
+    register(client, AIR)
+    register(client, BAY)
+    now = datetime.now(UTC).replace(microsecond=0)
+    items = [
+        {
+            "sensor": "air-schiphol-1",
+            "kind": "no2",
+            "time": (now - timedelta(minutes=2)).isoformat(),
+            "value": 30.0,
+        },
+        {
+            "sensor": "air-schiphol-1",
+            "kind": "no2",
+            "time": (now - timedelta(minutes=1)).isoformat(),
+            "value": 31.0,
+        },
+        {"sensor": "bay-17", "time": now.isoformat(), "value": 1},
+    ]
+    client.post(
+        "/api/v1/observations", json={"observations": items}, headers=auth(client, "ingest")
+    )
+    viewer = auth(client, "viewer")
+    box = client.get(
+        "/api/v1/observations/latest?bbox=4.70,52.30,4.80,52.32", headers=viewer
+    ).json()["latest"]
+    assert [(i["sensor"], i["kind"], i["value"]) for i in box] == [
+        ("air-schiphol-1", "no2", 31.0),
+        ("bay-17", "parking_bay", 1.0),
+    ]
+    # The bay stands about 950 m from the air sensor.
+    near = client.get(
+        "/api/v1/observations/latest?center=4.7610,52.3095&radius_m=200", headers=viewer
+    ).json()
+    assert [i["sensor"] for i in near["latest"]] == ["air-schiphol-1"]
+    wide = client.get(
+        "/api/v1/observations/latest?center=4.7610,52.3095&radius_m=2000&kinds=parking_bay",
+        headers=viewer,
+    )
+    assert [i["sensor"] for i in wide.json()["latest"]] == ["bay-17"]
+    assert client.get("/api/v1/observations/latest", headers=viewer).status_code == 422
+    assert client.get("/api/v1/observations/latest?bbox=1,2,3", headers=viewer).status_code == 422
