@@ -138,7 +138,7 @@ def start_server(settings: Settings, port: int) -> tuple[_Server, str]:
             probe.bind(("127.0.0.1", port))
         except OSError:
             probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
+        port = int(probe.getsockname()[1])  # the one asked for, or any free one (also for 0)
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="arserver-demo-server", daemon=True)

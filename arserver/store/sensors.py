@@ -68,26 +68,40 @@ def streams_of(connection: Connection, sensor_ids: set[str]) -> Streams:
 
 
 def store_readings(connection: Connection, readings: list[Reading]) -> list[Reading]:
-    """Insert readings, skipping ones already stored (same datastream and time); returns the
-    readings that were new."""
+    """Insert readings in one multi-row statement, skipping ones already stored (same datastream
+    and time, in the database or earlier in this batch); returns the readings that were new."""
+    if not readings:
+        return []
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     received = datetime.now(UTC)
-    stored: list[Reading] = []
+    unique: dict[tuple[int, datetime], Reading] = {}
     for reading in readings:
+        unique.setdefault((reading.datastream_id, _utc(reading.time)), reading)
+    rows = []
+    for reading in unique.values():
         lon, lat, h = reading.position if reading.position else (None, None, None)
-        statement = (
-            dialect.insert(observations)
-            .values(
-                datastream_id=reading.datastream_id, time=reading.time, value=reading.value,
-                lon=lon, lat=lat, h=h, source_id=reading.source_id, received_at=received,
-            )
-            .on_conflict_do_nothing(index_elements=["datastream_id", "time"])
-            .returning(observations.c.id)
+        rows.append(
+            {
+                "datastream_id": reading.datastream_id, "time": reading.time,
+                "value": reading.value, "lon": lon, "lat": lat, "h": h,
+                "source_id": reading.source_id, "received_at": received,
+            }
         )  # fmt: skip
-        # RETURNING yields a row only for an inserted reading (rowcount differs per driver).
-        if connection.execute(statement).first() is not None:
-            stored.append(reading)
-    return stored
+    statement = (
+        dialect.insert(observations)
+        .on_conflict_do_nothing(index_elements=["datastream_id", "time"])
+        .returning(observations.c.datastream_id, observations.c.time)
+    )
+    # RETURNING lists exactly the rows that went in (rowcount differs per driver).
+    inserted = {(row[0], _utc(row[1])) for row in connection.execute(statement, rows)}
+    return [reading for key, reading in unique.items() if key in inserted]
+
+
+def _utc(moment: datetime) -> datetime:
+    """Naive UTC, to compare times however the driver returns them."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
 
 
 def count_causes(connection: Connection, causes: Counter[str]) -> None:

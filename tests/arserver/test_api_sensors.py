@@ -247,3 +247,12 @@ def test_latest_values_in_a_bbox_or_a_circle(client: TestClient) -> None:
     assert [i["sensor"] for i in wide.json()["latest"]] == ["bay-17"]
     assert client.get("/api/v1/observations/latest", headers=viewer).status_code == 422
     assert client.get("/api/v1/observations/latest?bbox=1,2,3", headers=viewer).status_code == 422
+
+
+def test_the_same_reading_twice_in_one_batch_is_stored_once(client: TestClient) -> None:
+    register(client, BAY)
+    item = {"sensor": "bay-17", "time": datetime.now(UTC).isoformat(), "value": 1}
+    reply = client.post(
+        "/api/v1/observations", json={"observations": [item, item]}, headers=auth(client, "ingest")
+    )
+    assert (reply.json()["accepted"], reply.json()["duplicate"]) == (1, 1)
