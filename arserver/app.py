@@ -12,6 +12,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
 
 from arserver import __version__
+from arserver.api.alerts import alerts_router
 from arserver.api.assets import assets_router
 from arserver.api.health import health_router
 from arserver.api.metrics import install_metrics
@@ -111,5 +112,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router())
     app.include_router(assets_router())
     app.include_router(sensors_router())
+    app.include_router(alerts_router())
     app.include_router(tiles_router(store))
     return app

@@ -135,3 +135,45 @@ ingest_counters = Table(
     Column("cause", String(50), primary_key=True),
     Column("count", BigInteger, nullable=False),
 )
+
+rules = Table(
+    "rules",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("kind", String(50), nullable=False),
+    Column("sensor_id", String(100)),
+    Column("above", Boolean, nullable=False),
+    Column("threshold", Float, nullable=False),
+    Column("reset", Float, nullable=False),
+    Column("window_s", Integer, nullable=False),
+    Column("open_after_s", Integer, nullable=False),
+    Column("resolve_after_s", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+rule_states = Table(
+    "rule_states",
+    metadata,
+    Column("rule_id", String(32), ForeignKey("rules.id", ondelete="CASCADE"), primary_key=True),
+    Column("sensor_id", String(100), primary_key=True),
+    Column("last_time", DateTime(timezone=True), nullable=False),
+    Column("breach_since", DateTime(timezone=True)),
+    Column("clear_since", DateTime(timezone=True)),
+    Column("alert_id", String(32)),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("rule_id", String(32), ForeignKey("rules.id", ondelete="CASCADE"), nullable=False),
+    Column("sensor_id", String(100), nullable=False),
+    Column("kind", String(50), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("acknowledged_at", DateTime(timezone=True)),
+    Column("acknowledged_by", String(200)),
+    Column("resolved_at", DateTime(timezone=True)),
+)

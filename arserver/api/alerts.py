@@ -1,0 +1,126 @@
+"""``/api/v1/rules`` and ``/api/v1/alerts``: threshold rules and the alerts they open."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, status
+from pydantic import BaseModel, Field, model_validator
+from sqlalchemy import Engine
+
+from arserver.api.deps import get_engine, optional_token, require_reader
+from arserver.errors import NotFoundError, PermissionDeniedError
+from arserver.security.tokens import TokenRecord
+from arserver.store.alerts import acknowledge, create_rule, list_alerts, list_rules
+
+WINDOWS = {"raw": 0, "1m": 60, "15m": 900, "1h": 3600, "1d": 86400}
+RULE_MAKERS = frozenset({"admin", "gis"})
+ACKNOWLEDGERS = frozenset({"admin", "gis", "inspector", "planner"})
+
+
+class RuleIn(BaseModel):
+    """Example: NO2 hourly mean above 40 opens an alert, below 35 for 30 minutes resolves it:
+    ``{"kind": "no2", "operator": "above", "threshold": 40, "reset": 35, "window": "1h",
+    "resolve_after_s": 1800}``."""
+
+    model_config = {"extra": "forbid"}
+
+    name: str = Field(min_length=1, max_length=200)
+    kind: str = Field(pattern=r"^[a-z0-9_]{1,50}$")
+    sensor: str | None = Field(default=None, description="Only this sensor (default: all)")
+    operator: Literal["above", "below"] = "above"
+    threshold: float
+    reset: float = Field(description="The value must come back past this to resolve (hysteresis)")
+    window: Literal["raw", "1m", "15m", "1h", "1d"] = "raw"
+    open_after_s: int = Field(default=0, ge=0, le=7 * 86400)
+    resolve_after_s: int = Field(default=0, ge=0, le=7 * 86400)
+
+    @model_validator(mode="after")
+    def _band(self) -> RuleIn:
+        if (self.operator == "above" and self.reset > self.threshold) or (
+            self.operator == "below" and self.reset < self.threshold
+        ):
+            raise ValueError("reset must lie on the safe side of threshold (hysteresis)")
+        return self
+
+
+def _rule_out(row: dict[str, Any]) -> dict[str, Any]:
+    window = next(name for name, seconds in WINDOWS.items() if seconds == row["window_s"])
+    return {
+        "id": row["id"], "name": row["name"], "kind": row["kind"], "sensor": row["sensor_id"],
+        "operator": "above" if row["above"] else "below", "threshold": row["threshold"],
+        "reset": row["reset"], "window": window, "open_after_s": row["open_after_s"],
+        "resolve_after_s": row["resolve_after_s"],
+    }  # fmt: skip
+
+
+def _alert_out(row: dict[str, Any]) -> dict[str, Any]:
+    out = {k: row[k] for k in ("id", "rule_id", "sensor_id", "kind", "status", "value")}
+    for key in ("opened_at", "acknowledged_at", "resolved_at"):
+        moment = row[key]
+        if moment is not None and moment.tzinfo is None:  # SQLite keeps no zone; we store UTC
+            moment = moment.replace(tzinfo=UTC)
+        out[key] = None if moment is None else moment.isoformat()
+    out["acknowledged_by"] = row["acknowledged_by"]
+    return out
+
+
+def alerts_router() -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["alerts"])
+
+    @router.post("/rules", status_code=status.HTTP_201_CREATED, summary="Add a threshold rule")
+    def add_rule(
+        body: RuleIn,
+        engine: Annotated[Engine, Depends(get_engine)],
+        token: Annotated[TokenRecord | None, Depends(optional_token)],
+    ) -> dict[str, Any]:
+        caller = require_reader(token)
+        if caller.role not in RULE_MAKERS:
+            raise PermissionDeniedError(f"role {caller.role!r} may not add rules")
+        row = create_rule(
+            engine,
+            {
+                "name": body.name, "kind": body.kind, "sensor_id": body.sensor,
+                "above": body.operator == "above", "threshold": body.threshold,
+                "reset": body.reset, "window_s": WINDOWS[body.window],
+                "open_after_s": body.open_after_s, "resolve_after_s": body.resolve_after_s,
+            },
+        )  # fmt: skip
+        return _rule_out(row)
+
+    @router.get("/rules", summary="Threshold rules")
+    def rules_index(
+        engine: Annotated[Engine, Depends(get_engine)],
+        token: Annotated[TokenRecord | None, Depends(optional_token)],
+    ) -> dict[str, Any]:
+        require_reader(token)
+        return {"rules": [_rule_out(r) for r in list_rules(engine)]}
+
+    @router.get("/alerts", summary="Alerts, newest first")
+    def alerts_index(
+        engine: Annotated[Engine, Depends(get_engine)],
+        token: Annotated[TokenRecord | None, Depends(optional_token)],
+        state: Annotated[
+            Literal["open", "acknowledged", "resolved"] | None, Query(alias="status")
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> dict[str, Any]:
+        require_reader(token)
+        return {"alerts": [_alert_out(a) for a in list_alerts(engine, state, limit)]}
+
+    @router.post("/alerts/{alert_id}/acknowledge", summary="Acknowledge an open alert")
+    def acknowledge_alert(
+        alert_id: str,
+        engine: Annotated[Engine, Depends(get_engine)],
+        token: Annotated[TokenRecord | None, Depends(optional_token)],
+    ) -> dict[str, Any]:
+        caller = require_reader(token)
+        if caller.role not in ACKNOWLEDGERS:
+            raise PermissionDeniedError(f"role {caller.role!r} may not acknowledge alerts")
+        row = acknowledge(engine, alert_id, caller.name)
+        if row is None:
+            raise NotFoundError(f"no alert {alert_id!r}")
+        return _alert_out(row)
+
+    return router

@@ -1,0 +1,1 @@
+"""Insight: threshold rules that open and resolve alerts (forecasts come next)."""

@@ -1,0 +1,48 @@
+"""Rules and alerts: creating rules, listing them and alerts, acknowledging an alert."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, insert, select, update
+
+from arserver.store.schema import alerts, rules
+
+
+def create_rule(engine: Engine, values: dict[str, Any]) -> dict[str, Any]:
+    rule_id = uuid.uuid4().hex
+    with engine.begin() as connection:
+        connection.execute(insert(rules).values(id=rule_id, created_at=datetime.now(UTC), **values))
+        row = connection.execute(select(rules).where(rules.c.id == rule_id)).one()
+    return dict(row._mapping)
+
+
+def list_rules(engine: Engine) -> list[dict[str, Any]]:
+    with engine.connect() as connection:
+        return [
+            dict(r._mapping) for r in connection.execute(select(rules).order_by(rules.c.created_at))
+        ]
+
+
+def list_alerts(engine: Engine, status: str | None, limit: int) -> list[dict[str, Any]]:
+    """Alerts newest first, optionally of one status."""
+    query = select(alerts).order_by(alerts.c.opened_at.desc()).limit(limit)
+    if status is not None:
+        query = query.where(alerts.c.status == status)
+    with engine.connect() as connection:
+        return [dict(r._mapping) for r in connection.execute(query)]
+
+
+def acknowledge(engine: Engine, alert_id: str, by: str) -> dict[str, Any] | None:
+    """Mark an open alert acknowledged; None if there is no such alert. Acknowledging an
+    acknowledged or resolved alert changes nothing."""
+    with engine.begin() as connection:
+        connection.execute(
+            update(alerts)
+            .where(alerts.c.id == alert_id, alerts.c.status == "open")
+            .values(status="acknowledged", acknowledged_at=datetime.now(UTC), acknowledged_by=by)
+        )
+        row = connection.execute(select(alerts).where(alerts.c.id == alert_id)).first()
+    return None if row is None else dict(row._mapping)
