@@ -7,12 +7,14 @@ import math
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Query, status
+from fastapi import APIRouter, Body, Depends, Query, Response, status
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlalchemy import Engine
 
 from arserver.api.deps import get_engine, optional_token, require_reader
 from arserver.errors import AuthenticationError, InputError, NotFoundError, PermissionDeniedError
+from arserver.ingest.export import to_csv, to_geojson, trajectory
 from arserver.ingest.service import ingest
 from arserver.security.tokens import TokenRecord
 from arserver.store.sensors import (
@@ -160,12 +162,43 @@ def sensors_router() -> APIRouter:
         start: Annotated[datetime | None, Query(alias="from", description="Inclusive")] = None,
         end: Annotated[datetime | None, Query(alias="to", description="Exclusive")] = None,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-    ) -> dict[str, Any]:
+        export: Annotated[
+            Literal["json", "csv", "geojson"], Query(alias="format", description="Output format")
+        ] = "json",
+    ) -> Any:
+        require_reader(token)
+        sensor = get_sensor(engine, sensor_id)
+        if sensor is None:
+            raise NotFoundError(f"no sensor {sensor_id!r}")
+        _check_zones(start, end)
+        rows = history(engine, sensor_id, kind, start, end, limit)
+        if export == "csv":
+            return Response(to_csv(rows), media_type="text/csv; charset=utf-8")
+        if export == "geojson":
+            return JSONResponse(
+                to_geojson(_sensor_out(sensor), rows), media_type="application/geo+json"
+            )
+        return {"observations": rows}
+
+    @router.get(
+        "/sensors/{sensor_id}/trajectory",
+        summary="A mobile sensor's path as a GeoJSON Feature (LineString), oldest first",
+    )
+    def path(
+        sensor_id: str,
+        engine: Annotated[Engine, Depends(get_engine)],
+        token: Annotated[TokenRecord | None, Depends(optional_token)],
+        kind: Annotated[str | None, Query(description="Which datastream")] = None,
+        start: Annotated[datetime | None, Query(alias="from", description="Inclusive")] = None,
+        end: Annotated[datetime | None, Query(alias="to", description="Exclusive")] = None,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 10_000,
+    ) -> JSONResponse:
         require_reader(token)
         if get_sensor(engine, sensor_id) is None:
             raise NotFoundError(f"no sensor {sensor_id!r}")
         _check_zones(start, end)
-        return {"observations": history(engine, sensor_id, kind, start, end, limit)}
+        rows = history(engine, sensor_id, kind, start, end, limit)
+        return JSONResponse(trajectory(sensor_id, rows), media_type="application/geo+json")
 
     @router.get(
         "/sensors/{sensor_id}/observations/buckets",

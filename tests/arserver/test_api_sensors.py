@@ -256,3 +256,34 @@ def test_the_same_reading_twice_in_one_batch_is_stored_once(client: TestClient) 
         "/api/v1/observations", json={"observations": [item, item]}, headers=auth(client, "ingest")
     )
     assert (reply.json()["accepted"], reply.json()["duplicate"]) == (1, 1)
+
+
+def test_exports_as_csv_and_geojson_and_a_mobile_sensor_s_trajectory(client: TestClient) -> None:
+    ball = {"id": "ball-1", "name": "Sensor ball in the sewer", "kind": "water_level", "unit": "m"}
+    assert client.post("/api/v1/sensors", json=ball, headers=auth(client, "gis")).status_code == 201
+    base = datetime(2026, 11, 4, 9, 0, tzinfo=UTC)
+    path = [[4.7530, 52.3160], [4.7535, 52.3161], [4.7540, 52.3162]]
+    items = [
+        {
+            "sensor": "ball-1",
+            "time": (base + timedelta(minutes=k)).isoformat(),
+            "value": -4.0 + 0.1 * k,
+            "position": p,
+        }
+        for k, p in enumerate(path)
+    ]
+    client.post(
+        "/api/v1/observations", json={"observations": items}, headers=auth(client, "ingest")
+    )
+    viewer = auth(client, "viewer")
+    csv_text = client.get("/api/v1/sensors/ball-1/observations?format=csv", headers=viewer)
+    assert csv_text.headers["content-type"].startswith("text/csv")
+    lines = csv_text.text.splitlines()
+    assert lines[0] == "time,kind,value,lon,lat,h"
+    assert lines[1] == "2026-11-04T09:02:00+00:00,water_level,-3.8,4.754,52.3162,"
+    geojson = client.get("/api/v1/sensors/ball-1/observations?format=geojson", headers=viewer)
+    assert geojson.headers["content-type"] == "application/geo+json"
+    assert [f["geometry"]["coordinates"] for f in geojson.json()["features"]] == path[::-1]
+    track = client.get("/api/v1/sensors/ball-1/trajectory", headers=viewer).json()
+    assert track["geometry"] == {"type": "LineString", "coordinates": path}
+    assert track["properties"]["values"] == [-4.0, -3.9, -3.8]
