@@ -321,6 +321,41 @@ def import_(
 
 
 @cli.command()
+@click.option("--server", default="http://127.0.0.1:8000", show_default=True, help="arserver URL.")
+@click.option(
+    "--token",
+    envvar="ARSERVER_TOKEN",
+    required=True,
+    help="A gis or admin token (or ARSERVER_TOKEN).",
+)
+@click.option(
+    "--interval", type=click.FloatRange(min=0.1), default=5.0, show_default=True, help="Seconds."
+)
+@click.option(
+    "--backfill",
+    type=click.FloatRange(min=0),
+    default=24.0,
+    show_default=True,
+    help="Hours of history.",
+)
+@click.option("--count", type=click.IntRange(min=1), help="Stop after this many live rounds.")
+@reports_errors("simulate")
+def simulate(server: str, token: str, interval: float, backfill: float, count: int | None) -> None:
+    """Send believable sensor data for the demo area over HTTP until Ctrl-C."""
+    from arserver.simulate import HttpSink, run
+
+    sink = HttpSink(server, token)
+    try:
+        accepted = run(sink, interval_s=interval, backfill_hours=backfill, iterations=count)
+    except KeyboardInterrupt:
+        accepted = -1
+    finally:
+        sink.close()
+    if accepted >= 0:
+        click.echo(f"{accepted} observations accepted")
+
+
+@cli.command()
 @reports_errors("worker")
 def worker() -> None:
     """Run a conversion worker until SIGTERM or Ctrl-C (several may share a PostgreSQL queue)."""

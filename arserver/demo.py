@@ -22,11 +22,13 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
+from arserver import simulate
 from arserver.app import create_app
 from arserver.client import AssetClient
 from arserver.config import Settings
 from arserver.errors import ArserverError
 from arserver.security.tokens import create_token
+from arserver.simulate import HttpSink
 from arserver.store.database import open_database
 from tiles.crs import Transformer
 
@@ -74,15 +76,32 @@ def run_demo(
         out.print()
         out.print(f"[bold]arserver is running at {base_url}; importing the sample assets[/]")
         imported = import_samples(base_url, gis, out)
+        sink = HttpSink(base_url, gis)
+        stop = threading.Event()
+        simulated = simulate.run(sink, backfill_hours=24.0, iterations=1)
+        out.print(f"  simulated sensors: {simulated} observations (24 h of history, then live)")
+        if keep_serving:
+            live = threading.Thread(
+                target=simulate.run,
+                args=(sink,),
+                kwargs={"interval_s": 5.0, "stop": stop.is_set},
+                name="arserver-demo-sensors",
+                daemon=True,
+            )
+            live.start()
         out.print()
         # soft_wrap: long URLs stay on one line, so that they can be copied
         out.print(f"API docs (OpenAPI):  {base_url}/docs", soft_wrap=True)
         scene = f"{base_url}/tiles/scene/{LAYER}/tileset.json"
         out.print(f"scene tileset:       {scene}?access_token={viewer}", soft_wrap=True)
         out.print(f"viewer token:        {viewer}", soft_wrap=True)
+        latest = f"{base_url}/api/v1/observations/latest?bbox=4.74,52.31,4.77,52.32"
+        out.print(f"sensors, latest:     {latest}&access_token={viewer}", soft_wrap=True)
         if keep_serving:
-            out.print("Serving until Ctrl-C.")
+            out.print("Serving, with live simulated sensors, until Ctrl-C.")
             server.wait()
+            stop.set()
+        sink.close()
         return imported
     finally:
         server.stop()

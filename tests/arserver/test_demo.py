@@ -34,3 +34,4 @@ def test_demo_shows_heights_serves_and_imports_every_sample(tmp_path: Path) -> N
     assert [a["status"] for a in assets] == ["ready"] * 6, [a["error"] for a in assets]
     assert "/tiles/scene/demo/tileset.json?access_token=ars_" in text
     assert "/docs" in text
+    assert "simulated sensors: 1067 observations" in text  # 24 h x 4 x 11 values, then 11 live

@@ -1,0 +1,76 @@
+"""`arserver simulate` against a real server: sensors registered, history backfilled, live
+rounds sent, a sensor ball that moves; running it again adds no duplicates."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from arserver.cli import cli
+from arserver.config import Settings
+from arserver.demo import start_server
+from arserver.security.tokens import create_token
+from arserver.store.database import open_database
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, str, str]]:
+    settings = Settings(data_dir=tmp_path / "data", embedded_worker=False)
+    engine = open_database(settings)
+    gis, _ = create_token(engine, "gis")
+    viewer, _ = create_token(engine, "viewer")
+    engine.dispose()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    running, url = start_server(settings, port)
+    try:
+        yield url, gis, viewer
+    finally:
+        running.stop()
+
+
+def test_simulate_backfills_and_sends_live_rounds(server: tuple[str, str, str]) -> None:
+    import httpx
+
+    url, gis, viewer = server
+    args = [
+        "simulate",
+        "--server",
+        url,
+        "--token",
+        gis,
+        "--backfill",
+        "2",
+        "--count",
+        "2",
+        "--interval",
+        "0.1",
+    ]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.stderr
+    # 2 hours at 15 minutes = 8 moments of 11 values (6 bays, NO2 + PM2.5, noise, water level,
+    # the ball), plus 2 live rounds of 11
+    assert result.stdout.strip() == f"{8 * 11 + 2 * 11} observations accepted"
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {viewer}"}) as client:
+        bays = client.get(
+            "/api/v1/observations/latest?bbox=4.7,52.3,4.8,52.4&kinds=parking_bay"
+        ).json()["latest"]
+        assert len(bays) == 6
+        assert {b["value"] for b in bays} <= {0.0, 1.0}
+        track = client.get("/api/v1/sensors/ball-1/trajectory").json()
+        assert track["geometry"]["type"] == "LineString"
+        assert len(track["geometry"]["coordinates"]) == 10
+        hourly = client.get(
+            "/api/v1/sensors/air-plaza/observations/buckets?bucket=1h&kind=no2"
+        ).json()
+        assert 2 <= len(hourly["buckets"]) <= 3
+    again = CliRunner().invoke(
+        cli, ["simulate", "--server", url, "--token", gis, "--backfill", "2", "--count", "1"]
+    )
+    assert again.exit_code == 0, again.stderr
+    assert again.stdout.strip() == "11 observations accepted"  # the backfill was there already
