@@ -1,12 +1,11 @@
 """``arserver simulate``: believable sensor data for the demo area (Schiphol Plaza samples).
 
 Sensors: six parking bays (occupancy with a daily and weekly rhythm), an air quality sensor
-(NO2 with rush-hour peaks, PM2.5) sending The Things Stack uplinks, a noise sensor (LAeq, day
-and night) sending ChirpStack uplinks, a water level gauge (NAP metres, a slow swell), and a
-sensor ball drifting along the sample water main. Over HTTP everything goes to
-``/api/v1/observations``; over MQTT the LoRaWAN devices use their network servers' formats and
-the rest our own topic. Values are a deterministic function of time plus seeded noise, so a
-backfill draws the same history every run.
+(NO2 with rush-hour peaks, PM2.5) and a noise sensor (LAeq, day and night), both registered with
+a LoRaWAN device link, a water level gauge (NAP metres, a slow swell), and a sensor ball drifting
+along the sample water main. Everything goes to ``/api/v1/observations`` over HTTP (sending the
+LoRaWAN ones as TTS/ChirpStack uplinks over MQTT is not built yet). Values are a deterministic
+function of time plus seeded noise, so a backfill draws the same history every run.
 """
 
 from __future__ import annotations
