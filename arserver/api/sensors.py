@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -158,20 +159,15 @@ def sensors_router() -> APIRouter:
         sensor_id: str,
         engine: Annotated[Engine, Depends(get_engine)],
         token: Annotated[TokenRecord | None, Depends(optional_token)],
-        kind: Annotated[str | None, Query(description="Which datastream")] = None,
-        start: Annotated[datetime | None, Query(alias="from", description="Inclusive")] = None,
-        end: Annotated[datetime | None, Query(alias="to", description="Exclusive")] = None,
+        window: Annotated[Window, Depends()],
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
         export: Annotated[
             Literal["json", "csv", "geojson"], Query(alias="format", description="Output format")
         ] = "json",
     ) -> Any:
         require_reader(token)
-        sensor = get_sensor(engine, sensor_id)
-        if sensor is None:
-            raise NotFoundError(f"no sensor {sensor_id!r}")
-        _check_zones(start, end)
-        rows = history(engine, sensor_id, kind, start, end, limit)
+        sensor = _known_sensor(engine, sensor_id)
+        rows = history(engine, sensor_id, window.kind, window.start, window.end, limit)
         if export == "csv":
             return Response(to_csv(rows), media_type="text/csv; charset=utf-8")
         if export == "geojson":
@@ -188,16 +184,12 @@ def sensors_router() -> APIRouter:
         sensor_id: str,
         engine: Annotated[Engine, Depends(get_engine)],
         token: Annotated[TokenRecord | None, Depends(optional_token)],
-        kind: Annotated[str | None, Query(description="Which datastream")] = None,
-        start: Annotated[datetime | None, Query(alias="from", description="Inclusive")] = None,
-        end: Annotated[datetime | None, Query(alias="to", description="Exclusive")] = None,
+        window: Annotated[Window, Depends()],
         limit: Annotated[int, Query(ge=1, le=10_000)] = 10_000,
     ) -> JSONResponse:
         require_reader(token)
-        if get_sensor(engine, sensor_id) is None:
-            raise NotFoundError(f"no sensor {sensor_id!r}")
-        _check_zones(start, end)
-        rows = history(engine, sensor_id, kind, start, end, limit)
+        _known_sensor(engine, sensor_id)
+        rows = history(engine, sensor_id, window.kind, window.start, window.end, limit)
         return JSONResponse(trajectory(sensor_id, rows), media_type="application/geo+json")
 
     @router.get(
@@ -208,19 +200,15 @@ def sensors_router() -> APIRouter:
         sensor_id: str,
         engine: Annotated[Engine, Depends(get_engine)],
         token: Annotated[TokenRecord | None, Depends(optional_token)],
+        window: Annotated[Window, Depends()],
         bucket: Annotated[
             Literal["1m", "15m", "1h", "1d"], Query(description="Bucket size")
         ] = "1h",
-        kind: Annotated[str | None, Query(description="Which datastream")] = None,
-        start: Annotated[datetime | None, Query(alias="from", description="Inclusive")] = None,
-        end: Annotated[datetime | None, Query(alias="to", description="Exclusive")] = None,
     ) -> dict[str, Any]:
         require_reader(token)
-        if get_sensor(engine, sensor_id) is None:
-            raise NotFoundError(f"no sensor {sensor_id!r}")
-        _check_zones(start, end)
-        size = BUCKETS[bucket]
-        return {"bucket": bucket, "buckets": buckets(engine, sensor_id, kind, size, start, end)}
+        _known_sensor(engine, sensor_id)
+        rows = buckets(engine, sensor_id, window.kind, BUCKETS[bucket], window.start, window.end)
+        return {"bucket": bucket, "buckets": rows}
 
     @router.get("/observations/latest", summary="Newest value per datastream in an area")
     def latest(
@@ -277,10 +265,25 @@ def sensors_router() -> APIRouter:
     return router
 
 
-def _check_zones(start: datetime | None, end: datetime | None) -> None:
-    for name, moment in (("from", start), ("to", end)):
-        if moment is not None and moment.tzinfo is None:
-            raise InputError(f"'{name}' needs a time zone, e.g. 2026-05-01T12:00:00Z")
+@dataclass
+class Window:
+    """Which datastream and which period (``from`` inclusive, ``to`` exclusive, with zones)."""
+
+    kind: Annotated[str | None, Query(description="Which datastream")] = None
+    start: Annotated[datetime | None, Query(alias="from", description="Inclusive")] = None
+    end: Annotated[datetime | None, Query(alias="to", description="Exclusive")] = None
+
+    def __post_init__(self) -> None:
+        for name, moment in (("from", self.start), ("to", self.end)):
+            if moment is not None and moment.tzinfo is None:
+                raise InputError(f"'{name}' needs a time zone, e.g. 2026-05-01T12:00:00Z")
+
+
+def _known_sensor(engine: Engine, sensor_id: str) -> dict[str, Any]:
+    sensor = get_sensor(engine, sensor_id)
+    if sensor is None:
+        raise NotFoundError(f"no sensor {sensor_id!r}")
+    return sensor
 
 
 def _numbers(text: str, count: int, name: str, shape: str) -> list[float]:
