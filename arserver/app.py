@@ -28,9 +28,12 @@ from arserver.errors import (
     TooLargeError,
 )
 from arserver.ingest.mqtt import MqttIngest
+from arserver.ingest.service import ObservationWriter
 from arserver.jobs.worker import Worker
+from arserver.live.bus import LocalBus
 from arserver.security.tokens import TokenError
 from arserver.store.database import DatabaseError, open_database
+from arserver.store.retention import run_retention
 from arserver.store.sensors import ConflictError
 from arserver.store.tilestore import TileStore
 from tiles.errors import TilesError
@@ -69,11 +72,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = open_database(settings)
+        app.state.bus = LocalBus()
+        app.state.writer = ObservationWriter(
+            app.state.engine, raw_retention=settings.raw_retention, bus=app.state.bus
+        )
         stop = threading.Event()
         mqtt_ingest = None
         if settings.mqtt_url:
-            mqtt_ingest = MqttIngest(app.state.engine, settings.mqtt_url)
+            mqtt_ingest = MqttIngest(app.state.writer, settings.mqtt_url)
             mqtt_ingest.start()
+        retention_thread = threading.Thread(
+            target=run_retention, args=(app.state.engine, settings, stop), daemon=True
+        )
+        retention_thread.start()
         worker_thread = None
         if settings.embedded_worker:
             worker = Worker(app.state.engine, settings)
@@ -87,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if mqtt_ingest is not None:
                 mqtt_ingest.stop()
             stop.set()
+            retention_thread.join(timeout=60)
             if worker_thread is not None:
                 worker_thread.join(timeout=settings.job_timeout_s)
             app.state.engine.dispose()

@@ -7,6 +7,7 @@ worker (the embedded default).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import Field
@@ -34,6 +35,28 @@ class Settings(BaseSettings):
     stale_job_s: float = Field(
         default=120.0, gt=0, description="A running job without heartbeat this long is retried."
     )
+
+    raw_retention_days: float | None = Field(
+        default=90.0,
+        gt=0,
+        description="Raw observations older than this are rolled up into hourly aggregates and "
+        "deleted (none: keep everything raw).",
+    )
+    aggregate_retention_days: float | None = Field(
+        default=3650.0, gt=0, description="Hourly aggregates older than this are deleted."
+    )
+    retention_interval_s: float = Field(
+        default=3600.0, gt=0, description="How often the server applies retention."
+    )
+
+    @property
+    def raw_retention(self) -> timedelta | None:
+        return timedelta(days=self.raw_retention_days) if self.raw_retention_days else None
+
+    @property
+    def aggregate_retention(self) -> timedelta | None:
+        days = self.aggregate_retention_days
+        return timedelta(days=days) if days else None
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 
 from arserver.config import Settings
 from arserver.errors import AuthenticationError, PermissionDeniedError
+from arserver.ingest.service import ObservationWriter
 from arserver.security.tokens import TokenRecord, authenticate
 
 #: Roles that may read non-public tiles and data (``ingest`` only writes observations).
@@ -18,6 +19,11 @@ READERS = frozenset({"admin", "gis", "inspector", "planner", "viewer"})
 def get_engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
+
+
+def get_writer(request: Request) -> ObservationWriter:
+    writer: ObservationWriter = request.app.state.writer
+    return writer
 
 
 def get_settings(request: Request) -> Settings:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Response, status
@@ -13,10 +13,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlalchemy import Engine
 
-from arserver.api.deps import get_engine, optional_token, require_reader
+from arserver.api.deps import get_engine, get_writer, optional_token, require_reader
 from arserver.errors import AuthenticationError, InputError, NotFoundError, PermissionDeniedError
 from arserver.ingest.export import to_csv, to_geojson, trajectory
-from arserver.ingest.service import ingest
+from arserver.ingest.service import ObservationWriter
 from arserver.security.tokens import TokenRecord
 from arserver.store.sensors import (
     BUCKETS,
@@ -239,12 +239,12 @@ def sensors_router() -> APIRouter:
         "/observations", response_model=IngestReply, summary="Store a batch of observations"
     )
     def store(
-        engine: Annotated[Engine, Depends(get_engine)],
+        writer: Annotated[ObservationWriter, Depends(get_writer)],
         token: Annotated[TokenRecord | None, Depends(optional_token)],
         body: Annotated[ObservationBatch, Body()],
     ) -> IngestReply:
         _role(token, INGESTERS, "write observations")
-        result = ingest(engine, body.observations)
+        result = writer.write(body.observations)
         return IngestReply(
             accepted=result.accepted,
             duplicate=result.duplicate,
@@ -277,6 +277,9 @@ class Window:
         for name, moment in (("from", self.start), ("to", self.end)):
             if moment is not None and moment.tzinfo is None:
                 raise InputError(f"'{name}' needs a time zone, e.g. 2026-05-01T12:00:00Z")
+        # SQLite compares times as UTC text: one zone for every comparison.
+        self.start = self.start.astimezone(UTC) if self.start else None
+        self.end = self.end.astimezone(UTC) if self.end else None
 
 
 def _known_sensor(engine: Engine, sensor_id: str) -> dict[str, Any]:

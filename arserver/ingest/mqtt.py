@@ -1,63 +1,106 @@
 """MQTT ingest: The Things Stack, ChirpStack and our own JSON topic, through the real broker.
 
-A persistent session (fixed client id, clean session off) and QoS 1 subscriptions: the broker
-keeps messages for us while we are away. Each message is acknowledged only after its
-observations are committed (paho's manual acknowledgement), so a crash before the commit means
-the broker delivers it again, and the duplicate is recognised. A bad message is counted by cause
-and acknowledged; it never stops the consumer.
+A persistent session (fixed client id, MQTT 5 with clean start off and a session expiry) and
+QoS 1 subscriptions: the broker keeps messages for us while we are away. Messages are taken in
+batches (as many as have arrived, up to ``batch_size``), stored in one transaction through the
+observation write path, and only then acknowledged (paho's manual acknowledgement). A crash
+before the commit means the broker delivers them again, and the duplicates are recognised. A bad
+message is counted by cause and acknowledged; it never stops the consumer. While the database is
+unreachable the batch is retried and nothing is acknowledged.
+
+The broker must keep sessions across its own restarts (Mosquitto: ``persistence true``) and
+queue enough for an absent consumer (``max_queued_messages``); see docs/sensors.md.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import queue
 import threading
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-from sqlalchemy import Engine
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from sqlalchemy.exc import DBAPIError
 
 from arserver.ingest.lorawan import Uplink, UplinkError, from_chirpstack, from_tts, items_for
-from arserver.ingest.service import IngestResult, ingest
-from arserver.store.sensors import count_causes, sensor_for_device
+from arserver.ingest.service import IngestResult, ObservationWriter
+from arserver.store.sensors import sensors_for_devices
 
 log = logging.getLogger(__name__)
 
 TTS_TOPIC = "v3/+/devices/+/up"
 CHIRPSTACK_TOPIC = "application/+/device/+/event/up"
 OWN_TOPIC = "arserver/observations"
+SESSION_EXPIRY_S = 7 * 24 * 3600  # the broker keeps our queue for a week of absence
+
+
+@dataclass(frozen=True)
+class _Message:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
 
 
 class MqttIngest:
-    """Consumes uplinks from ``url`` (``mqtt://host:port``) into the database."""
+    """Consumes uplinks from ``url`` (``mqtt://[user:password@]host:port``) into the database."""
 
-    def __init__(self, engine: Engine, url: str, client_id: str = "arserver-ingest") -> None:
+    def __init__(
+        self,
+        writer: ObservationWriter,
+        url: str,
+        client_id: str = "arserver-ingest",
+        *,
+        batch_size: int = 500,
+    ) -> None:
         parsed = urlparse(url)
         if parsed.scheme not in ("mqtt", "tcp") or not parsed.hostname:
             raise ValueError(f"ARSERVER_MQTT_URL must look like mqtt://host:1883, got {url!r}")
-        self.engine = engine
+        self.writer = writer
         self.host = parsed.hostname
         self.port = parsed.port or 1883
+        self.batch_size = batch_size
         self.connected = threading.Event()
+        self._inbox: queue.SimpleQueue[_Message] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._consumer: threading.Thread | None = None
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
-            clean_session=False,
+            protocol=mqtt.MQTTv5,
             manual_ack=True,
         )
         if parsed.username:
             self._client.username_pw_set(parsed.username, parsed.password)
         self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
 
     def start(self) -> None:
-        self._client.connect_async(self.host, self.port, keepalive=30)
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        properties.SessionExpiryInterval = SESSION_EXPIRY_S
+        properties.ReceiveMaximum = max(self.batch_size * 2, 20)  # room for the next batch
+        self._stop.clear()
+        self._consumer = threading.Thread(target=self._consume, name="mqtt-ingest", daemon=True)
+        self._consumer.start()
+        self._client.connect_async(
+            self.host, self.port, keepalive=30, clean_start=False, properties=properties
+        )
         self._client.loop_start()
 
     def stop(self) -> None:
+        """Finish the batch in hand, then disconnect; unacknowledged messages stay with the
+        broker for the next start."""
+        self._stop.set()
+        if self._consumer is not None:
+            self._consumer.join(timeout=30)
         self._client.disconnect()
         self._client.loop_stop()
 
@@ -70,48 +113,75 @@ class MqttIngest:
         client.subscribe([(TTS_TOPIC, 1), (CHIRPSTACK_TOPIC, 1), (OWN_TOPIC, 1)])
         self.connected.set()
 
-    def _on_message(self, client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
-        try:
-            self.handle(message.topic, bytes(message.payload))
-        except Exception:  # the database is down: leave it unacknowledged, to be delivered again
-            log.exception(
-                "could not store the message on %s; it stays unacknowledged", message.topic
-            )
-            return
-        client.ack(message.mid, message.qos)
+    def _on_disconnect(self, *_args: Any) -> None:
+        self.connected.clear()
 
-    def handle(self, topic: str, payload: bytes) -> IngestResult | None:
-        """Store one message's observations; counts what it could not use."""
-        try:
-            body = json.loads(payload)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            self._count("malformed")
-            return None
-        if topic == OWN_TOPIC:
-            items = body.get("observations") if isinstance(body, dict) else None
-            if not isinstance(items, list):
-                self._count("malformed")
-                return None
-            return ingest(self.engine, items)
-        try:
-            uplink = from_tts(body) if topic.startswith("v3/") else from_chirpstack(body)
-        except (UplinkError, TypeError, ValueError):
-            self._count("malformed")
-            return None
-        return self._ingest_uplink(uplink)
+    def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+        self._inbox.put(_Message(message.topic, bytes(message.payload), message.mid, message.qos))
 
-    def _ingest_uplink(self, uplink: Uplink) -> IngestResult | None:
-        device = sensor_for_device(self.engine, uplink.dev_eui)
-        if device is None:
-            self._count("unknown_device")
-            return None
-        sensor_id, field_kinds = device
-        items = items_for(uplink, sensor_id, field_kinds)
-        if not items:
-            self._count("no_mapped_fields")
-            return None
-        return ingest(self.engine, items)
+    def _consume(self) -> None:
+        while not self._stop.is_set():
+            try:
+                batch = [self._inbox.get(timeout=0.2)]
+            except queue.Empty:
+                continue
+            while len(batch) < self.batch_size:
+                try:
+                    batch.append(self._inbox.get_nowait())
+                except queue.Empty:
+                    break
+            if self._store_until_done(batch):
+                for message in batch:
+                    if message.qos > 0:
+                        self._client.ack(message.mid, message.qos)
 
-    def _count(self, cause: str) -> None:
-        with self.engine.begin() as connection:
-            count_causes(connection, Counter({cause: 1}))
+    def _store_until_done(self, batch: list[_Message]) -> bool:
+        """Store the batch, retrying while the database is unreachable; False if stopped first
+        (then nothing is acknowledged and the broker delivers the messages again)."""
+        pause = 0.1
+        while True:
+            try:
+                self.handle(batch)
+                return True
+            except DBAPIError:
+                log.exception("could not store %d MQTT messages; retrying", len(batch))
+            if self._stop.wait(pause):
+                return False
+            pause = min(pause * 2, 5.0)
+
+    def handle(self, batch: list[_Message]) -> IngestResult:
+        """Store a batch of messages' observations in one transaction; what cannot be used is
+        counted by cause (``malformed``, ``unknown_device``, ``no_mapped_fields``)."""
+        causes: Counter[str] = Counter()
+        items: list[Any] = []
+        uplinks: list[Uplink] = []
+        for message in batch:
+            try:
+                body = json.loads(message.payload)
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                causes["malformed"] += 1
+                continue
+            if message.topic == OWN_TOPIC:
+                own = body.get("observations") if isinstance(body, dict) else None
+                if isinstance(own, list):
+                    items.extend(own)
+                else:
+                    causes["malformed"] += 1
+                continue
+            try:
+                uplinks.append(
+                    from_tts(body) if message.topic.startswith("v3/") else from_chirpstack(body)
+                )
+            except (UplinkError, TypeError, ValueError):
+                causes["malformed"] += 1
+        devices = sensors_for_devices(self.writer.engine, {u.dev_eui for u in uplinks})
+        for uplink in uplinks:
+            device = devices.get(uplink.dev_eui)
+            if device is None:
+                causes["unknown_device"] += 1
+                continue
+            mapped = items_for(uplink, *device)
+            if not mapped:
+                causes["no_mapped_fields"] += 1
+            items.extend(mapped)
+        return self.writer.write(items, counted=causes)

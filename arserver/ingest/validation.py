@@ -3,14 +3,18 @@ reason, never crashing the batch.
 
 Causes (counted at ``GET /api/v1/ingest/stats``): ``malformed``, ``unknown_sensor``,
 ``unknown_kind``, ``ambiguous_kind``, ``not_finite``, ``out_of_range``, ``bad_time``,
-``future_time``.
+``future_time``, ``too_old`` (older than the raw retention window: it would be deleted at once,
+and could be counted twice in the hourly aggregates).
+
+Times are normalised to UTC here, so that one instant written with different offsets is one
+reading on every backend.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 #: Physically possible values per kind (units as registered; the usual UCUM units). Values outside
@@ -54,13 +58,14 @@ Streams = dict[str, dict[str, int]]
 
 
 def check(
-    items: list[Any], streams: Streams, now: datetime
+    items: list[Any], streams: Streams, now: datetime, oldest: datetime | None = None
 ) -> tuple[list[Reading], list[Rejection]]:
-    """Split ``items`` into readings and rejections (each with its index in ``items``)."""
+    """Split ``items`` into readings and rejections (each with its index in ``items``).
+    Readings dated before ``oldest`` (if given) are rejected as ``too_old``."""
     readings: list[Reading] = []
     rejections: list[Rejection] = []
     for index, item in enumerate(items):
-        outcome = _check_one(index, item, streams, now)
+        outcome = _check_one(index, item, streams, now, oldest)
         if isinstance(outcome, Rejection):
             rejections.append(outcome)
         else:
@@ -68,7 +73,9 @@ def check(
     return readings, rejections
 
 
-def _check_one(index: int, item: Any, streams: Streams, now: datetime) -> Reading | Rejection:
+def _check_one(
+    index: int, item: Any, streams: Streams, now: datetime, oldest: datetime | None
+) -> Reading | Rejection:
     if not isinstance(item, dict):
         return Rejection(index, "malformed", "an observation must be a JSON object")
     sensor = item.get("sensor")
@@ -103,6 +110,10 @@ def _check_one(index: int, item: Any, streams: Streams, now: datetime) -> Readin
         return Rejection(index, "bad_time", "'time' must be an ISO 8601 time with a time zone")
     if time - now > FUTURE_LIMIT:
         return Rejection(index, "future_time", f"time {item['time']} is more than 5 minutes ahead")
+    if oldest is not None and time < oldest:
+        return Rejection(
+            index, "too_old", f"time {item['time']} is older than the raw retention window"
+        )
     raw_position = item.get("position")
     position = _position(raw_position)
     if raw_position is not None and position is None:
@@ -125,7 +136,7 @@ def _time(value: Any) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo is not None else None
+    return parsed.astimezone(UTC) if parsed.tzinfo is not None else None
 
 
 def _position(value: Any) -> tuple[float, float, float | None] | None:

@@ -14,6 +14,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -127,6 +128,23 @@ observations = Table(
     Column("source_id", String(200)),
     Column("received_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("datastream_id", "time", name="observations_stream_time"),
+)
+Index("observations_time", observations.c.time)  # retention scans by age
+
+observation_hours = Table(
+    "observation_hours",
+    metadata,
+    Column(
+        "datastream_id",
+        Integer,
+        ForeignKey("datastreams.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("start", DateTime(timezone=True), primary_key=True),  # UTC hour
+    Column("count", BigInteger, nullable=False),
+    Column("sum", Float, nullable=False),
+    Column("min", Float, nullable=False),
+    Column("max", Float, nullable=False),
 )
 
 ingest_counters = Table(

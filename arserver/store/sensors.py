@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,7 +13,13 @@ from sqlalchemy.exc import IntegrityError
 
 from arserver.errors import ArserverError
 from arserver.ingest.validation import Reading, Streams
-from arserver.store.schema import datastreams, ingest_counters, observations, sensors
+from arserver.store.schema import (
+    datastreams,
+    ingest_counters,
+    observation_hours,
+    observations,
+    sensors,
+)
 
 
 class ConflictError(ArserverError):
@@ -65,6 +72,35 @@ def streams_of(connection: Connection, sensor_ids: set[str]) -> Streams:
     for row in rows:
         streams.setdefault(row.id, {})[row.kind] = row.stream
     return streams
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """What the live hub needs to place a datastream's readings."""
+
+    sensor_id: str
+    kind: str
+    unit: str
+    location: tuple[float, float, float | None] | None  # WGS 84 lon, lat, ellipsoidal h
+
+
+def stream_info(connection: Connection, stream_ids: set[int]) -> dict[int, StreamInfo]:
+    """{datastream id: its sensor, kind, unit and the sensor's fixed location (if any)}."""
+    rows = connection.execute(
+        select(
+            datastreams.c.id, datastreams.c.kind, datastreams.c.unit, sensors.c.id.label("sensor"),
+            sensors.c.lon, sensors.c.lat, sensors.c.h,
+        )
+        .join(sensors, sensors.c.pk == datastreams.c.sensor_pk)
+        .where(datastreams.c.id.in_(sorted(stream_ids)))
+    ).all()  # fmt: skip
+    return {
+        row.id: StreamInfo(
+            row.sensor, row.kind, row.unit,
+            (row.lon, row.lat, row.h) if row.lon is not None and row.lat is not None else None,
+        )
+        for row in rows
+    }  # fmt: skip
 
 
 def store_readings(connection: Connection, readings: list[Reading]) -> list[Reading]:
@@ -160,27 +196,29 @@ def history(
     return result
 
 
-def sensor_for_device(engine: Engine, dev_eui: str) -> tuple[str, dict[str, str]] | None:
-    """(sensor id, {decoded field: kind}) of the sensor a LoRaWAN device feeds, if registered."""
+def sensors_for_devices(
+    engine: Engine, dev_euis: set[str]
+) -> dict[str, tuple[str, dict[str, str]]]:
+    """{device EUI (upper case): (sensor id, {decoded field: kind})} of the registered ones."""
+    if not dev_euis:
+        return {}
     with engine.connect() as connection:
-        row = connection.execute(
-            select(sensors.c.id, sensors.c.device_fields).where(
-                sensors.c.dev_eui == dev_eui.upper()
+        rows = connection.execute(
+            select(sensors.c.dev_eui, sensors.c.id, sensors.c.device_fields).where(
+                sensors.c.dev_eui.in_(sorted(e.upper() for e in dev_euis))
             )
-        ).first()
-    if row is None:
-        return None
-    return str(row.id), dict(row.device_fields or {})
+        ).all()
+    return {str(row.dev_eui): (str(row.id), dict(row.device_fields or {})) for row in rows}
 
 
 BUCKETS = {"1m": 60, "15m": 900, "1h": 3600, "1d": 86400}
 
 
-def _epoch(engine: Engine) -> Any:
-    """Seconds since 1970 of an observation's time, in this database's SQL."""
+def _epoch(engine: Engine, column: Any) -> Any:
+    """Seconds since 1970 of a time column, in this database's SQL."""
     if engine.dialect.name == "postgresql":
-        return func.extract("epoch", observations.c.time)
-    return func.strftime("%s", observations.c.time)
+        return func.extract("epoch", column)
+    return func.strftime("%s", column)
 
 
 def buckets(
@@ -192,40 +230,67 @@ def buckets(
     end: datetime | None,
 ) -> list[dict[str, Any]]:
     """Mean, min, max and count per time bucket of ``size_s`` seconds, oldest first. Buckets
-    start at multiples of their size since 1970-01-01 UTC (so days are UTC days)."""
-    bucket = (func.floor(func.cast(_epoch(engine), Float) / size_s) * size_s).label("bucket")
-    query = (
-        select(
-            bucket,
-            func.avg(observations.c.value).label("mean"),
-            func.min(observations.c.value).label("min"),
-            func.max(observations.c.value).label("max"),
-            func.count().label("n"),
-        )
-        .join(datastreams, datastreams.c.id == observations.c.datastream_id)
-        .join(sensors, sensors.c.pk == datastreams.c.sensor_pk)
-        .where(sensors.c.id == sensor_id)
-        .group_by(bucket)
-        .order_by(bucket)
-    )
-    if kind is not None:
-        query = query.where(datastreams.c.kind == kind)
-    if start is not None:
-        query = query.where(observations.c.time >= start)
-    if end is not None:
-        query = query.where(observations.c.time < end)
+    start at multiples of their size since 1970-01-01 UTC (so days are UTC days).
+
+    Buckets of an hour or more also count the hourly aggregates that retention left of expired
+    raw readings (an aggregate hour is in the window when its start is); shorter buckets exist
+    only within the raw window."""
+    sums: dict[float, list[float]] = {}  # bucket -> [count, sum, min, max]
+    parts = [(observations, observations.c.time, _raw_bucket_columns())]
+    if size_s >= 3600:
+        parts.append((observation_hours, observation_hours.c.start, _hour_bucket_columns()))
     with engine.connect() as connection:
-        rows = connection.execute(query).all()
+        for table, time_column, columns in parts:
+            bucket = func.floor(func.cast(_epoch(engine, time_column), Float) / size_s) * size_s
+            query = (
+                select(bucket.label("bucket"), *columns)
+                .join(datastreams, datastreams.c.id == table.c.datastream_id)
+                .join(sensors, sensors.c.pk == datastreams.c.sensor_pk)
+                .where(sensors.c.id == sensor_id)
+                .group_by(bucket)
+            )
+            if kind is not None:
+                query = query.where(datastreams.c.kind == kind)
+            if start is not None:
+                query = query.where(time_column >= start)
+            if end is not None:
+                query = query.where(time_column < end)
+            for row in connection.execute(query):
+                n, total, low, high = float(row.n), float(row.total), row.low, row.high
+                merged = sums.get(float(row.bucket))
+                if merged is None:
+                    sums[float(row.bucket)] = [n, total, float(low), float(high)]
+                else:
+                    merged[0] += n
+                    merged[1] += total
+                    merged[2] = min(merged[2], float(low))
+                    merged[3] = max(merged[3], float(high))
     return [
         {
-            "start": datetime.fromtimestamp(float(row.bucket), UTC).isoformat(),
-            "mean": float(row.mean),
-            "min": float(row.min),
-            "max": float(row.max),
-            "count": int(row.n),
+            "start": datetime.fromtimestamp(bucket, UTC).isoformat(),
+            "mean": total / n,
+            "min": low,
+            "max": high,
+            "count": int(n),
         }
-        for row in rows
+        for bucket, (n, total, low, high) in sorted(sums.items())
     ]
+
+
+def _raw_bucket_columns() -> list[Any]:
+    value = observations.c.value
+    return [
+        func.count().label("n"), func.sum(value).label("total"),
+        func.min(value).label("low"), func.max(value).label("high"),
+    ]  # fmt: skip
+
+
+def _hour_bucket_columns() -> list[Any]:
+    h = observation_hours.c
+    return [
+        func.sum(h.count).label("n"), func.sum(h.sum).label("total"),
+        func.min(h.min).label("low"), func.max(h.max).label("high"),
+    ]  # fmt: skip
 
 
 def latest_in_area(

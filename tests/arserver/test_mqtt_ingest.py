@@ -17,6 +17,7 @@ from sqlalchemy import Engine, func, select
 
 from arserver.ingest.lorawan import from_chirpstack, from_tts, items_for
 from arserver.ingest.mqtt import MqttIngest
+from arserver.ingest.service import ObservationWriter
 from arserver.store.schema import observations
 from arserver.store.sensors import create_sensor, ingest_counts
 
@@ -97,7 +98,9 @@ def test_uplinks_through_the_broker_are_stored_once(engine: Engine) -> None:
         [("no2", "ug/m3"), ("pm25", "ug/m3")],
     )
     consumer = MqttIngest(
-        engine, "mqtt://127.0.0.1:1883", client_id=f"arserver-test-{uuid.uuid4().hex[:8]}"
+        ObservationWriter(engine),
+        "mqtt://127.0.0.1:1883",
+        client_id=f"arserver-test-{uuid.uuid4().hex[:8]}",
     )
     consumer.start()
     publisher = mqtt.Client(

@@ -1,0 +1,119 @@
+"""Retention: raw observations for a while, hourly aggregates for longer.
+
+``apply_retention`` rolls raw readings older than the raw window up into ``observation_hours``
+(count, sum, min, max per datastream and UTC hour, merged with what an earlier run stored) and
+deletes them, in one transaction; then it deletes aggregates older than their own window. The
+roll-up and the delete see the same snapshot (REPEATABLE READ on PostgreSQL; SQLite has one
+writer), so a reading committed meanwhile is neither lost nor counted twice. Running it twice,
+or from several processes, is safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Connection, Engine, delete, func, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+
+from arserver.config import Settings
+from arserver.store.schema import observation_hours, observations
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetentionResult:
+    cutoff: datetime | None  # raw readings before this were rolled up
+    rolled_up: int  # raw readings rolled up and deleted
+    hours_deleted: int  # aggregates past their window
+
+
+def apply_retention(
+    engine: Engine,
+    raw: timedelta | None,
+    aggregates: timedelta | None,
+    now: datetime | None = None,
+) -> RetentionResult:
+    """Roll up and delete raw readings older than ``raw`` (cut at a whole UTC hour, so no hour
+    is split between raw and aggregate), then delete aggregates older than ``aggregates``.
+    None keeps that kind of data forever."""
+    moment = now or datetime.now(UTC)
+    cutoff = _hour(moment - raw) if raw is not None else None
+    rolled = hours = 0
+    with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            connection = connection.execution_options(isolation_level="REPEATABLE READ")
+        with connection.begin():
+            if connection.dialect.name == "postgresql":  # one retention run at a time
+                connection.execute(text("SELECT pg_advisory_xact_lock(7415)"))
+            if cutoff is not None:
+                rolled = _roll_up(connection, cutoff)
+            if aggregates is not None:
+                hours = connection.execute(
+                    delete(observation_hours).where(
+                        observation_hours.c.start < _hour(moment - aggregates)
+                    )
+                ).rowcount
+    return RetentionResult(cutoff, rolled, hours)
+
+
+def run_retention(engine: Engine, settings: Settings, stop: threading.Event) -> None:
+    """Apply retention now and every ``settings.retention_interval_s`` until ``stop``; a failed
+    run is logged and tried again next time."""
+    while not stop.is_set():
+        try:
+            result = apply_retention(engine, settings.raw_retention, settings.aggregate_retention)
+            if result.rolled_up or result.hours_deleted:
+                log.info(
+                    "retention: %d raw readings rolled up, %d hourly aggregates deleted",
+                    result.rolled_up,
+                    result.hours_deleted,
+                )
+        except SQLAlchemyError:
+            log.exception("retention failed; trying again in %.0f s", settings.retention_interval_s)
+        stop.wait(settings.retention_interval_s)
+
+
+def _hour(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _roll_up(connection: Connection, cutoff: datetime) -> int:
+    old = observations.c.time < cutoff
+    on_postgresql = connection.dialect.name == "postgresql"
+    if on_postgresql:
+        hour = func.date_trunc("hour", observations.c.time, "UTC")
+    else:  # the text form SQLAlchemy stores, truncated to the hour
+        hour = func.strftime("%Y-%m-%d %H:00:00.000000", observations.c.time)
+    grouped = (
+        select(
+            observations.c.datastream_id, hour, func.count(), func.sum(observations.c.value),
+            func.min(observations.c.value), func.max(observations.c.value),
+        )
+        .where(old)
+        .group_by(observations.c.datastream_id, hour)
+    )  # fmt: skip
+    insert = postgresql.insert if on_postgresql else sqlite.insert
+    statement = insert(observation_hours).from_select(
+        ["datastream_id", "start", "count", "sum", "min", "max"], grouped
+    )
+    excluded = statement.excluded
+    h = observation_hours.c
+    connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=["datastream_id", "start"],
+            set_={
+                "count": h.count + excluded.count,
+                "sum": h.sum + excluded.sum,
+                # two-argument min/max are least/greatest in SQLite
+                "min": (func.least if on_postgresql else func.min)(h.min, excluded.min),
+                "max": (func.greatest if on_postgresql else func.max)(h.max, excluded.max),
+            },
+        )
+    )
+    deleted: int = connection.execute(delete(observations).where(old)).rowcount
+    return deleted
