@@ -41,7 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/tiles_points.py
 	$(BIN)/python bench/tiles_mesh.py
 	$(BIN)/python bench/tiles_gis.py
-	$(BIN)/python bench/ingest_http.py
+	$(BIN)/python bench/ingest.py
 
 services:
 	bash scripts/services.sh

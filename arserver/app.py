@@ -79,7 +79,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stop = threading.Event()
         mqtt_ingest = None
         if settings.mqtt_url:
-            mqtt_ingest = MqttIngest(app.state.writer, settings.mqtt_url)
+            mqtt_ingest = MqttIngest(
+                app.state.writer, settings.mqtt_url, settings.mqtt_client_id
+            )
             mqtt_ingest.start()
         retention_thread = threading.Thread(
             target=run_retention, args=(app.state.engine, settings, stop), daemon=True

@@ -339,20 +339,46 @@ def import_(
     help="Hours of history.",
 )
 @click.option("--count", type=click.IntRange(min=1), help="Stop after this many live rounds.")
+@click.option(
+    "--mqtt",
+    "mqtt_url",
+    metavar="URL",
+    help="Publish through this MQTT broker (mqtt://host:1883) instead of posting over HTTP.",
+)
+@click.option(
+    "--format",
+    "uplink_format",
+    type=click.Choice(["tts", "chirpstack"]),
+    default="tts",
+    show_default=True,
+    help="Uplink format of the LoRaWAN sensors over MQTT.",
+)
 @reports_errors("simulate")
-def simulate(server: str, token: str, interval: float, backfill: float, count: int | None) -> None:
-    """Send believable sensor data for the demo area over HTTP until Ctrl-C."""
-    from arserver.simulate import HttpSink, run
+def simulate(
+    server: str,
+    token: str,
+    interval: float,
+    backfill: float,
+    count: int | None,
+    mqtt_url: str | None,
+    uplink_format: str,
+) -> None:
+    """Send believable sensor data for the demo area until Ctrl-C: over HTTP, or with --mqtt as
+    The Things Stack / ChirpStack uplinks through a broker (the server must consume the same
+    broker: ARSERVER_MQTT_URL)."""
+    from arserver.simulate import HttpSink, MqttSink, run
 
-    sink = HttpSink(server, token)
+    sink: MqttSink | HttpSink
+    sink = MqttSink(server, token, mqtt_url, uplink_format) if mqtt_url else HttpSink(server, token)
     try:
-        accepted = run(sink, interval_s=interval, backfill_hours=backfill, iterations=count)
+        taken = run(sink, interval_s=interval, backfill_hours=backfill, iterations=count)
     except KeyboardInterrupt:
-        accepted = -1
+        taken = -1
     finally:
         sink.close()
-    if accepted >= 0:
-        click.echo(f"{accepted} observations accepted")
+    if taken >= 0:
+        verb = "published (acknowledged by the broker)" if mqtt_url else "accepted"
+        click.echo(f"{taken} observations {verb}")
 
 
 @cli.command()

@@ -25,7 +25,14 @@ class Settings(BaseSettings):
         description="postgresql://... for PostgreSQL + PostGIS; default SQLite in data_dir.",
     )
     redis_url: str | None = None
-    mqtt_url: str | None = None
+    mqtt_url: str | None = Field(
+        default=None, description="mqtt://[user:password@]host:1883: consume sensor uplinks."
+    )
+    mqtt_client_id: str = Field(
+        default="arserver-ingest",
+        description="The broker keeps this session's queue while the server is away; one "
+        "consuming process per id.",
+    )
     max_upload_mib: int = Field(default=2048, gt=0, description="Largest accepted upload.")
     job_timeout_s: float = Field(default=3600.0, gt=0, description="Per-conversion time limit.")
     job_memory_mib: int = Field(default=8192, gt=0, description="Per-conversion memory limit.")

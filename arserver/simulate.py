@@ -3,9 +3,11 @@
 Sensors: six parking bays (occupancy with a daily and weekly rhythm), an air quality sensor
 (NO2 with rush-hour peaks, PM2.5) and a noise sensor (LAeq, day and night), both registered with
 a LoRaWAN device link, a water level gauge (NAP metres, a slow swell), and a sensor ball drifting
-along the sample water main. Everything goes to ``/api/v1/observations`` over HTTP (sending the
-LoRaWAN ones as TTS/ChirpStack uplinks over MQTT is not built yet). Values are a deterministic
-function of time plus seeded noise, so a backfill draws the same history every run.
+along the sample water main. Sensors are registered over HTTP; readings go to
+``/api/v1/observations`` over HTTP (``HttpSink``) or through an MQTT broker (``MqttSink``): the
+LoRaWAN devices as The Things Stack v3 or ChirpStack v4 uplinks, the others on
+``arserver/observations``. Values are a deterministic function of time plus seeded noise, so a
+backfill draws the same history every run.
 """
 
 from __future__ import annotations
@@ -15,13 +17,17 @@ import json
 import math
 import random
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import urlparse
 
 import httpx
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 from arserver.client import ClientError
 from tiles.crs import Transformer
@@ -216,22 +222,134 @@ class HttpSink:
                 name = sensor.registration["id"]
                 raise ClientError(f"registering {name}: {response.status_code} {response.text}")
 
-    def send(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+    def send(self, items: list[dict[str, Any]]) -> int:
+        """Post a batch; returns how many the server accepted."""
         try:
             response = self._http.post("/api/v1/observations", json={"observations": items})
         except httpx.HTTPError as exc:
             raise ClientError(f"cannot reach the server: {exc}") from exc
         if response.status_code != 200:
             raise ClientError(f"sending observations: {response.status_code} {response.text}")
-        reply: dict[str, Any] = response.json()
-        return reply
+        return int(response.json()["accepted"])
 
     def close(self) -> None:
         self._http.close()
 
 
+class MqttSink:
+    """Registers the sensors over HTTP, then publishes readings to an MQTT broker with QoS 1, as
+    a LoRaWAN network server would: devices with a ``device`` link as ``fmt`` uplinks (``tts``
+    or ``chirpstack``), the others on our own topic."""
+
+    def __init__(self, server: str, token: str, mqtt_url: str, fmt: str = "tts") -> None:
+        if fmt not in ("tts", "chirpstack"):
+            raise ClientError(f"unknown uplink format {fmt!r}: use tts or chirpstack")
+        parsed = urlparse(mqtt_url)
+        if parsed.scheme not in ("mqtt", "tcp") or not parsed.hostname:
+            raise ClientError(f"the MQTT URL must look like mqtt://host:1883, got {mqtt_url!r}")
+        self._http = HttpSink(server, token)
+        self.format = fmt
+        self._devices: dict[str, dict[str, Any]] = {}
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="")
+        if parsed.username:
+            self._client.username_pw_set(parsed.username, parsed.password)
+        try:
+            self._client.connect(parsed.hostname, parsed.port or 1883, keepalive=30)
+        except OSError as exc:
+            raise ClientError(f"cannot reach the MQTT broker at {mqtt_url}: {exc}") from exc
+        self._client.loop_start()
+
+    def register(self, simulated: list[SimulatedSensor]) -> None:
+        self._http.register(simulated)
+        self._devices = {
+            s.registration["id"]: s.registration["device"]
+            for s in simulated
+            if "device" in s.registration
+        }
+
+    def send(self, items: list[dict[str, Any]]) -> int:
+        """Publish a batch and wait for the broker's acknowledgements; returns how many
+        observations were handed over."""
+        messages: list[tuple[str, dict[str, Any]]] = []
+        uplinks: dict[tuple[str, str], dict[str, Any]] = {}  # (sensor, time) -> {field: value}
+        own: list[dict[str, Any]] = []
+        for item in items:
+            device = self._devices.get(item["sensor"])
+            if device is None:
+                own.append(item)
+                continue
+            field = next(f for f, kind in device["fields"].items() if kind == item["kind"])
+            uplinks.setdefault((item["sensor"], item["time"]), {})[field] = item["value"]
+        for (sensor, moment), fields in uplinks.items():
+            messages.append(uplink(self.format, self._devices[sensor]["dev_eui"], moment, fields))
+        if own:
+            messages.append(("arserver/observations", {"observations": own}))
+        pending = [self._client.publish(t, json.dumps(body), qos=1) for t, body in messages]
+        for info in pending:
+            try:
+                info.wait_for_publish(timeout=30)
+            except (RuntimeError, ValueError) as exc:
+                raise ClientError(f"publishing to the MQTT broker failed: {exc}") from exc
+            if not info.is_published():
+                raise ClientError("the MQTT broker did not acknowledge within 30 s")
+        return len(items)
+
+    def close(self) -> None:
+        self._client.loop_stop()
+        self._client.disconnect()
+        self._http.close()
+
+
+def uplink(
+    fmt: str, dev_eui: str, moment: str, fields: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """(topic, message) of one uplink as The Things Stack v3 or ChirpStack v4 publish it."""
+    f_cnt = int(datetime.fromisoformat(moment).timestamp()) // 60 % 65536
+    if fmt == "tts":
+        return (
+            f"v3/arserver-demo@ttn/devices/{dev_eui.lower()}/up",
+            {
+                "end_device_ids": {
+                    "device_id": dev_eui.lower(),
+                    "application_ids": {"application_id": "arserver-demo"},
+                    "dev_eui": dev_eui,
+                },
+                "received_at": moment,
+                "uplink_message": {
+                    "f_port": 1,
+                    "f_cnt": f_cnt,
+                    "decoded_payload": fields,
+                    "rx_metadata": [{"gateway_ids": {"gateway_id": "demo-gw-1"}, "rssi": -97}],
+                    "received_at": moment,
+                },
+            },
+        )
+    return (
+        f"application/arserver-demo/device/{dev_eui.lower()}/event/up",
+        {
+            "deduplicationId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{dev_eui}/{moment}")),
+            "time": moment,
+            "deviceInfo": {
+                "applicationId": "arserver-demo",
+                "deviceName": dev_eui.lower(),
+                "devEui": dev_eui.lower(),
+            },
+            "fCnt": f_cnt,
+            "fPort": 1,
+            "object": fields,
+            "rxInfo": [{"gatewayId": "0016c001f153a14c", "rssi": -97}],
+        },
+    )
+
+
+class Sink(Protocol):
+    def register(self, simulated: list[SimulatedSensor]) -> None: ...
+
+    def send(self, items: list[dict[str, Any]]) -> int: ...
+
+
 def run(
-    sink: HttpSink,
+    sink: Sink,
     *,
     interval_s: float = 5.0,
     backfill_hours: float = 0.0,
@@ -239,7 +357,8 @@ def run(
     stop: Callable[[], bool] = lambda: False,
 ) -> int:
     """Register, backfill history at 15-minute steps, then send live values every
-    ``interval_s`` until ``stop()`` or ``iterations``; returns how many were accepted."""
+    ``interval_s`` until ``stop()`` or ``iterations``; returns how many the sink took (HTTP:
+    accepted by the server; MQTT: acknowledged by the broker)."""
     simulated = sensors()
     sink.register(simulated)
     accepted = 0
@@ -254,14 +373,14 @@ def run(
         while moment < now:
             batch.extend(observations_at(simulated, moment))
             if len(batch) >= 1000:
-                accepted += int(sink.send(batch)["accepted"])
+                accepted += sink.send(batch)
                 batch = []
             moment += timedelta(minutes=15)
         if batch:
-            accepted += int(sink.send(batch)["accepted"])
+            accepted += sink.send(batch)
     done = 0
     while not stop() and (iterations is None or done < iterations):
-        accepted += int(sink.send(observations_at(simulated, datetime.now(UTC)))["accepted"])
+        accepted += sink.send(observations_at(simulated, datetime.now(UTC)))
         done += 1
         if iterations is None or done < iterations:
             time.sleep(interval_s)

@@ -4,6 +4,7 @@ rounds sent, a sensor ball that moves; running it again adds no duplicates."""
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from arserver.config import Settings
 from arserver.demo import start_server
 from arserver.security.tokens import create_token
 from arserver.store.database import open_database
+from tests.arserver.processes import Mosquitto, free_port
 
 
 @pytest.fixture
@@ -74,3 +76,49 @@ def test_simulate_backfills_and_sends_live_rounds(server: tuple[str, str, str]) 
     )
     assert again.exit_code == 0, again.stderr
     assert again.stdout.strip() == "11 observations accepted"  # the backfill was there already
+
+
+@pytest.mark.parametrize("uplink_format", ["tts", "chirpstack"])
+def test_simulate_over_mqtt_sends_lorawan_uplinks_the_server_consumes(
+    tmp_path: Path, uplink_format: str
+) -> None:
+    import httpx
+
+    broker = Mosquitto(tmp_path / "broker")
+    broker.start()
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        embedded_worker=False,
+        mqtt_url=broker.url,
+        mqtt_client_id=f"simulate-test-{uplink_format}",
+    )
+    engine = open_database(settings)
+    gis, _ = create_token(engine, "gis")
+    engine.dispose()
+    running, url = start_server(settings, free_port())
+    try:
+        result = CliRunner().invoke(
+            cli,
+            ["simulate", "--server", url, "--token", gis, "--backfill", "2", "--count", "1"]
+            + ["--interval", "0.1", "--mqtt", broker.url, "--format", uplink_format],
+        )
+        assert result.exit_code == 0, result.stderr
+        expected = 8 * 11 + 11
+        assert result.stdout.strip() == (
+            f"{expected} observations published (acknowledged by the broker)"
+        )
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {gis}"}) as client:
+            deadline = time.monotonic() + 30
+            while (counts := client.get("/api/v1/ingest/stats").json()["counts"]).get(
+                "accepted", 0
+            ) < expected:
+                assert time.monotonic() < deadline, counts
+                time.sleep(0.1)
+            assert counts == {"accepted": expected}  # nothing unknown, unmapped or malformed
+            # the LoRaWAN devices' decoded fields became their datastreams
+            no2 = client.get("/api/v1/sensors/air-plaza/observations?kind=no2").json()
+            noise = client.get("/api/v1/sensors/noise-plaza/observations").json()
+            assert len(no2["observations"]) == len(noise["observations"]) == 9
+    finally:
+        running.stop()
+        broker.stop()

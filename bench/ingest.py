@@ -1,0 +1,249 @@
+"""Benchmark: sustained observation ingest into a real ``arserver serve`` process.
+
+- HTTP: ``POST /api/v1/observations`` in batches (default 500) from several keep-alive
+  connections at once; observations/s and the p50/p99 time from sending a batch to its
+  acknowledgement (the reply comes after the commit).
+- MQTT: one observation per message, as The Things Stack v3 uplinks with QoS 1, through a
+  private Mosquitto broker into the server's consumer; messages/s from the first publish until
+  the last observation is stored, and p50/p99 from an uplink's time to its ``received_at``.
+
+On the embedded default (SQLite, WAL, synchronous=FULL) and on PostgreSQL (a scratch database on
+127.0.0.1:5432, when reachable). The live hub's in-process bus is attached in the server. The
+client runs in this process, the server in its own. Reference: the FROST-Server maintainers call
+about 5,000 inserts/s achievable (not measured here).
+
+    python bench/ingest.py [--observations 100000] [--batch 500] [--connections 4]
+        [--messages 30000] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import select
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _harness import machine
+
+from arserver.config import Settings
+from arserver.security.tokens import create_token
+from arserver.store.database import open_database
+from arserver.store.schema import observations
+from arserver.store.sensors import create_sensor, ingest_counts
+from tests.arserver.processes import Mosquitto, ServerProcess
+
+POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+DEV_EUI = "70B3D57ED0000001"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def http_run(url: str, token: str, total: int, batch: int, connections: int, day: int) -> dict:
+    """Post ``total`` observations; returns rate and latencies (seconds)."""
+    # Recent times (within the raw retention window), a fresh hour per run.
+    base = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2) + timedelta(hours=day)
+    bodies = [
+        json.dumps(
+            {
+                "observations": [
+                    {"sensor": "bench", "kind": "no2", "value": 20.0 + k % 7,
+                     "time": (base + timedelta(milliseconds=k)).isoformat()}
+                    for k in range(first, min(first + batch, total))
+                ]
+            }
+        ).encode()
+        for first in range(0, total, batch)
+    ]  # fmt: skip
+    latencies: list[float] = []
+    lock = threading.Lock()
+    next_body = iter(range(len(bodies)))
+
+    def client() -> None:
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        with httpx.Client(base_url=url, headers=headers, timeout=60) as http:
+            while True:
+                with lock:
+                    index = next(next_body, None)
+                if index is None:
+                    return
+                sent = time.perf_counter()
+                reply = http.post("/api/v1/observations", content=bodies[index])
+                took = time.perf_counter() - sent
+                assert reply.status_code == 200 and reply.json()["rejected"] == 0, reply.text[:300]
+                with lock:
+                    latencies.append(took)
+
+    threads = [threading.Thread(target=client) for _ in range(connections)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return {"rate": total / (time.perf_counter() - started), "latencies": latencies}
+
+
+def mqtt_run(settings: Settings, broker: Mosquitto, messages: int) -> dict:
+    """Publish ``messages`` TTS uplinks of one value each; wait until all are stored."""
+    engine = open_database(settings)
+    before = ingest_counts(engine).get("accepted", 0)
+    publisher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-{uuid.uuid4().hex}")
+    publisher.max_inflight_messages_set(1000)
+    publisher.connect("127.0.0.1", broker.port)
+    publisher.loop_start()
+    started = time.perf_counter()
+    first_time = datetime.now(UTC)
+    last = first_time
+    infos = []
+    for k in range(messages):
+        moment = max(datetime.now(UTC), last + timedelta(microseconds=1))
+        last = moment
+        uplink = {
+            "end_device_ids": {"device_id": "bench", "dev_eui": DEV_EUI},
+            "received_at": moment.isoformat(),
+            "uplink_message": {"f_cnt": k, "decoded_payload": {"pm25": 5.0 + k % 11}},
+        }
+        infos.append(publisher.publish("v3/bench@ttn/devices/bench/up", json.dumps(uplink), 1))
+    for info in infos:
+        info.wait_for_publish(60)
+    while ingest_counts(engine).get("accepted", 0) - before < messages:
+        time.sleep(0.05)
+        assert time.perf_counter() - started < 600, "the server did not store every message"
+    seconds = time.perf_counter() - started
+    publisher.loop_stop()
+    publisher.disconnect()
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(observations.c.time, observations.c.received_at).where(
+                observations.c.time >= first_time
+            )
+        ).all()
+    engine.dispose()
+    latencies = [(_aware(r.received_at) - _aware(r.time)).total_seconds() for r in rows]
+    return {"rate": messages / seconds, "latencies": latencies}
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@contextmanager
+def backend(kind: str, folder: Path) -> Iterator[Settings | None]:
+    if kind == "sqlite":
+        yield Settings(data_dir=folder / "sqlite")
+        return
+    try:
+        import psycopg
+
+        name = f"arserver_bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(POSTGRES, autocommit=True, connect_timeout=3) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+    except Exception as exc:  # no PostgreSQL here: report SQLite alone
+        print(f"# PostgreSQL skipped: {exc}")
+        yield None
+        return
+    try:
+        url = POSTGRES.rsplit("/", 1)[0] + f"/{name}"
+        yield Settings(data_dir=folder / "pg", database_url=url)
+    finally:
+        with psycopg.connect(POSTGRES, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--observations", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--messages", type=int, default=30_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="arserver-bench-") as tmp:
+        folder = Path(tmp)
+        broker = Mosquitto(folder / "broker")
+        broker.start()
+        try:
+            for kind, label in (("sqlite", "SQLite (WAL, synchronous=FULL)"),
+                                ("postgresql", "PostgreSQL 15")):  # fmt: skip
+                with backend(kind, folder) as settings:
+                    if settings is None:
+                        continue
+                    engine = open_database(settings)
+                    token, _ = create_token(engine, "ingest")
+                    create_sensor(engine, {"id": "bench", "name": "bench"}, [("no2", "ug/m3")])
+                    create_sensor(
+                        engine,
+                        {"id": "bench-lora", "name": "bench", "dev_eui": DEV_EUI,
+                         "device_fields": {"pm25": "pm25"}},
+                        [("pm25", "ug/m3")],
+                    )  # fmt: skip
+                    engine.dispose()
+                    env = {
+                        "ARSERVER_DATA_DIR": str(settings.data_dir),
+                        "ARSERVER_MQTT_URL": broker.url,
+                        "ARSERVER_MQTT_CLIENT_ID": f"bench-{kind}",
+                        "ARSERVER_EMBEDDED_WORKER": "false",
+                    }
+                    if settings.database_url:
+                        env["ARSERVER_DATABASE_URL"] = settings.database_url
+                    server = ServerProcess(env, folder / f"{kind}.log")
+                    server.start()
+                    try:
+                        http = [
+                            http_run(server.url, token, args.observations, args.batch,
+                                     args.connections, run)
+                            for run in range(args.repeats)
+                        ]  # fmt: skip
+                        over_mqtt = [
+                            mqtt_run(settings, broker, args.messages) for _ in range(args.repeats)
+                        ]
+                    finally:
+                        server.stop()
+                    rows.append((label, f"HTTP, batches of {args.batch}", "obs/s", http))
+                    rows.append((label, "MQTT (TTS uplink), 1 obs/message", "msg/s", over_mqtt))
+        finally:
+            broker.stop()
+    print(
+        f"# Sustained ingest into `arserver serve` (one process); HTTP: {args.observations:,} "
+        f"observations per run over {args.connections} connections; MQTT: {args.messages:,} "
+        f"messages per run; median of {args.repeats} runs"
+    )
+    print(f"# machine: {machine()}; pid {os.getpid()}")
+    print()
+    print("| database | path | median rate | unit | p50 ms | p99 ms | runs |")
+    print("|---|---|---:|---|---:|---:|---|")
+    for label, path, unit, results in rows:
+        rates = [r["rate"] for r in results]
+        median_run = sorted(results, key=lambda r: r["rate"])[len(results) // 2]
+        p50 = percentile(median_run["latencies"], 0.50) * 1000
+        p99 = percentile(median_run["latencies"], 0.99) * 1000
+        runs = ", ".join(f"{r:,.0f}" for r in rates)
+        print(
+            f"| {label} | {path} | {statistics.median(rates):,.0f} | {unit} | {p50:.1f} | "
+            f"{p99:.1f} | {runs} |"
+        )
+    print()
+    print("Goals: HTTP >= 50,000 obs/s, MQTT >= 10,000 msg/s.")
+
+
+if __name__ == "__main__":
+    main()
