@@ -10,11 +10,13 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from arserver import __version__
 from arserver.api.alerts import alerts_router
 from arserver.api.assets import assets_router
 from arserver.api.health import health_router
+from arserver.api.live import live_router
 from arserver.api.metrics import install_metrics
 from arserver.api.sensors import sensors_router
 from arserver.api.tiles import tiles_router
@@ -30,9 +32,12 @@ from arserver.errors import (
 from arserver.ingest.mqtt import MqttIngest
 from arserver.ingest.service import ObservationWriter
 from arserver.jobs.worker import Worker
-from arserver.live.bus import LocalBus
+from arserver.live.bus import open_bus
+from arserver.live.hub import Hub
+from arserver.live.protocol import Limits
 from arserver.security.tokens import TokenError
 from arserver.store.database import DatabaseError, open_database
+from arserver.store.live import current_changes
 from arserver.store.retention import run_retention
 from arserver.store.sensors import ConflictError
 from arserver.store.tilestore import TileStore
@@ -72,16 +77,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = open_database(settings)
-        app.state.bus = LocalBus()
+        app.state.bus = open_bus(settings)
         app.state.writer = ObservationWriter(
             app.state.engine, raw_retention=settings.raw_retention, bus=app.state.bus
         )
+        app.state.hub = Hub(
+            Limits(
+                max_queue_bytes=settings.live_max_queue_bytes,
+                retention_s=settings.live_retention_s,
+            ),
+            send_timeout_s=settings.live_send_timeout_s,
+        )
+        current = await run_in_threadpool(current_changes, app.state.engine)
+        await app.state.hub.start(app.state.bus, current)
         stop = threading.Event()
         mqtt_ingest = None
         if settings.mqtt_url:
-            mqtt_ingest = MqttIngest(
-                app.state.writer, settings.mqtt_url, settings.mqtt_client_id
-            )
+            mqtt_ingest = MqttIngest(app.state.writer, settings.mqtt_url, settings.mqtt_client_id)
             mqtt_ingest.start()
         retention_thread = threading.Thread(
             target=run_retention, args=(app.state.engine, settings, stop), daemon=True
@@ -103,6 +115,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             retention_thread.join(timeout=60)
             if worker_thread is not None:
                 worker_thread.join(timeout=settings.job_timeout_s)
+            await app.state.hub.stop()
+            app.state.bus.close()
             app.state.engine.dispose()
 
     app = FastAPI(
@@ -127,5 +141,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(assets_router())
     app.include_router(sensors_router())
     app.include_router(alerts_router())
+    app.include_router(live_router())
     app.include_router(tiles_router(store))
     return app

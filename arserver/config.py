@@ -24,7 +24,10 @@ class Settings(BaseSettings):
         default=None,
         description="postgresql://... for PostgreSQL + PostGIS; default SQLite in data_dir.",
     )
-    redis_url: str | None = None
+    redis_url: str | None = Field(
+        default=None,
+        description="redis://host:6379/0: live events between server processes (Redis streams).",
+    )
     mqtt_url: str | None = Field(
         default=None, description="mqtt://[user:password@]host:1883: consume sensor uplinks."
     )
@@ -54,6 +57,24 @@ class Settings(BaseSettings):
     )
     retention_interval_s: float = Field(
         default=3600.0, gt=0, description="How often the server applies retention."
+    )
+
+    live_retention_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="How long a disconnected live session can be resumed without a gap.",
+    )
+    live_max_queue_bytes: int = Field(
+        default=1_000_000,
+        gt=0,
+        description="Updates that may wait for one live client (after conflation) before it is "
+        "disconnected with code 4008.",
+    )
+    live_send_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="A live client whose socket takes no data for this long is disconnected "
+        "with code 4008.",
     )
 
     @property

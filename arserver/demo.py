@@ -28,6 +28,7 @@ from arserver.client import AssetClient
 from arserver.config import Settings
 from arserver.errors import ArserverError
 from arserver.security.tokens import create_token
+from arserver.server import uvicorn_config
 from arserver.simulate import HttpSink
 from arserver.store.database import open_database
 from tiles.crs import Transformer
@@ -158,7 +159,7 @@ def start_server(settings: Settings, port: int) -> tuple[_Server, str]:
         except OSError:
             probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])  # the one asked for, or any free one (also for 0)
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    config = uvicorn_config(create_app(settings), "127.0.0.1", port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="arserver-demo-server", daemon=True)
     thread.start()

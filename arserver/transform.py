@@ -35,3 +35,21 @@ def transform_text(transformer: Transformer, text: str) -> str:
             raise InputError(str(exc), line=group.lines[0]) from exc
         results[dimension] = [x, y] if z is None else [x, y, z]
     return format_points(points, results)
+
+
+def location_to_wgs84(location: list[float], crs: str) -> list[float]:
+    """A sensor location given in ``crs`` (x y [z] order, e.g. RD New + NAP ``[x, y, nap]``)
+    as [lon, lat] or [lon, lat, h]: ETRS89 degrees (= WGS 84 in this service) and ellipsoidal
+    metres. Raises :class:`InputError` for an unknown CRS or a point outside its grids."""
+    target = "EPSG:4937" if len(location) == 3 else "EPSG:4258"
+    try:
+        transformer = Transformer.from_crs(crs, target)
+        x, y, z = transformer.transform(
+            [location[0]], [location[1]], [location[2]] if len(location) == 3 else None
+        )
+    except (CrsError, OutsideGridError, InvalidCoordinatesError) as exc:
+        raise InputError(f"location in {crs}: {exc}") from exc
+    result = [float(x[0]), float(y[0])]
+    if z is not None:
+        result.append(float(z[0]))
+    return result

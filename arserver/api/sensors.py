@@ -27,6 +27,7 @@ from arserver.store.sensors import (
     ingest_counts,
     latest_in_area,
 )
+from arserver.transform import location_to_wgs84
 
 REGISTRARS = frozenset({"admin", "gis"})
 INGESTERS = frozenset({"admin", "gis", "ingest"})
@@ -56,7 +57,15 @@ class SensorIn(BaseModel):
     unit: str | None = Field(default=None, min_length=1, max_length=30)
     datastreams: list[DatastreamIn] | None = None
     location: list[float] | None = Field(
-        default=None, description="[lon, lat] or [lon, lat, h]: WGS 84 degrees, ellipsoidal m"
+        default=None,
+        description="[lon, lat] or [lon, lat, h]: WGS 84 degrees, ellipsoidal m; or x, y [, z] "
+        "in `crs`",
+    )
+    crs: str | None = Field(
+        default=None,
+        description="The CRS of `location` when it is not WGS 84, e.g. EPSG:7415 for "
+        "[RD x, RD y, NAP height]",
+        examples=["EPSG:7415"],
     )
     device: DeviceIn | None = None
     owner: str | None = Field(default=None, max_length=200)
@@ -70,13 +79,20 @@ class SensorIn(BaseModel):
     @classmethod
     def _location(cls, value: list[float] | None) -> list[float] | None:
         if value is not None and (
-            len(value) not in (2, 3) or not -180 <= value[0] <= 180 or not -90 <= value[1] <= 90
+            len(value) not in (2, 3) or not all(math.isfinite(v) for v in value)
         ):
-            raise ValueError("location must be [lon, lat] or [lon, lat, h] in degrees")
+            raise ValueError("location must be 2 or 3 finite numbers")
         return value
 
     @model_validator(mode="after")
     def _streams(self) -> SensorIn:
+        where = self.location
+        if (
+            self.crs is None
+            and where is not None
+            and not (-180 <= where[0] <= 180 and -90 <= where[1] <= 90)
+        ):
+            raise ValueError("location must be [lon, lat] or [lon, lat, h] in degrees")
         single = self.kind is not None or self.unit is not None
         if single == (self.datastreams is not None):
             raise ValueError("give either 'kind' and 'unit', or 'datastreams'")
@@ -133,7 +149,10 @@ def sensors_router() -> APIRouter:
         token: Annotated[TokenRecord | None, Depends(optional_token)],
     ) -> dict[str, Any]:
         _role(token, REGISTRARS, "register sensors")
-        lon, lat, h = (body.location + [None])[:3] if body.location else (None, None, None)
+        location = body.location
+        if location is not None and body.crs is not None:
+            location = location_to_wgs84(location, body.crs)
+        lon, lat, h = (location + [None])[:3] if location else (None, None, None)
         values = {
             "id": body.id, "name": body.name, "lon": lon, "lat": lat, "h": h,
             "dev_eui": body.device.dev_eui.upper() if body.device else None,

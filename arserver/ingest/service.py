@@ -18,11 +18,8 @@ from sqlalchemy import Engine
 from arserver.ingest.validation import Reading, Rejection, check
 from arserver.insight.rules import AlertChange, evaluate
 from arserver.live.bus import Bus
-from arserver.live.events import Change, Layer
+from arserver.live.events import Change, Position, alert_change, observation_change
 from arserver.store.sensors import StreamInfo, count_causes, store_readings, stream_info, streams_of
-
-#: Kinds shown on the ``parking`` layer rather than ``sensors``.
-PARKING_KINDS = frozenset({"parking_bay", "occupancy"})
 
 
 @dataclass(frozen=True)
@@ -77,7 +74,7 @@ class ObservationWriter:
             info = stream_info(connection, {r.datastream_id for r in stored}) if stored else {}
         changes = changes_for(stored, alerts, info)
         if self.bus is not None and changes:
-            self.bus.publish(changes)
+            self.bus.publish(changes)  # after the commit; a bus never fails the write
         return IngestResult(len(stored), len(readings) - len(stored), rejected, alerts, changes)
 
 
@@ -90,7 +87,7 @@ def changes_for(
     for reading in stored:
         if reading.datastream_id not in newest or reading.time > newest[reading.datastream_id].time:
             newest[reading.datastream_id] = reading
-    where: dict[str, tuple[float, float, float | None]] = {}
+    where: dict[str, Position] = {}
     changes: list[Change] = []
     for stream_id, reading in newest.items():
         stream = info[stream_id]
@@ -98,31 +95,24 @@ def changes_for(
         if position is None:
             continue
         where[stream.sensor_id] = position
-        layer: Layer = "parking" if stream.kind in PARKING_KINDS else "sensors"
         changes.append(
-            Change(
-                layer, f"sensor:{stream.sensor_id}:{stream.kind}", stream.kind, *position,
-                time=reading.time.isoformat(),
-                data={"sensor": stream.sensor_id, "value": reading.value, "unit": stream.unit},
+            observation_change(
+                stream.sensor_id, stream.kind, stream.unit, position, reading.time, reading.value
             )
-        )  # fmt: skip
+        )
     for alert in alerts:
         position = where.get(alert.sensor_id)
-        if position is None:
-            continue
-        changes.append(alert_change(alert, position))
+        if position is not None:
+            changes.append(
+                alert_change(
+                    alert.alert_id,
+                    alert.status,
+                    alert.rule_id,
+                    alert.sensor_id,
+                    alert.kind,
+                    alert.value,
+                    alert.time,
+                    position,
+                )
+            )
     return changes
-
-
-def alert_change(alert: AlertChange, position: tuple[float, float, float | None]) -> Change:
-    """The live event of an alert's new state (resolved alerts leave the overlay)."""
-    time = alert.time if alert.time.tzinfo else alert.time.replace(tzinfo=UTC)
-    return Change(
-        "alerts", f"alert:{alert.alert_id}", alert.kind, *position,
-        time=time.isoformat(),
-        data={
-            "alert": alert.alert_id, "status": alert.status, "rule": alert.rule_id,
-            "sensor": alert.sensor_id, "value": alert.value,
-        },
-        removed=alert.status == "resolved",
-    )  # fmt: skip

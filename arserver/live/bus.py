@@ -7,11 +7,14 @@ bus carries the same events between processes and machines.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
+from arserver.config import Settings
+from arserver.errors import ArserverError
 from arserver.live.events import Change
 
 log = logging.getLogger(__name__)
@@ -26,6 +29,9 @@ class Bus(Protocol):
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener`` with every batch published from now on; returns an unsubscribe
         function. Listeners must return quickly (hand the work to their own loop)."""
+
+    def close(self) -> None:
+        """Stop delivering; release connections."""
 
 
 class LocalBus:
@@ -56,3 +62,105 @@ class LocalBus:
                     self._listeners.remove(listener)
 
         return unsubscribe
+
+    def close(self) -> None:
+        with self._lock:
+            self._listeners.clear()
+
+
+class RedisBus:
+    """Changes through one Redis stream, so every server process sees every committed change.
+
+    ``publish`` appends a batch (``XADD``, the stream capped at about ``maxlen`` entries); one
+    reader thread per process follows the stream (``XREAD BLOCK``) from the moment of the first
+    ``subscribe`` and calls the listeners. A process's own changes come back the same way, so
+    every hub sees one order. Redis being away loses live events (logged), never data: the
+    database has committed them already.
+    """
+
+    def __init__(self, url: str, stream: str = "arserver:live", maxlen: int = 100_000) -> None:
+        import redis
+
+        self._redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3)
+        try:
+            self._redis.ping()
+        except redis.RedisError as exc:
+            raise BusError(f"cannot reach Redis at {url}: {exc}") from exc
+        self._errors: tuple[type[Exception], ...] = (redis.RedisError,)
+        self.stream = stream
+        self.maxlen = maxlen
+        self._listeners: list[Listener] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._reader: threading.Thread | None = None
+
+    def publish(self, changes: Sequence[Change]) -> None:
+        if not changes:
+            return
+        payload = json.dumps([c.to_json() for c in changes], separators=(",", ":"))
+        try:
+            self._redis.xadd(self.stream, {"c": payload}, maxlen=self.maxlen, approximate=True)
+        except self._errors:
+            log.exception("Redis is unreachable: %d live events were not sent", len(changes))
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        with self._lock:
+            self._listeners.append(listener)
+            if self._reader is None:
+                start = self._last_id()
+                self._reader = threading.Thread(
+                    target=self._follow, args=(start,), name="live-redis", daemon=True
+                )
+                self._reader.start()
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def _last_id(self) -> str:
+        newest: Any = self._redis.xrevrange(self.stream, count=1)
+        return str(newest[0][0].decode()) if newest else "0-0"
+
+    def _follow(self, last_id: str) -> None:
+        while not self._stop.is_set():
+            try:
+                reply: Any = self._redis.xread({self.stream: last_id}, block=1000, count=500)
+            except self._errors:
+                log.exception("reading live events from Redis failed; retrying")
+                self._stop.wait(1.0)
+                continue
+            for _stream, entries in reply or []:
+                for entry_id, fields in entries:
+                    last_id = entry_id.decode()
+                    try:
+                        changes = [Change.from_json(c) for c in json.loads(fields[b"c"])]
+                    except (KeyError, TypeError, ValueError):
+                        log.warning("ignoring a malformed live event %s", last_id)
+                        continue
+                    with self._lock:
+                        listeners = list(self._listeners)
+                    for listener in listeners:
+                        try:
+                            listener(changes)
+                        except Exception:
+                            log.exception("a live listener failed")
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+        self._redis.close()
+
+
+class BusError(ArserverError):
+    """The configured bus cannot be used (Redis unreachable at start)."""
+
+
+def open_bus(settings: Settings) -> LocalBus | RedisBus:
+    """Redis when ``ARSERVER_REDIS_URL`` is set, else in-process."""
+    if settings.redis_url:
+        return RedisBus(settings.redis_url)
+    return LocalBus()

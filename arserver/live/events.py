@@ -8,6 +8,7 @@ processes unchanged.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 #: Layers a client can subscribe to (a contract of ``/api/v1/live``).
@@ -43,3 +44,43 @@ class Change:
     @classmethod
     def from_json(cls, value: dict[str, Any]) -> Change:
         return cls(**value)
+
+
+#: Kinds shown on the ``parking`` layer rather than ``sensors``.
+PARKING_KINDS = frozenset({"parking_bay", "occupancy"})
+
+Position = tuple[float, float, float | None]  # WGS 84 lon, lat (degrees), ellipsoidal h (m)
+
+
+def observation_change(
+    sensor_id: str, kind: str, unit: str, position: Position, time: datetime, value: float
+) -> Change:
+    """The live event of a datastream's newest value."""
+    layer: Layer = "parking" if kind in PARKING_KINDS else "sensors"
+    return Change(
+        layer, f"sensor:{sensor_id}:{kind}", kind, *position,
+        time=_iso(time),
+        data={"sensor": sensor_id, "value": value, "unit": unit},
+    )  # fmt: skip
+
+
+def alert_change(
+    alert_id: str, status: str, rule_id: str, sensor_id: str, kind: str, value: float,
+    time: datetime, position: Position,
+) -> Change:  # fmt: skip
+    """The live event of an alert's state; a resolved alert leaves the overlay."""
+    return Change(
+        "alerts", f"alert:{alert_id}", kind, *position,
+        time=_iso(time),
+        data={
+            "alert": alert_id, "status": status, "rule": rule_id, "sensor": sensor_id,
+            "value": value,
+        },
+        removed=status == "resolved",
+    )  # fmt: skip
+
+
+def _iso(moment: datetime) -> str:
+    """ISO 8601 in UTC with microseconds, so that event times sort as strings."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat(timespec="microseconds")

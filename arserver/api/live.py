@@ -1,0 +1,89 @@
+"""``/api/v1/live``: the WebSocket of live overlays (protocol in docs/live-protocol.md), and
+``/api/v1/live/stats``. The router only authenticates and hands the socket to the hub."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, WebSocket
+from starlette.concurrency import run_in_threadpool
+
+from arserver.api.deps import READERS, optional_token, require_reader
+from arserver.live.hub import Hub
+from arserver.live.protocol import CLOSE_UNAUTHORISED
+from arserver.security.tokens import TokenRecord, authenticate
+
+
+class StarletteConnection:
+    """Starlette's WebSocket as the hub's ``Connection``."""
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self.websocket = websocket
+
+    async def receive_text(self) -> str | None:
+        message = await self.websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return None
+        if message.get("text") is not None:
+            return str(message["text"])
+        try:
+            return bytes(message.get("bytes") or b"").decode("utf-8")
+        except UnicodeDecodeError:
+            return ""  # answered as malformed by the protocol
+
+    async def send_text(self, text: str) -> None:
+        await self.websocket.send_text(text)
+
+    async def close(self, code: int, reason: str) -> None:
+        with contextlib.suppress(RuntimeError):
+            await self.websocket.close(code, reason)
+
+
+def live_router() -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["live"])
+
+    @router.websocket("/live")
+    async def live(
+        websocket: WebSocket,
+        access_token: str | None = None,
+        session: str | None = None,
+        last_seq: int | None = None,
+    ) -> None:
+        header = websocket.headers.get("authorization", "")
+        secret = header[7:].strip() if header.lower().startswith("bearer ") else access_token
+        record = None
+        if secret:
+            record = await run_in_threadpool(authenticate, websocket.app.state.engine, secret)
+        if record is None or record.role not in READERS:
+            # Before accept: the handshake is refused (HTTP 403) with this code in the close.
+            await websocket.close(code=CLOSE_UNAUTHORISED, reason="a token with a reading role")
+            return
+        await websocket.accept()
+        hub: Hub = websocket.app.state.hub
+        resume = (session, last_seq) if session and last_seq is not None else None
+        await hub.serve(StarletteConnection(websocket), record.id, resume)
+
+    @router.get(
+        "/live/stats",
+        summary="Live hub counters",
+        description="Connections, sessions and messages of this server process's live hub. "
+        "The hub itself is the WebSocket `/api/v1/live` (see docs/live-protocol.md).",
+    )
+    def stats(
+        request: Request,
+        token: Annotated[TokenRecord | None, Depends(optional_token)],
+    ) -> dict[str, Any]:
+        require_reader(token)
+        hub: Hub = request.app.state.hub
+        return {
+            "connections": hub.stats.connections,
+            "sessions": len(hub.sessions),
+            "subscriptions": len(hub.index),
+            "live_items": len(hub.state),
+            "messages_sent": hub.stats.messages_sent,
+            "changes_dispatched": hub.stats.changes_dispatched,
+            "slow_consumers_closed": hub.stats.slow_consumers_closed,
+        }
+
+    return router

@@ -1,0 +1,246 @@
+"""The live hub: committed changes in (from the bus), matched by area to sessions, out over
+each client's connection. One asyncio loop owns all hub state; the bus calls in from any thread
+through ``call_soon_threadsafe``.
+
+Each connection has a reader task (client messages into its session) and a writer task (the
+session's output onto the socket). Broadcast never waits for a client: ``dispatch`` only queues
+into sessions (conflated, bounded in bytes) and wakes writers. A writer whose send does not
+complete within ``send_timeout_s``, or a session whose queue overflows, is closed with 4008.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from arserver.live.bus import Bus
+from arserver.live.events import Change
+from arserver.live.index import SubscriptionIndex
+from arserver.live.protocol import (
+    CLOSE_SESSION_TAKEN,
+    CLOSE_SLOW_CONSUMER,
+    IndexChanges,
+    Limits,
+    Session,
+    Subscription,
+    encoded_size,
+)
+from arserver.live.state import LiveState
+
+log = logging.getLogger(__name__)
+
+
+class Connection(Protocol):
+    """A WebSocket as the hub needs it (the API wraps Starlette's)."""
+
+    async def receive_text(self) -> str | None:
+        """The next text message; None once the client has gone."""
+
+    async def send_text(self, text: str) -> None: ...
+
+    async def close(self, code: int, reason: str) -> None: ...
+
+
+@dataclass
+class HubStats:
+    connections: int = 0
+    sessions: int = 0
+    messages_sent: int = 0
+    changes_dispatched: int = 0
+    slow_consumers_closed: int = 0
+
+
+class Hub:
+    def __init__(
+        self,
+        limits: Limits | None = None,
+        *,
+        flush_interval_s: float = 0.02,
+        send_timeout_s: float = 10.0,
+    ) -> None:
+        self.limits = limits or Limits()
+        self.flush_interval_s = flush_interval_s
+        self.send_timeout_s = send_timeout_s
+        self.state = LiveState()
+        self.index: SubscriptionIndex[Subscription] = SubscriptionIndex()
+        self.sessions: dict[str, Session] = {}
+        self.stats = HubStats()
+        self._wake: dict[str, asyncio.Event] = {}
+        self._active: dict[str, Connection] = {}
+        self._detached: dict[str, float] = {}  # session id -> monotonic expiry
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    async def start(self, bus: Bus, current: Sequence[Change] = ()) -> None:
+        """Seed the state with what is live now, then follow the bus."""
+        self._loop = asyncio.get_running_loop()
+        for change in current:
+            self.state.apply(change)
+        self._unsubscribe = bus.subscribe(self._from_bus)
+        self._sweeper = asyncio.create_task(self._sweep())
+
+    async def stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+
+    def _from_bus(self, changes: Sequence[Change]) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.dispatch, list(changes))
+
+    # -- events -------------------------------------------------------------------------
+
+    def dispatch(self, changes: Sequence[Change]) -> None:
+        """Queue each change for the subscriptions it matches (on the hub's loop)."""
+        touched: dict[str, Session] = {}
+        for change in changes:
+            if not self.state.apply(change):
+                continue
+            self.stats.changes_dispatched += 1
+            size = encoded_size(change)
+            for sub in self.index.candidates(change.lon, change.lat):
+                sub.session.offer(sub, change, size)
+                touched[sub.session.id] = sub.session
+        for session in touched.values():
+            if session.close_code is not None:
+                self._end(session)
+            else:
+                wake = self._wake.get(session.id)
+                if wake is not None:
+                    wake.set()
+
+    # -- connections --------------------------------------------------------------------
+
+    async def serve(
+        self, connection: Connection, owner: str, resume: tuple[str, int] | None = None
+    ) -> None:
+        """Run one client connection until it ends. ``owner``: the token id; ``resume``:
+        (session id, last seq) the client asked to continue."""
+        session, recovered = self._open(owner, resume)
+        previous = self._active.get(session.id)
+        if previous is not None:  # the client came back before we noticed it had gone
+            with contextlib.suppress(Exception):
+                await previous.close(CLOSE_SESSION_TAKEN, "session resumed elsewhere")
+        self._active[session.id] = connection
+        self._detached.pop(session.id, None)
+        wake = self._wake[session.id] = asyncio.Event()
+        session.welcome(recovered)
+        wake.set()
+        self.stats.connections += 1
+        reader = asyncio.create_task(self._read(connection, session, wake))
+        writer = asyncio.create_task(self._write(connection, session, wake))
+        try:
+            await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (reader, writer):
+                task.cancel()
+            for task in (reader, writer):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            self.stats.connections -= 1
+            if self._active.get(session.id) is connection:
+                del self._active[session.id]
+                self._wake.pop(session.id, None)
+                if session.close_code is not None:
+                    if session.close_code == CLOSE_SLOW_CONSUMER:
+                        self.stats.slow_consumers_closed += 1
+                    # A stalled socket may never take the close frame: do not wait for ever.
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(
+                            connection.close(session.close_code, session.close_reason),
+                            self.send_timeout_s,
+                        )
+                    self._forget(session)
+                else:
+                    self._detached[session.id] = time.monotonic() + self.limits.retention_s
+
+    def _open(self, owner: str, resume: tuple[str, int] | None) -> tuple[Session, bool | None]:
+        if resume is not None:
+            session = self.sessions.get(resume[0])
+            if session is not None and session.owner == owner and session.close_code is None:
+                return session, session.resume(resume[1], time.time())
+        session = Session(secrets.token_urlsafe(16), owner, self.state, self.limits)
+        self.sessions[session.id] = session
+        self.stats.sessions = len(self.sessions)
+        return session, (False if resume is not None else None)
+
+    async def _read(self, connection: Connection, session: Session, wake: asyncio.Event) -> None:
+        while True:
+            text = await connection.receive_text()
+            if text is None:
+                return
+            self._apply(session.receive(text, time.monotonic()))
+            wake.set()
+
+    def _apply(self, changes: IndexChanges) -> None:
+        for sub in changes.removed:
+            self.index.remove(sub)
+        for sub in changes.added:
+            self.index.add(sub)
+
+    async def _write(self, connection: Connection, session: Session, wake: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        timer: asyncio.TimerHandle | None = None
+        last_flush = 0.0
+        while True:
+            await wake.wait()
+            wake.clear()
+            pause = last_flush + self.flush_interval_s - loop.time()
+            if pause > 0:  # gather what arrives meanwhile into the same frames
+                await asyncio.sleep(pause)
+            last_flush = loop.time()
+            texts, due = session.take(time.monotonic(), time.time())
+            for text in texts:
+                try:
+                    await asyncio.wait_for(connection.send_text(text), self.send_timeout_s)
+                except TimeoutError:
+                    session.close(CLOSE_SLOW_CONSUMER, "sending to the client stalled")
+                    return
+                self.stats.messages_sent += 1
+            if session.close_code is not None:
+                return
+            if due is not None:
+                if timer is not None:
+                    timer.cancel()
+                timer = loop.call_later(max(due - time.monotonic(), 0.0), wake.set)
+
+    def _end(self, session: Session) -> None:
+        """A session closed by the hub (overflow): stop its connection's tasks, or drop it
+        if it has none."""
+        if session.id in self._active:
+            wake = self._wake.get(session.id)
+            if wake is not None:
+                wake.set()  # the writer sees close_code and returns
+        else:
+            self._forget(session)
+
+    def _forget(self, session: Session) -> None:
+        for sub in session.subscriptions.values():
+            self.index.remove(sub)
+        self.sessions.pop(session.id, None)
+        self._detached.pop(session.id, None)
+        self.stats.sessions = len(self.sessions)
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            now = time.monotonic()
+            for session_id, expiry in list(self._detached.items()):
+                session = self.sessions.get(session_id)
+                if session is None or expiry <= now:
+                    if session is not None:
+                        self._forget(session)
+                    self._detached.pop(session_id, None)

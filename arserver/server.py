@@ -1,0 +1,25 @@
+"""How the application is served: one uvicorn configuration for ``arserver serve`` and the
+demo, so both behave the same on the wire."""
+
+from __future__ import annotations
+
+import uvicorn
+from fastapi import FastAPI
+
+#: WebSocket heartbeats: a ping every 15 s; a client that does not answer within 15 s more is
+#: disconnected (its live session can still be resumed within the retention window).
+WS_PING_INTERVAL_S = 15.0
+WS_PING_TIMEOUT_S = 15.0
+
+
+def uvicorn_config(app: FastAPI, host: str, port: int, log_level: str = "info") -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        ws="websockets-sansio",
+        ws_ping_interval=WS_PING_INTERVAL_S,
+        ws_ping_timeout=WS_PING_TIMEOUT_S,
+        ws_max_size=256 * 1024,
+    )
