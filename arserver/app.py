@@ -34,6 +34,7 @@ from arserver.ingest.service import ObservationWriter
 from arserver.jobs.worker import Worker
 from arserver.live.bus import open_bus
 from arserver.live.hub import Hub
+from arserver.live.mirror import RedisSessionMirror
 from arserver.live.protocol import Limits
 from arserver.security.tokens import TokenError
 from arserver.store.database import DatabaseError, open_database
@@ -87,6 +88,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 retention_s=settings.live_retention_s,
             ),
             send_timeout_s=settings.live_send_timeout_s,
+            mirror=(
+                RedisSessionMirror(settings.redis_url, settings.live_retention_s)
+                if settings.redis_url
+                else None
+            ),
         )
         current = await run_in_threadpool(current_changes, app.state.engine)
         await app.state.hub.start(app.state.bus, current)

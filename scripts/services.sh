@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the real components the tests use are there: PostgreSQL on 127.0.0.1:5432 with
-# PostGIS, and Mosquitto on 127.0.0.1:1883. Installs PostGIS from Debian's packages when missing
-# and starts PostgreSQL or Mosquitto when stopped. Safe to run again; prints what it does.
+# PostGIS, Mosquitto on 127.0.0.1:1883 and Redis on 127.0.0.1:6379. Installs PostGIS from
+# Debian's packages when missing and starts PostgreSQL, Mosquitto or Redis when stopped. Safe to
+# run again; prints what it does.
 set -euo pipefail
 
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -32,4 +33,15 @@ if command -v mosquitto >/dev/null 2>&1; then
   if listening 1883; then echo "127.0.0.1:1883 - Mosquitto accepting connections"; fi
 else
   echo "services: Mosquitto not found; MQTT tests will skip (or fail under CI)"
+fi
+
+if command -v redis-server >/dev/null 2>&1; then
+  if ! listening 6379; then
+    echo "services: starting Redis"
+    redis-server --bind 127.0.0.1 --port 6379 --daemonize yes --save "" >/dev/null
+    for _ in $(seq 1 20); do listening 6379 && break; sleep 0.5; done
+  fi
+  if listening 6379; then echo "127.0.0.1:6379 - Redis accepting connections"; fi
+else
+  echo "services: Redis not found; scale-out tests will skip (or fail under CI)"
 fi

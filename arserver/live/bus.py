@@ -19,7 +19,9 @@ from arserver.live.events import Change
 
 log = logging.getLogger(__name__)
 
-Listener = Callable[[Sequence[Change]], None]
+#: Called with a batch of changes and its position in the bus (a Redis stream entry id; None on
+#: the in-process bus, which has no history).
+Listener = Callable[[Sequence[Change], str | None], None]
 
 
 class Bus(Protocol):
@@ -32,6 +34,13 @@ class Bus(Protocol):
 
     def close(self) -> None:
         """Stop delivering; release connections."""
+
+    def position(self) -> str | None:
+        """Where this process's listeners started following the bus (None: no positions)."""
+
+    def replay(self, after: str) -> list[tuple[str, list[Change]]]:
+        """Batches published after position ``after`` that the bus still holds, oldest first
+        (for resuming a session another process served). Empty when the bus keeps none."""
 
 
 class LocalBus:
@@ -48,7 +57,7 @@ class LocalBus:
             listeners = list(self._listeners)
         for listener in listeners:
             try:
-                listener(changes)
+                listener(changes, None)
             except Exception:  # one broken hub must not fail the write that already committed
                 log.exception("a live listener failed")
 
@@ -66,6 +75,12 @@ class LocalBus:
     def close(self) -> None:
         with self._lock:
             self._listeners.clear()
+
+    def position(self) -> str | None:
+        return None
+
+    def replay(self, after: str) -> list[tuple[str, list[Change]]]:
+        return []
 
 
 class RedisBus:
@@ -93,6 +108,10 @@ class RedisBus:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._reader: threading.Thread | None = None
+        self._start: str | None = None
+
+    def position(self) -> str | None:
+        return self._start
 
     def publish(self, changes: Sequence[Change]) -> None:
         if not changes:
@@ -107,9 +126,9 @@ class RedisBus:
         with self._lock:
             self._listeners.append(listener)
             if self._reader is None:
-                start = self._last_id()
+                self._start = self._last_id()
                 self._reader = threading.Thread(
-                    target=self._follow, args=(start,), name="live-redis", daemon=True
+                    target=self._follow, args=(self._start,), name="live-redis", daemon=True
                 )
                 self._reader.start()
 
@@ -135,24 +154,32 @@ class RedisBus:
             for _stream, entries in reply or []:
                 for entry_id, fields in entries:
                     last_id = entry_id.decode()
-                    try:
-                        changes = [Change.from_json(c) for c in json.loads(fields[b"c"])]
-                    except (KeyError, TypeError, ValueError):
-                        log.warning("ignoring a malformed live event %s", last_id)
-                        continue
+                    changes = _decode(last_id, fields)
                     with self._lock:
                         listeners = list(self._listeners)
                     for listener in listeners:
                         try:
-                            listener(changes)
+                            listener(changes, last_id)
                         except Exception:
                             log.exception("a live listener failed")
+
+    def replay(self, after: str) -> list[tuple[str, list[Change]]]:
+        entries: Any = self._redis.xrange(self.stream, min=f"({after}", max="+")
+        return [(entry_id.decode(), _decode(entry_id, fields)) for entry_id, fields in entries]
 
     def close(self) -> None:
         self._stop.set()
         if self._reader is not None:
             self._reader.join(timeout=5)
         self._redis.close()
+
+
+def _decode(entry_id: Any, fields: Any) -> list[Change]:
+    try:
+        return [Change.from_json(c) for c in json.loads(fields[b"c"])]
+    except (KeyError, TypeError, ValueError):
+        log.warning("ignoring a malformed live event %s", entry_id)
+        return []
 
 
 class BusError(ArserverError):

@@ -22,6 +22,7 @@ from typing import Protocol
 from arserver.live.bus import Bus
 from arserver.live.events import Change
 from arserver.live.index import SubscriptionIndex
+from arserver.live.mirror import RedisSessionMirror
 from arserver.live.protocol import (
     CLOSE_SESSION_TAKEN,
     CLOSE_SLOW_CONSUMER,
@@ -63,8 +64,12 @@ class Hub:
         *,
         flush_interval_s: float = 0.02,
         send_timeout_s: float = 10.0,
+        mirror: RedisSessionMirror | None = None,
     ) -> None:
         self.limits = limits or Limits()
+        self.mirror = mirror
+        self.last_event_id: str | None = None  # bus position of the last dispatched batch
+        self._bus: Bus | None = None
         self.flush_interval_s = flush_interval_s
         self.send_timeout_s = send_timeout_s
         self.state = LiveState()
@@ -83,28 +88,34 @@ class Hub:
     async def start(self, bus: Bus, current: Sequence[Change] = ()) -> None:
         """Seed the state with what is live now, then follow the bus."""
         self._loop = asyncio.get_running_loop()
+        self._bus = bus
         for change in current:
             self.state.apply(change)
         self._unsubscribe = bus.subscribe(self._from_bus)
+        self.last_event_id = bus.position()
         self._sweeper = asyncio.create_task(self._sweep())
 
     async def stop(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
+        if self.mirror is not None:
+            self.mirror.close()
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
 
-    def _from_bus(self, changes: Sequence[Change]) -> None:
+    def _from_bus(self, changes: Sequence[Change], position: str | None) -> None:
         loop = self._loop
         if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self.dispatch, list(changes))
+            loop.call_soon_threadsafe(self.dispatch, list(changes), position)
 
     # -- events -------------------------------------------------------------------------
 
-    def dispatch(self, changes: Sequence[Change]) -> None:
+    def dispatch(self, changes: Sequence[Change], position: str | None = None) -> None:
         """Queue each change for the subscriptions it matches (on the hub's loop)."""
+        if position is not None:
+            self.last_event_id = position
         touched: dict[str, Session] = {}
         for change in changes:
             if not self.state.apply(change):
@@ -129,7 +140,7 @@ class Hub:
     ) -> None:
         """Run one client connection until it ends. ``owner``: the token id; ``resume``:
         (session id, last seq) the client asked to continue."""
-        session, recovered = self._open(owner, resume)
+        session, recovered = await self._open(owner, resume)
         previous = self._active.get(session.id)
         if previous is not None:  # the client came back before we noticed it had gone
             with contextlib.suppress(Exception):
@@ -138,6 +149,7 @@ class Hub:
         self._detached.pop(session.id, None)
         wake = self._wake[session.id] = asyncio.Event()
         session.welcome(recovered)
+        self._mirror(session, session.seq, subscriptions=True)
         wake.set()
         self.stats.connections += 1
         reader = asyncio.create_task(self._read(connection, session, wake))
@@ -167,22 +179,79 @@ class Hub:
                 else:
                     self._detached[session.id] = time.monotonic() + self.limits.retention_s
 
-    def _open(self, owner: str, resume: tuple[str, int] | None) -> tuple[Session, bool | None]:
+    async def _open(
+        self, owner: str, resume: tuple[str, int] | None
+    ) -> tuple[Session, bool | None]:
         if resume is not None:
             session = self.sessions.get(resume[0])
+            if session is not None and self.mirror is not None and session.id not in self._active:
+                # Another process may have served it since it left here: the mirror knows.
+                mirrored = await asyncio.to_thread(self.mirror.seq_of, session.id)
+                if mirrored is not None and mirrored > session.seq:
+                    self._forget(session)
+                    session = None
             if session is not None and session.owner == owner and session.close_code is None:
                 return session, session.resume(resume[1], time.time())
+            if session is None and self.mirror is not None:
+                adopted = await self._adopt(owner, *resume)
+                if adopted is not None:
+                    return adopted
         session = Session(secrets.token_urlsafe(16), owner, self.state, self.limits)
         self.sessions[session.id] = session
         self.stats.sessions = len(self.sessions)
         return session, (False if resume is not None else None)
+
+    async def _adopt(
+        self, owner: str, session_id: str, last_seq: int
+    ) -> tuple[Session, bool] | None:
+        """Continue a session another process served, from its mirror: replay what it sent
+        after ``last_seq``, then what the bus carried since its checkpoint that the client has
+        not seen (newer than the newest item it was sent, per key)."""
+        if self.mirror is None or self._bus is None:
+            return None
+        stored = await asyncio.to_thread(self.mirror.load, session_id)
+        if stored is None or stored.owner != owner:
+            return None
+        session = Session(session_id, owner, self.state, self.limits)
+        subscriptions = session.restore(stored.seq, stored.history, stored.subscriptions)
+        self.sessions[session_id] = session
+        self.stats.sessions = len(self.sessions)
+        for sub in subscriptions:
+            self.index.add(sub)
+        recovered = session.resume(last_seq, time.time())
+        if recovered and stored.checkpoint is not None:
+            seen = session.seen()
+            batches = await asyncio.to_thread(self._bus.replay, stored.checkpoint)
+            for _, changes in batches:
+                for change in changes:
+                    size = encoded_size(change)
+                    for sub in session.subscriptions.values():
+                        if change.time > seen.get((sub.id, change.key), ""):
+                            session.offer(sub, change, size)
+        elif recovered:
+            recovered = stored.seq == last_seq and session.idle
+        return session, recovered
+
+    def _mirror(self, session: Session, since: int, *, subscriptions: bool = False) -> None:
+        """Queue the session's state and what it sent after ``since`` for other processes."""
+        if self.mirror is None:
+            return
+        meta: dict[str, object] = {"owner": session.owner, "seq": str(session.seq)}
+        if session.idle and self.last_event_id is not None:
+            meta["checkpoint"] = self.last_event_id
+        if subscriptions:
+            meta["subscriptions"] = [s.describe() for s in session.subscriptions.values()]
+        self.mirror.record(session.id, meta, session.sent_after(since))
 
     async def _read(self, connection: Connection, session: Session, wake: asyncio.Event) -> None:
         while True:
             text = await connection.receive_text()
             if text is None:
                 return
-            self._apply(session.receive(text, time.monotonic()))
+            changes = session.receive(text, time.monotonic())
+            self._apply(changes)
+            if changes.added or changes.removed:
+                self._mirror(session, session.seq, subscriptions=True)
             wake.set()
 
     def _apply(self, changes: IndexChanges) -> None:
@@ -202,7 +271,9 @@ class Hub:
             if pause > 0:  # gather what arrives meanwhile into the same frames
                 await asyncio.sleep(pause)
             last_flush = loop.time()
+            before = session.seq
             texts, due = session.take(time.monotonic(), time.time())
+            self._mirror(session, before)
             for text in texts:
                 try:
                     await asyncio.wait_for(connection.send_text(text), self.send_timeout_s)

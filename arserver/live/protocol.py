@@ -87,6 +87,30 @@ class Subscription:
             item["removed"] = True
         return item
 
+    def describe(self) -> dict[str, Any]:
+        """The subscribe message that makes this subscription again (to restore a session in
+        another process)."""
+        area = self.area
+        message: dict[str, Any] = {
+            "type": "subscribe",
+            "id": self.id,
+            "area": (
+                {"bbox": [area.west, area.south, area.east, area.north]}
+                if area.center is None
+                else {"center": list(area.center), "radius_m": area.radius_m}
+            ),
+            "layers": sorted(self.layers),
+            "kinds": None if self.kinds is None else sorted(self.kinds),
+            "frame": (
+                {"type": "wgs84"}
+                if self.frame.origin is None
+                else {"type": "enu", "origin": list(self.frame.origin)}
+            ),
+            "max_rate_hz": None if self.min_interval_s == 0 else 1.0 / self.min_interval_s,
+            "proximity_m": self.proximity_m,
+        }
+        return message
+
     @property
     def reference(self) -> tuple[float, float]:
         """Where proximity is measured from: the ENU origin, else the area's centre."""
@@ -309,8 +333,11 @@ class Session:
         if not sub.wants(change):
             return
         slot = (sub.id, change.key)
-        held = self._pending.pop(slot, None)  # re-inserted at the end: newest last
+        held = self._pending.get(slot)
+        if held is not None and held[0]["time"] > change.time:
+            return  # a replayed older change never replaces a newer queued one
         if held is not None:
+            del self._pending[slot]  # re-inserted at the end: newest last
             self._queued_bytes -= held[1]
         self._pending[slot] = (sub.render(change), size)
         self._queued_bytes += size
@@ -396,6 +423,42 @@ class Session:
         self._last_sent = {k: t for k, t in self._last_sent.items() if now - t < longest}
 
     # -- resuming -----------------------------------------------------------------------
+
+    @property
+    def idle(self) -> bool:
+        """Nothing waits to be sent: every change offered so far went out or was superseded."""
+        return not self.has_output
+
+    def sent_after(self, seq: int) -> list[tuple[int, float, str]]:
+        """Remembered messages with a seq above ``seq`` as (seq, wall time, text)."""
+        return [entry for entry in self._history if entry[0] > seq]
+
+    def seen(self) -> dict[tuple[str, str], str]:
+        """(subscription id, key) -> the newest item time among remembered messages: what the
+        client has been sent already."""
+        newest: dict[tuple[str, str], str] = {}
+        for _, _, text in self._history:
+            message = json.loads(text)
+            for item in message.get("items", ()):
+                slot = (message["id"], item["key"])
+                if item["time"] > newest.get(slot, ""):
+                    newest[slot] = item["time"]
+        return newest
+
+    def restore(
+        self, seq: int, history: list[tuple[int, float, str]], subscriptions: list[dict[str, Any]]
+    ) -> list[Subscription]:
+        """Become a session another process served: its seq, the messages it remembered, and
+        its subscriptions (without sending snapshots). Returns the subscriptions to index."""
+        self.seq = seq
+        self._history = deque(sorted(history))
+        self._history_bytes = sum(len(text) for _, _, text in self._history)
+        restored = []
+        for message in subscriptions:
+            changes = self._subscribe(message, 0.0)
+            restored.extend(changes.added)
+        self._sequenced = []  # the snapshots and enters _subscribe queued: the client has them
+        return restored
 
     def resume(self, last_seq: int, wall: float) -> bool:
         """A new connection continues this session after ``last_seq``. True when every

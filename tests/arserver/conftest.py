@@ -79,3 +79,23 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
         return Settings(data_dir=tmp_path / "data", embedded_worker=False)
     url = request.getfixturevalue("postgres_url")
     return Settings(data_dir=tmp_path / "data", database_url=url, embedded_worker=False)
+
+
+REDIS_TEST_URL = os.environ.get("ARSERVER_TEST_REDIS", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The real Redis, database 15, emptied for the test."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_TEST_URL, socket_connect_timeout=3)
+    try:
+        client.flushdb()
+    except redis.RedisError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Redis is required under CI: {exc}")
+        pytest.skip(f"Redis not available: {exc}")
+    finally:
+        client.close()
+    return REDIS_TEST_URL
