@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import click
 
@@ -404,6 +405,87 @@ def worker() -> None:
         pass
     finally:
         engine.dispose()
+
+
+@cli.command()
+@click.option("--server", default="http://127.0.0.1:8000", show_default=True, help="arserver URL.")
+@click.option(
+    "--token", envvar="ARSERVER_TOKEN", required=True, help="A reading token (or ARSERVER_TOKEN)."
+)
+@click.option("--bbox", metavar="W,S,E,N", help="Area: a box in WGS 84 degrees.")
+@click.option("--center", metavar="LON,LAT", help="Area: a circle's centre (with --radius).")
+@click.option("--radius", type=click.FloatRange(min=0, min_open=True), help="Metres.")
+@click.option(
+    "--layers",
+    default="sensors,alerts,parking",
+    show_default=True,
+    help="Comma-separated: sensors, alerts, inspections, annotations, assets, parking.",
+)
+@click.option("--kinds", help="Only these kinds, comma-separated (e.g. no2,parking_bay).")
+@click.option(
+    "--origin", metavar="LON,LAT,H", help="Give positions in ENU metres from this origin."
+)
+@click.option("--max-rate", type=float, default=2.0, show_default=True, help="Per key, Hz.")
+@click.option("--proximity", type=float, help="Report enter/leave within this many metres.")
+@click.option("--count", type=click.IntRange(min=1), help="Stop after this many messages.")
+@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON messages.")
+@reports_errors("watch")
+def watch(
+    server: str,
+    token: str,
+    bbox: str | None,
+    center: str | None,
+    radius: float | None,
+    layers: str,
+    kinds: str | None,
+    origin: str | None,
+    max_rate: float,
+    proximity: float | None,
+    count: int | None,
+    as_json: bool,
+) -> None:
+    """Print live overlay messages for an area until Ctrl-C (reconnects and resumes)."""
+    import json
+
+    from arserver.watch import describe
+    from arserver.watch import watch as run_watch
+
+    if (bbox is None) == (center is None) or (center is not None and radius is None):
+        raise click.UsageError("give --bbox W,S,E,N, or --center LON,LAT with --radius M")
+    area: dict[str, Any] = (
+        {"bbox": _floats(bbox, 4, "--bbox")}
+        if bbox is not None
+        else {"center": _floats(center or "", 2, "--center"), "radius_m": radius}
+    )
+    subscription: dict[str, Any] = {
+        "type": "subscribe", "id": "watch", "area": area,
+        "layers": [layer.strip() for layer in layers.split(",") if layer.strip()],
+        "max_rate_hz": max_rate,
+    }  # fmt: skip
+    if kinds:
+        subscription["kinds"] = [k.strip() for k in kinds.split(",") if k.strip()]
+    if origin:
+        subscription["frame"] = {"type": "enu", "origin": _floats(origin, 3, "--origin")}
+    if proximity:
+        subscription["proximity_m"] = proximity
+
+    def emit(message: dict[str, Any]) -> None:
+        click.echo(json.dumps(message) if as_json else describe(message))
+
+    with contextlib.suppress(KeyboardInterrupt):
+        run_watch(server, token, subscription, emit, count=count)
+
+
+def _floats(text: str, count: int, option: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) != count:
+        raise click.BadParameter(
+            f"needs {count} comma-separated numbers, got {text!r}", param_hint=option
+        )
+    return values
 
 
 @cli.command()

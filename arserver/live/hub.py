@@ -167,6 +167,7 @@ class Hub:
                 del self._active[session.id]
                 self._wake.pop(session.id, None)
                 if session.close_code is not None:
+                    self._forget(session)  # its memory goes now, not after the close
                     if session.close_code == CLOSE_SLOW_CONSUMER:
                         self.stats.slow_consumers_closed += 1
                     # A stalled socket may never take the close frame: do not wait for ever.
@@ -175,7 +176,6 @@ class Hub:
                             connection.close(session.close_code, session.close_reason),
                             self.send_timeout_s,
                         )
-                    self._forget(session)
                 else:
                     self._detached[session.id] = time.monotonic() + self.limits.retention_s
 

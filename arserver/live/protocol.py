@@ -168,7 +168,7 @@ class Session:
         message: dict[str, Any] = {
             "type": "welcome",
             "session": self.id,
-            "seq": self.seq,
+            "last_seq": self.seq,
             "retention_s": self.limits.retention_s,
             "max_queue_bytes": self.limits.max_queue_bytes,
         }
