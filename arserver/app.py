@@ -107,7 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         retention_thread.start()
         worker_thread = None
         if settings.embedded_worker:
-            worker = Worker(app.state.engine, settings)
+            worker = Worker(app.state.engine, settings, bus=app.state.bus)
             worker_thread = threading.Thread(
                 target=worker.run, args=(stop,), name="arserver-worker", daemon=True
             )

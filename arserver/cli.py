@@ -391,13 +391,17 @@ def worker() -> None:
     import threading
 
     from arserver.jobs.worker import Worker
+    from arserver.live.bus import RedisBus
     from arserver.store.database import open_database
 
     settings = current_settings()
     engine = open_database(settings)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    runner = Worker(engine, settings)
+    # Published assets reach the servers' live hubs through Redis; without it there is no
+    # hub in this process to tell.
+    bus = RedisBus(settings.redis_url) if settings.redis_url else None
+    runner = Worker(engine, settings, bus=bus)
     click.echo(f"arserver worker {runner.name}: waiting for jobs", err=True)
     try:
         runner.run(stop)

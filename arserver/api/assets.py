@@ -15,6 +15,7 @@ from starlette.datastructures import UploadFile
 from arserver.api.deps import get_engine, get_settings, optional_token, require_reader
 from arserver.config import Settings
 from arserver.errors import InputError, NotFoundError, PermissionDeniedError, TooLargeError
+from arserver.live.events import removed_asset_change
 from arserver.security.tokens import TokenRecord
 from arserver.store.assets import (
     LIFECYCLES,
@@ -234,10 +235,13 @@ def assets_router() -> APIRouter:
         token: Annotated[TokenRecord | None, Depends(optional_token)],
     ) -> Response:
         require_writer(token)
-        if not delete_asset(engine, asset_id):
+        deleted = delete_asset(engine, asset_id)
+        if deleted is None:
             raise NotFoundError(f"no asset {asset_id!r}")
         request.app.state.store.remove(asset_id)
         remove_upload(settings.data_dir, asset_id)
+        if deleted["west"] is not None:  # it was on the live overlay: take it off
+            request.app.state.bus.publish([removed_asset_change(deleted)])
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @router.get("", response_model=AssetList, summary="Assets, newest first")

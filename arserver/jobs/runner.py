@@ -18,6 +18,8 @@ from typing import Any
 from sqlalchemy import Engine, select, update
 
 from arserver.jobs import queue
+from arserver.live.bus import Bus
+from arserver.live.events import asset_change
 from arserver.store.schema import assets
 from arserver.store.tilestore import TileStore
 from arserver.store.uploads import uploads_dir
@@ -51,9 +53,11 @@ def run_job(
     job: queue.Job,
     worker: str,
     limits: JobLimits,
+    bus: Bus | None = None,
 ) -> None:
     """Convert the job's asset and publish it; every failure ends as a failed asset with a
-    reason, never as an exception out of here."""
+    reason, never as an exception out of here. A published asset is announced on ``bus``
+    (after it is stored and marked ready)."""
     with engine.connect() as connection:
         asset = connection.execute(select(assets).where(assets.c.id == job.asset_id)).first()
     if asset is None:
@@ -87,6 +91,15 @@ def run_job(
             west=west, south=south, east=east, north=north,
         )  # fmt: skip
         queue.finish(engine, job.id, worker)
+        if bus is not None:
+            bus.publish(
+                [
+                    asset_change(
+                        asset.id, asset.name, asset.layer, (west, south, east, north),
+                        datetime.now(UTC), public=bool(asset.public),
+                    )
+                ]
+            )  # fmt: skip
     else:
         set_asset(engine, asset.id, status="failed", stage="failed", error=error)
         queue.finish(engine, job.id, worker, error=error)

@@ -14,14 +14,22 @@ from sqlalchemy import Engine
 from arserver.config import Settings
 from arserver.jobs import queue
 from arserver.jobs.runner import JobLimits, run_job
+from arserver.live.bus import Bus
 from arserver.store.tilestore import TileStore
 
 
 class Worker:
     """Runs conversion jobs one at a time; many workers may share one PostgreSQL queue."""
 
-    def __init__(self, engine: Engine, settings: Settings, name: str | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        name: str | None = None,
+        bus: Bus | None = None,
+    ) -> None:
         self.engine = engine
+        self.bus = bus
         self.settings = settings
         self.store = TileStore(settings.data_dir / "tiles")
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -33,7 +41,9 @@ class Worker:
         job = queue.claim(self.engine, self.name)
         if job is None:
             return False
-        run_job(self.engine, self.store, self.settings.data_dir, job, self.name, self.limits)
+        run_job(
+            self.engine, self.store, self.settings.data_dir, job, self.name, self.limits, self.bus
+        )
         return True
 
     def run(self, stop: threading.Event, poll_s: float = 0.5) -> None:

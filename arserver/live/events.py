@@ -84,3 +84,30 @@ def _iso(moment: datetime) -> str:
     """ISO 8601 in UTC with microseconds, so that event times sort as strings."""
     aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
     return aware.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def asset_change(
+    asset_id: str, name: str, layer: str, bbox: tuple[float, float, float, float],
+    time: datetime, *, public: bool, removed: bool = False,
+) -> Change:  # fmt: skip
+    """The live event of a published (or deleted) asset, placed at the centre of its extent;
+    ``kind`` is the asset's layer (e.g. ``cables``)."""
+    west, south, east, north = bbox
+    return Change(
+        "assets", f"asset:{asset_id}", layer, (west + east) / 2, (south + north) / 2, None,
+        time=_iso(time),
+        data={
+            "asset": asset_id, "name": name, "tileset": f"/tiles/{asset_id}/tileset.json",
+            "extent": [west, south, east, north], "public": public,
+        },
+        removed=removed,
+    )  # fmt: skip
+
+
+def removed_asset_change(row: dict[str, Any]) -> Change:
+    """The live event of a deleted asset (``row``: its database row as it was)."""
+    return asset_change(
+        row["id"], row["name"], row["layer"],
+        (row["west"], row["south"], row["east"], row["north"]),
+        datetime.now(UTC), public=bool(row["public"]), removed=True,
+    )  # fmt: skip

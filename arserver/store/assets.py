@@ -91,13 +91,16 @@ def update_asset(engine: Engine, asset_id: str, values: dict[str, Any]) -> bool:
     return bool(result.rowcount)
 
 
-def delete_asset(engine: Engine, asset_id: str) -> bool:
-    """Remove an asset's row and its jobs; False if there is no such asset. The caller removes
-    its files afterwards (a crash in between leaves only unreferenced files)."""
+def delete_asset(engine: Engine, asset_id: str) -> dict[str, Any] | None:
+    """Remove an asset's row and its jobs; returns the row as it was (None if there is no such
+    asset). The caller removes its files afterwards (a crash in between leaves only
+    unreferenced files)."""
     with engine.begin() as connection:
         connection.execute(delete(jobs).where(jobs.c.asset_id == asset_id))
-        result = connection.execute(delete(assets).where(assets.c.id == asset_id))
-    return bool(result.rowcount)
+        row = connection.execute(
+            delete(assets).where(assets.c.id == asset_id).returning(*assets.c)
+        ).first()
+    return None if row is None else dict(row._mapping)
 
 
 def ready_assets_in_layer(engine: Engine, layer: str, *, public_only: bool) -> list[dict[str, Any]]:

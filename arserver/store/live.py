@@ -1,6 +1,6 @@
 """What is live now, read from the database when a hub starts (later changes come over the
-bus): the newest value of every datastream of a sensor with a fixed location, and every alert
-that is open or acknowledged."""
+bus): the newest value of every datastream of a sensor with a fixed location, every alert that
+is open or acknowledged, and every published asset."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from datetime import datetime
 
 from sqlalchemy import Engine, select
 
-from arserver.live.events import Change, alert_change, observation_change
-from arserver.store.schema import alerts, sensors
+from arserver.live.events import Change, alert_change, asset_change, observation_change
+from arserver.store.schema import alerts, assets, sensors
 from arserver.store.sensors import latest_in_area
 
 WORLD = (-180.0, -90.0, 180.0, 90.0)
@@ -46,6 +46,23 @@ def current_changes(engine: Engine) -> list[Change]:
                     row.value,
                     row.acknowledged_at or row.opened_at,
                     (row.lon, row.lat, row.h),
+                )
+            )
+    ready = select(
+        assets.c.id, assets.c.name, assets.c.layer, assets.c.public, assets.c.updated_at,
+        assets.c.west, assets.c.south, assets.c.east, assets.c.north,
+    ).where(assets.c.status == "ready", assets.c.west.is_not(None))  # fmt: skip
+    with engine.connect() as connection:
+        for asset in connection.execute(ready):
+            extent = (asset.west, asset.south, asset.east, asset.north)
+            changes.append(
+                asset_change(
+                    asset.id,
+                    asset.name,
+                    asset.layer,
+                    extent,
+                    asset.updated_at,
+                    public=bool(asset.public),
                 )
             )
     return changes

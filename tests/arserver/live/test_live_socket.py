@@ -263,3 +263,50 @@ def test_a_client_that_stops_reading_is_closed_and_the_others_go_on(impatient: L
         assert stalled.close_code() == 4008  # after the backlog it had not read
     finally:
         stalled.sock.close()
+
+
+@pytest.fixture
+def converting(tmp_path: Path) -> Iterator[Live]:
+    """A server with its embedded conversion worker."""
+    running = Live(Settings(data_dir=tmp_path, embedded_worker=True))
+    yield running
+    running.close()
+
+
+def test_a_published_asset_appears_comes_near_and_goes_when_deleted(converting: Live) -> None:
+    live = converting
+    zones = Path(__file__).resolve().parents[3] / "assets" / "parking_zones.geojson"
+    with live.connect() as ws:
+        receive(ws, "welcome")
+        ws.send(
+            json.dumps(
+                {"type": "subscribe", "id": "site", "area": {"bbox": [4.70, 52.28, 4.80, 52.34]},
+                 "layers": ["assets"], "proximity_m": 2000}
+            )
+        )  # fmt: skip
+        assert receive(ws, "snapshot")["items"] == []
+        with zones.open("rb") as handle:
+            created = live.http.post(
+                "/api/v1/assets",
+                files={"file": (zones.name, handle)},
+                data={"name": "Zones", "layer": "parking_zones"},
+                headers={"Authorization": f"Bearer {live.gis}"},
+            )
+        assert created.status_code == 202, created.text
+        asset_id = created.json()["id"]
+        entered = receive(ws, "enter", timeout=60)  # within 2 km of the box's centre
+        assert entered["key"] == f"asset:{asset_id}"
+        update = receive(ws, "update")
+        [item] = update["items"]
+        assert item["kind"] == "parking_zones"
+        assert item["data"]["tileset"] == f"/tiles/{asset_id}/tileset.json"
+        west, south, east, north = item["data"]["extent"]
+        assert west < item["position"][0] < east
+        assert south < item["position"][1] < north
+        deleted = live.http.delete(
+            f"/api/v1/assets/{asset_id}", headers={"Authorization": f"Bearer {live.gis}"}
+        )
+        assert deleted.status_code == 204
+        assert receive(ws, "leave")["key"] == f"asset:{asset_id}"
+        gone = receive(ws, "update")
+        assert gone["items"][0]["removed"] is True
