@@ -22,4 +22,7 @@ def uvicorn_config(app: FastAPI, host: str, port: int, log_level: str = "info") 
         ws_ping_interval=WS_PING_INTERVAL_S,
         ws_ping_timeout=WS_PING_TIMEOUT_S,
         ws_max_size=256 * 1024,
+        # Live messages are small JSON; deflating each one for each client cost more CPU than
+        # anything else per message in bench/live.py. A compressing proxy can do it if needed.
+        ws_per_message_deflate=False,
     )

@@ -17,7 +17,7 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from arserver.live.bus import Bus
 from arserver.live.events import Change
@@ -30,7 +30,6 @@ from arserver.live.protocol import (
     Limits,
     Session,
     Subscription,
-    encoded_size,
 )
 from arserver.live.state import LiveState
 
@@ -79,6 +78,8 @@ class Hub:
         self._wake: dict[str, asyncio.Event] = {}
         self._active: dict[str, Connection] = {}
         self._detached: dict[str, float] = {}  # session id -> monotonic expiry
+        self._sending: dict[str, float] = {}  # session id -> loop time its current send began
+        self._writers: dict[str, asyncio.Task[None]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
@@ -121,10 +122,11 @@ class Hub:
             if not self.state.apply(change):
                 continue
             self.stats.changes_dispatched += 1
-            size = encoded_size(change)
+            texts: dict[Any, str] = {}  # the item encoded once per frame, for all sessions
             for sub in self.index.candidates(change.lon, change.lat):
-                sub.session.offer(sub, change, size)
-                touched[sub.session.id] = sub.session
+                if sub.wants(change):
+                    sub.session.offer(sub, change, sub.item_text(change, texts))
+                    touched[sub.session.id] = sub.session
         for session in touched.values():
             if session.close_code is not None:
                 self._end(session)
@@ -154,6 +156,7 @@ class Hub:
         self.stats.connections += 1
         reader = asyncio.create_task(self._read(connection, session, wake))
         writer = asyncio.create_task(self._write(connection, session, wake))
+        self._writers[session.id] = writer
         try:
             await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -165,6 +168,8 @@ class Hub:
             self.stats.connections -= 1
             if self._active.get(session.id) is connection:
                 del self._active[session.id]
+                self._writers.pop(session.id, None)
+                self._sending.pop(session.id, None)
                 self._wake.pop(session.id, None)
                 if session.close_code is not None:
                     self._forget(session)  # its memory goes now, not after the close
@@ -224,10 +229,10 @@ class Hub:
             batches = await asyncio.to_thread(self._bus.replay, stored.checkpoint)
             for _, changes in batches:
                 for change in changes:
-                    size = encoded_size(change)
+                    texts: dict[Any, str] = {}
                     for sub in session.subscriptions.values():
-                        if change.time > seen.get((sub.id, change.key), ""):
-                            session.offer(sub, change, size)
+                        if sub.wants(change) and change.time > seen.get((sub.id, change.key), ""):
+                            session.offer(sub, change, sub.item_text(change, texts))
         elif recovered:
             recovered = stored.seq == last_seq and session.idle
         return session, recovered
@@ -275,12 +280,12 @@ class Hub:
             texts, due = session.take(time.monotonic(), time.time())
             self._mirror(session, before)
             for text in texts:
-                try:
-                    await asyncio.wait_for(connection.send_text(text), self.send_timeout_s)
-                except TimeoutError:
-                    session.close(CLOSE_SLOW_CONSUMER, "sending to the client stalled")
-                    return
+                # The sweeper cancels a send that takes longer than send_timeout_s (cheaper
+                # than a timer per message).
+                self._sending[session.id] = loop.time()
+                await connection.send_text(text)
                 self.stats.messages_sent += 1
+            self._sending.pop(session.id, None)
             if session.close_code is not None:
                 return
             if due is not None:
@@ -306,8 +311,18 @@ class Hub:
         self.stats.sessions = len(self.sessions)
 
     async def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(min(1.0, self.send_timeout_s / 4))
+            for session_id, began in list(self._sending.items()):
+                if loop.time() - began > self.send_timeout_s:
+                    stalled = self.sessions.get(session_id)
+                    if stalled is not None:
+                        stalled.close(CLOSE_SLOW_CONSUMER, "sending to the client stalled")
+                    writer = self._writers.get(session_id)
+                    if writer is not None:
+                        writer.cancel()
+                    self._sending.pop(session_id, None)
             now = time.monotonic()
             for session_id, expiry in list(self._detached.items()):
                 session = self.sessions.get(session_id)

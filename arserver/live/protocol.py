@@ -73,6 +73,15 @@ class Subscription:
             and self.area.contains(change.lon, change.lat)
         )
 
+    def item_text(self, change: Change, cache: dict[Any, str]) -> str:
+        """``render`` as JSON text; ``cache`` (one per change, shared by every subscription
+        it reaches) keeps one text per frame, so a change is encoded once for all clients that
+        want it in WGS 84, or in ENU from the same origin."""
+        text = cache.get(self.frame.origin)
+        if text is None:
+            text = cache[self.frame.origin] = _dumps(self.render(change))
+        return text
+
     def render(self, change: Change) -> dict[str, Any]:
         """An item as the client sees it: position in the subscription's frame."""
         item: dict[str, Any] = {
@@ -136,7 +145,7 @@ class ProtocolError(ValueError):
         self.ref = ref
 
 
-def _dumps(message: dict[str, Any]) -> str:
+def _dumps(message: Any) -> str:
     return json.dumps(message, separators=(",", ":"), allow_nan=False)
 
 
@@ -155,7 +164,8 @@ class Session:
         self._control: list[str] = []
         self._sequenced: list[dict[str, Any]] = []
         self._replay: list[str] = []
-        self._pending: dict[tuple[str, str], tuple[dict[str, Any], int]] = {}
+        # (subscription id, key) -> (item JSON text, item time); newest last
+        self._pending: dict[tuple[str, str], tuple[str, str]] = {}
         self._last_sent: dict[tuple[str, str], float] = {}
         self._queued_bytes = 0
         self._history: deque[tuple[int, float, str]] = deque()
@@ -320,27 +330,27 @@ class Session:
 
     def _drop_pending(self, ref: str) -> None:
         for pending_key in [k for k in self._pending if k[0] == ref]:
-            self._queued_bytes -= self._pending.pop(pending_key)[1]
+            self._queued_bytes -= len(self._pending.pop(pending_key)[0])
 
     # -- hub events ---------------------------------------------------------------------
 
-    def offer(self, sub: Subscription, change: Change, size: int) -> None:
-        """A committed change the index matched to ``sub``: queue it, replacing a queued older
-        change of the same key (conflation). ``size``: its encoded size in bytes (for the
-        queue bound). Past the bound the session closes with 4008."""
+    def offer(self, sub: Subscription, change: Change, text: str) -> None:
+        """A committed change the index matched to ``sub`` (``text``: its item as JSON, from
+        ``sub.item_text``): queue it, replacing a queued older change of the same key
+        (conflation). Past ``max_queue_bytes`` queued, the session closes with 4008."""
         if self.close_code is not None or self.subscriptions.get(sub.id) is not sub:
             return
         if not sub.wants(change):
             return
         slot = (sub.id, change.key)
         held = self._pending.get(slot)
-        if held is not None and held[0]["time"] > change.time:
-            return  # a replayed older change never replaces a newer queued one
         if held is not None:
+            if held[1] > change.time:
+                return  # a replayed older change never replaces a newer queued one
             del self._pending[slot]  # re-inserted at the end: newest last
-            self._queued_bytes -= held[1]
-        self._pending[slot] = (sub.render(change), size)
-        self._queued_bytes += size
+            self._queued_bytes -= len(held[0])
+        self._pending[slot] = (text, change.time)
+        self._queued_bytes += len(text)
         if sub.proximity_m is not None and change.layer in PROXIMITY_LAYERS:
             lon, lat = sub.reference
             inside = not change.removed and (
@@ -381,24 +391,31 @@ class Session:
         for message in self._sequenced:
             out.append(self._sequence(message, wall))
         self._sequenced = []
-        groups: dict[str, list[dict[str, Any]]] = {}
+        groups: dict[str, list[str]] = {}
         due: float | None = None
         for slot in list(self._pending):
             sub = self.subscriptions.get(slot[0])
             if sub is None:
-                self._queued_bytes -= self._pending.pop(slot)[1]
+                self._queued_bytes -= len(self._pending.pop(slot)[0])
                 continue
             last = self._last_sent.get(slot)
             if last is not None and now - last < sub.min_interval_s:
                 ready_at = last + sub.min_interval_s
                 due = ready_at if due is None else min(due, ready_at)
                 continue
-            item, size = self._pending.pop(slot)
-            self._queued_bytes -= size
+            text = self._pending.pop(slot)[0]
+            self._queued_bytes -= len(text)
             self._last_sent[slot] = now
-            groups.setdefault(slot[0], []).append(item)
-        for ref, items in groups.items():
-            out.append(self._sequence({"type": "update", "id": ref, "items": items}, wall))
+            groups.setdefault(slot[0], []).append(text)
+        for ref, texts in groups.items():
+            # Items are encoded already (once per change and frame): join, do not re-encode.
+            self.seq += 1
+            text = (
+                f'{{"seq":{self.seq},"type":"update","id":{_dumps(ref)},'
+                f'"items":[{",".join(texts)}]}}'
+            )
+            self._remember(self.seq, wall, text)
+            out.append(text)
         if len(self._last_sent) > 4 * max(len(self._pending), 1024):
             self._forget_rates(now)
         return out, due
@@ -406,10 +423,13 @@ class Session:
     def _sequence(self, message: dict[str, Any], wall: float) -> str:
         self.seq += 1
         text = _dumps({"seq": self.seq, **message})
-        self._history.append((self.seq, wall, text))
+        self._remember(self.seq, wall, text)
+        return text
+
+    def _remember(self, seq: int, wall: float, text: str) -> None:
+        self._history.append((seq, wall, text))
         self._history_bytes += len(text)
         self._trim_history(wall)
-        return text
 
     def _trim_history(self, wall: float) -> None:
         while self._history and (
@@ -499,8 +519,3 @@ def _kinds(value: Any, ref: str) -> frozenset[str] | None:
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise ProtocolError("bad_subscription", "kinds must be a list of kind names", ref)
     return frozenset(value)
-
-
-def encoded_size(change: Change) -> int:
-    """About how many bytes ``change`` takes in a message (for queue bounds)."""
-    return 160 + len(change.key) + len(json.dumps(change.data, separators=(",", ":")))

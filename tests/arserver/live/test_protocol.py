@@ -16,7 +16,6 @@ from arserver.live.protocol import (
     Limits,
     Session,
     Subscription,
-    encoded_size,
 )
 from arserver.live.state import LiveState
 
@@ -54,7 +53,7 @@ class Harness:
     def publish(self, change: Change) -> None:
         if self.state.apply(change):
             for sub in list(self.session.subscriptions.values()):
-                self.session.offer(sub, change, encoded_size(change))
+                self.session.offer(sub, change, sub.item_text(change, {}))
 
     def take(self) -> list[dict[str, Any]]:
         texts, _ = self.session.take(self.now, self.now)
@@ -181,7 +180,7 @@ def test_unsubscribe_confirms_and_stops_updates() -> None:
     sub = h.session.subscriptions["s1"]
     h.send({"type": "unsubscribe", "id": "s1"})
     assert h.take() == [{"seq": 2, "type": "unsubscribed", "id": "s1"}]
-    h.session.offer(sub, reading("a", 1.0), 200)
+    h.session.offer(sub, reading("a", 1.0), "{}")
     assert h.take() == []
 
 
