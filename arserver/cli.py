@@ -272,13 +272,14 @@ def serve(host: str, port: int) -> None:
     import uvicorn
 
     from arserver.app import create_app
-    from arserver.server import uvicorn_config
+    from arserver.server import tune_gc, uvicorn_config
     from arserver.store.database import open_database
 
     settings = current_settings()
     open_database(
         settings
     ).dispose()  # fail here, with one clear line, if the database is not usable
+    tune_gc()
     uvicorn.Server(uvicorn_config(create_app(settings), host, port)).run()
 
 
