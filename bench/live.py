@@ -24,10 +24,8 @@ import json
 import multiprocessing as mp
 import os
 import random
-import statistics
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
@@ -165,7 +163,7 @@ def step(loaders: Loaders, pid: int, seconds: float, drive: Any) -> dict[str, fl
         (lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000)
         if latencies
         else (lambda q: float("nan"))
-    )  # noqa: E731
+    )
     return {"delivered": count / seconds, "p50": pick(0.5), "p99": pick(0.99),
             "cpu": 100 * cpu / wall, "rss": rss_mib(pid)}  # fmt: skip
 
@@ -259,13 +257,17 @@ clients = set()
 rate = 0.0
 
 async def handler(ws):
+    global rate
+    first = json.loads(await ws.recv())
+    if first.get("type") == "rate":  # the bench's control connection, not a client
+        rate = float(first["rate"])
+        async for message in ws:
+            rate = float(json.loads(message)["rate"])
+        return
     clients.add(ws)
     try:
         async for message in ws:
-            global rate
-            command = json.loads(message)
-            if command.get("type") == "rate":
-                rate = float(command["rate"])
+            pass
     finally:
         clients.discard(ws)
 
@@ -311,7 +313,8 @@ def bare_run(
         per_client_kib = (rss_mib(proc.pid) - idle) * 1024 / args.clients
         from websockets.sync.client import connect
 
-        with connect(url) as control:
+        with connect(url, ping_interval=None) as control:
+            control.send(json.dumps({"type": "rate", "rate": 0}))
             for rate in rates:
 
                 def drive(seconds: float, rate: int = rate) -> None:
