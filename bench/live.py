@@ -171,9 +171,10 @@ def step(loaders: Loaders, pid: int, seconds: float, drive: Any) -> dict[str, fl
 # -- the hub ---------------------------------------------------------------------------------
 
 
-def hub_run(
-    args: argparse.Namespace, rates: list[int]
-) -> tuple[float, list[tuple[int, dict[str, float]]]]:
+Rows = list[tuple[int, dict[str, float]]]
+
+
+def hub_run(args: argparse.Namespace, rates: list[int]) -> tuple[float, Rows]:
     from arserver.config import Settings
     from arserver.security.tokens import create_token
     from arserver.store.database import open_database
@@ -293,9 +294,7 @@ asyncio.run(main())
 """
 
 
-def bare_run(
-    args: argparse.Namespace, rates: list[int]
-) -> tuple[float, list[tuple[int, dict[str, float]]]]:
+def bare_run(args: argparse.Namespace, rates: list[int]) -> tuple[float, Rows]:
     import subprocess
 
     from tests.arserver.processes import free_port
