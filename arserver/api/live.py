@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, WebSocket
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import WebSocketRoute
 
 from arserver.api.deps import READERS, optional_token, require_reader
 from arserver.live.hub import Hub
@@ -43,15 +44,13 @@ class StarletteConnection:
 def live_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["live"])
 
-    @router.websocket("/live")
-    async def live(
-        websocket: WebSocket,
-        access_token: str | None = None,
-        session: str | None = None,
-        last_seq: int | None = None,
-    ) -> None:
+    async def live(websocket: WebSocket) -> None:
+        """The live WebSocket. A plain Starlette route, not a FastAPI one: no dependency
+        machinery is kept alive per connection (about 5 KB a client)."""
+        query = websocket.query_params
         header = websocket.headers.get("authorization", "")
-        secret = header[7:].strip() if header.lower().startswith("bearer ") else access_token
+        secret = header[7:].strip() if header.lower().startswith("bearer ") else None
+        secret = secret or query.get("access_token")
         record = None
         if secret:
             record = await run_in_threadpool(authenticate, websocket.app.state.engine, secret)
@@ -61,8 +60,11 @@ def live_router() -> APIRouter:
             return
         await websocket.accept()
         hub: Hub = websocket.app.state.hub
-        resume = (session, last_seq) if session and last_seq is not None else None
+        session, last_seq = query.get("session"), query.get("last_seq", "")
+        resume = (session, int(last_seq)) if session and last_seq.isdigit() else None
         await hub.serve(StarletteConnection(websocket), record.id, resume)
+
+    router.routes.append(WebSocketRoute("/api/v1/live", live))
 
     @router.get(
         "/live/stats",
