@@ -98,6 +98,13 @@ def run_demo(
         out.print(f"viewer token:        {viewer}", soft_wrap=True)
         latest = f"{base_url}/api/v1/observations/latest?bbox=4.74,52.31,4.77,52.32"
         out.print(f"sensors, latest:     {latest}&access_token={viewer}", soft_wrap=True)
+        live_url = base_url.replace("http://", "ws://") + "/api/v1/live"
+        out.print(f"live overlay:        {live_url}?access_token={viewer}", soft_wrap=True)
+        watch = (
+            f"arserver watch --server {base_url} --token {viewer} "
+            "--center 4.7605,52.3105 --radius 300 --origin 4.7605,52.3105,40"
+        )
+        out.print(f"  watch it with:     {watch}", soft_wrap=True)
         if keep_serving:
             out.print("Serving, with live simulated sensors, until Ctrl-C.")
             server.wait()
