@@ -17,7 +17,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Where data lives and which real engines to use at scale."""
 
-    model_config = SettingsConfigDict(env_prefix="ARSERVER_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="ARSERVER_", extra="ignore", env_parse_none_str="none"
+    )
 
     data_dir: Path = Field(default=Path("data"), description="Database, uploads and tiles.")
     database_url: str | None = Field(
@@ -50,10 +52,12 @@ class Settings(BaseSettings):
         default=90.0,
         gt=0,
         description="Raw observations older than this are rolled up into hourly aggregates and "
-        "deleted (none: keep everything raw).",
+        "deleted ('none': keep everything raw).",
     )
     aggregate_retention_days: float | None = Field(
-        default=3650.0, gt=0, description="Hourly aggregates older than this are deleted."
+        default=3650.0,
+        gt=0,
+        description="Hourly aggregates older than this are deleted ('none': keep them).",
     )
     retention_interval_s: float = Field(
         default=3600.0, gt=0, description="How often the server applies retention."

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import Engine
 
@@ -112,15 +112,18 @@ def alerts_router() -> APIRouter:
     @router.post("/alerts/{alert_id}/acknowledge", summary="Acknowledge an open alert")
     def acknowledge_alert(
         alert_id: str,
+        request: Request,
         engine: Annotated[Engine, Depends(get_engine)],
         token: Annotated[TokenRecord | None, Depends(optional_token)],
     ) -> dict[str, Any]:
         caller = require_reader(token)
         if caller.role not in ACKNOWLEDGERS:
             raise PermissionDeniedError(f"role {caller.role!r} may not acknowledge alerts")
-        row = acknowledge(engine, alert_id, caller.name)
+        row, change = acknowledge(engine, alert_id, caller.name)
         if row is None:
             raise NotFoundError(f"no alert {alert_id!r}")
+        if change is not None:  # committed: tell the live overlay
+            request.app.state.bus.publish([change])
         return _alert_out(row)
 
     return router

@@ -8,7 +8,8 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 
-from arserver.store.schema import alerts, rules
+from arserver.live.events import Change, alert_change
+from arserver.store.schema import alerts, rules, sensors
 
 
 def create_rule(engine: Engine, values: dict[str, Any]) -> dict[str, Any]:
@@ -35,14 +36,32 @@ def list_alerts(engine: Engine, status: str | None, limit: int) -> list[dict[str
         return [dict(r._mapping) for r in connection.execute(query)]
 
 
-def acknowledge(engine: Engine, alert_id: str, by: str) -> dict[str, Any] | None:
-    """Mark an open alert acknowledged; None if there is no such alert. Acknowledging an
-    acknowledged or resolved alert changes nothing."""
+def acknowledge(
+    engine: Engine, alert_id: str, by: str
+) -> tuple[dict[str, Any] | None, Change | None]:
+    """Mark an open alert acknowledged; returns the alert (None if there is no such alert) and
+    the live change to announce (None if nothing changed, or its sensor has no location).
+    Acknowledging an acknowledged or resolved alert changes nothing."""
     with engine.begin() as connection:
-        connection.execute(
+        changed = connection.execute(
             update(alerts)
             .where(alerts.c.id == alert_id, alerts.c.status == "open")
             .values(status="acknowledged", acknowledged_at=datetime.now(UTC), acknowledged_by=by)
-        )
-        row = connection.execute(select(alerts).where(alerts.c.id == alert_id)).first()
-    return None if row is None else dict(row._mapping)
+        ).rowcount
+        row = connection.execute(
+            select(alerts, sensors.c.lon, sensors.c.lat, sensors.c.h)
+            .outerjoin(sensors, sensors.c.id == alerts.c.sensor_id)
+            .where(alerts.c.id == alert_id)
+        ).first()
+    if row is None:
+        return None, None
+    alert = dict(row._mapping)
+    change = None
+    if changed and alert["lon"] is not None:
+        change = alert_change(
+            alert["id"], alert["status"], alert["rule_id"], alert["sensor_id"], alert["kind"],
+            alert["value"], alert["acknowledged_at"], (alert["lon"], alert["lat"], alert["h"]),
+        )  # fmt: skip
+    for key in ("lon", "lat", "h"):
+        alert.pop(key)
+    return alert, change

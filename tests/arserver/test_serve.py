@@ -12,6 +12,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -77,3 +79,22 @@ def test_serve_with_an_unreachable_database_fails_with_one_line(tmp_path: Path) 
     assert result.returncode == 1
     assert result.stderr.startswith("arserver serve: error: cannot reach the database")
     assert result.stderr.count("\n") == 1
+
+
+def test_every_setting_is_documented() -> None:
+    from arserver.config import Settings
+
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text(encoding="utf-8")
+    missing = [
+        f"ARSERVER_{name.upper()}"
+        for name in Settings.model_fields
+        if f"`ARSERVER_{name.upper()}`" not in guide
+    ]
+    assert missing == []
+
+
+def test_none_in_the_environment_switches_retention_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    from arserver.config import Settings
+
+    monkeypatch.setenv("ARSERVER_RAW_RETENTION_DAYS", "none")
+    assert Settings().raw_retention is None

@@ -310,3 +310,34 @@ def test_a_published_asset_appears_comes_near_and_goes_when_deleted(converting: 
         assert receive(ws, "leave")["key"] == f"asset:{asset_id}"
         gone = receive(ws, "update")
         assert gone["items"][0]["removed"] is True
+
+
+@pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
+def test_an_alert_opens_is_acknowledged_and_resolves_on_the_overlay(live: Live) -> None:
+    live.register("air-1", [4.9, 52.37])
+    rule = {"name": "NO2", "kind": "no2", "threshold": 40, "reset": 35}
+    gis = {"Authorization": f"Bearer {live.gis}"}
+    assert live.http.post("/api/v1/rules", json=rule, headers=gis).status_code == 201
+    with live.connect() as ws:
+        receive(ws, "welcome")
+        ws.send(
+            json.dumps(
+                {"type": "subscribe", "id": "a", "area": {"center": [4.9, 52.37], "radius_m": 50},
+                 "layers": ["alerts"], "max_rate_hz": None}
+            )
+        )  # fmt: skip
+        receive(ws, "snapshot")
+        live.observe(("air-1", 55.0))
+        [opened] = receive(ws, "update")["items"]
+        assert opened["data"]["status"] == "open"
+        assert opened["data"]["value"] == 55.0
+        acknowledged = live.http.post(
+            f"/api/v1/alerts/{opened['data']['alert']}/acknowledge", headers=gis
+        )
+        assert acknowledged.status_code == 200
+        [item] = receive(ws, "update")["items"]
+        assert item["data"]["status"] == "acknowledged"
+        live.observe(("air-1", 20.0))
+        [resolved] = receive(ws, "update")["items"]
+        assert resolved["data"]["status"] == "resolved"
+        assert resolved["removed"] is True
