@@ -197,7 +197,8 @@ def hub_run(args: argparse.Namespace, rates: list[int]) -> tuple[float, Rows]:
     engine.dispose()
     server = ServerProcess(
         {"ARSERVER_DATA_DIR": str(folder), "ARSERVER_EMBEDDED_WORKER": "false",
-         "ARSERVER_LIVE_MAX_QUEUE_BYTES": str(8 * 1024 * 1024)},
+         "ARSERVER_LIVE_MAX_QUEUE_BYTES": str(8 * 1024 * 1024),
+         "ARSERVER_LIVE_SEND_TIMEOUT_S": "3"},
         folder / "server.log",
     )  # fmt: skip
     server.start()
@@ -212,9 +213,8 @@ def hub_run(args: argparse.Namespace, rates: list[int]) -> tuple[float, Rows]:
         per_client_kib = (rss_mib(pid) - idle) * 1024 / args.clients
         http = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {ingest}"})
 
-        for rate in rates:
-
-            def drive(seconds: float, rate: int = rate) -> None:
+        def driver(rate: int) -> Any:
+            def drive(seconds: float) -> None:
                 tick = 0.05
                 end = time.monotonic() + seconds
                 sent = 0
@@ -238,7 +238,26 @@ def hub_run(args: argparse.Namespace, rates: list[int]) -> tuple[float, Rows]:
                         sent += due
                     time.sleep(max(0.0, tick - (time.monotonic() - started) % tick))
 
-            rows.append((rate, step(loaders, pid, args.seconds, drive)))
+            return drive
+
+        for rate in rates:
+            rows.append((rate, step(loaders, pid, args.seconds, driver(rate))))
+        if args.stalled:
+            # The same load again, with clients that subscribe to the whole region and then
+            # never read: the others' latency should not move beyond the noise.
+            from tests.arserver.live.test_live_socket import StalledClient
+
+            subscribe = json.dumps({"type": "subscribe", "id": "all", "max_rate_hz": None,
+                                    "area": {"bbox": list(REGION)}})  # fmt: skip
+            stalled = [StalledClient(url, subscribe) for _ in range(args.stalled)]
+            rate = args.stalled_rate
+            rows.append((rate, step(loaders, pid, args.seconds, driver(rate))))
+            stats = httpx.get(
+                f"{server.url}/api/v1/live/stats", headers={"Authorization": f"Bearer {viewer}"}
+            ).json()
+            rows[-1][1]["stalled_closed"] = stats["slow_consumers_closed"]
+            for client in stalled:
+                client.sock.close()
         http.close()
         loaders.stop()
     finally:
@@ -338,6 +357,14 @@ def main() -> None:
                         help="observations/s posted to the hub, one step each")  # fmt: skip
     parser.add_argument("--bare-rates", default="5,10,20,30,40",
                         help="events/s the bare server broadcasts to every client")  # fmt: skip
+    parser.add_argument(
+        "--stalled",
+        type=int,
+        default=50,
+        help="clients that stop reading, in a last hub step (0: none)",
+    )
+    parser.add_argument("--stalled-rate", type=int, default=1000,
+                        help="observations/s of the step with stalled clients")  # fmt: skip
     args = parser.parse_args()
     hub_rates = [int(r) for r in args.hub_rates.split(",") if r]
     bare_rates = [int(r) for r in args.bare_rates.split(",") if r]
@@ -361,10 +388,17 @@ def main() -> None:
     for offered, r in bare_rows:
         print(row("bare websockets broadcast", f"{offered // args.clients} events/s x all", r))
     for offered, r in hub_rows:
-        print(row("arserver hub", f"{offered} obs/s ingested", r))
+        if "stalled_closed" in r:
+            label = f"{offered} obs/s, {args.stalled} stalled clients"
+            print(row(f"arserver hub ({r['stalled_closed']:.0f} closed with 4008)", label, r))
+        else:
+            print(row("arserver hub", f"{offered} obs/s ingested", r))
 
     def best(rows: Rows) -> float:
-        return max((r["delivered"] for _, r in rows if r["p99"] < 200), default=0.0)
+        return max(
+            (r["delivered"] for _, r in rows if r["p99"] < 200 and "stalled_closed" not in r),
+            default=0.0,
+        )
 
     hub, bare = best(hub_rows), best(bare_rows)
     print()
