@@ -80,6 +80,7 @@ class Hub:
         self._detached: dict[str, float] = {}  # session id -> monotonic expiry
         self._sending: dict[str, float] = {}  # session id -> loop time its current send began
         self._writers: dict[str, asyncio.Task[None]] = {}
+        self._closing: set[asyncio.Task[None]] = set()  # closes under way (keep a reference)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
@@ -143,10 +144,6 @@ class Hub:
         """Run one client connection until it ends. ``owner``: the token id; ``resume``:
         (session id, last seq) the client asked to continue."""
         session, recovered = await self._open(owner, resume)
-        previous = self._active.get(session.id)
-        if previous is not None:  # the client came back before we noticed it had gone
-            with contextlib.suppress(Exception):
-                await previous.close(CLOSE_SESSION_TAKEN, "session resumed elsewhere")
         self._active[session.id] = connection
         self._detached.pop(session.id, None)
         wake = self._wake[session.id] = asyncio.Event()
@@ -196,6 +193,7 @@ class Hub:
                     self._forget(session)
                     session = None
             if session is not None and session.owner == owner and session.close_code is None:
+                self._take_over(session.id)
                 return session, session.resume(resume[1], time.time())
             if session is None and self.mirror is not None:
                 adopted = await self._adopt(owner, *resume)
@@ -205,6 +203,19 @@ class Hub:
         self.sessions[session.id] = session
         self.stats.sessions = len(self.sessions)
         return session, (False if resume is not None else None)
+
+    def _take_over(self, session_id: str) -> None:
+        """The client came back before we noticed it had gone: stop the old connection's
+        writer before the resume decides what to replay (so that it cannot take more), and
+        close the old connection with 4009."""
+        writer = self._writers.pop(session_id, None)
+        if writer is not None:
+            writer.cancel()
+        previous = self._active.pop(session_id, None)
+        if previous is not None:
+            closing = asyncio.create_task(previous.close(CLOSE_SESSION_TAKEN, "resumed elsewhere"))
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
 
     async def _adopt(
         self, owner: str, session_id: str, last_seq: int

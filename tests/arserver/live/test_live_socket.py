@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from websockets.client import ClientProtocol
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.frames import Close, Frame, Opcode
 from websockets.sync.client import ClientConnection, connect
 from websockets.uri import parse_uri
@@ -99,6 +99,19 @@ def receive(ws: ClientConnection, kind: str, timeout: float = 10) -> dict[str, A
         message = json.loads(ws.recv(timeout=max(deadline - time.monotonic(), 0.01)))
         if message["type"] == kind:
             return message
+
+
+def until_closed(ws: ClientConnection) -> ConnectionClosed:
+    """Read until the server closes the connection; the closing exception."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            ws.recv(timeout=1)
+        except ConnectionClosed as closed:
+            return closed
+        except TimeoutError:
+            continue
+    raise AssertionError("the connection stayed open")
 
 
 def test_an_rd_nap_point_arrives_at_its_enu_offset_to_the_centimetre(live: Live) -> None:
@@ -341,3 +354,23 @@ def test_an_alert_opens_is_acknowledged_and_resolves_on_the_overlay(live: Live) 
         [resolved] = receive(ws, "update")["items"]
         assert resolved["data"]["status"] == "resolved"
         assert resolved["removed"] is True
+
+
+@pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
+def test_resuming_while_the_old_connection_is_open_takes_the_session_over(live: Live) -> None:
+    live.register("s0", [4.9, 52.37])
+    subscribe = {"type": "subscribe", "id": "a", "area": {"bbox": [4.89, 52.36, 4.91, 52.38]},
+                 "max_rate_hz": None}  # fmt: skip
+    with live.connect() as old:
+        session = receive(old, "welcome")["session"]
+        old.send(json.dumps(subscribe))
+        snapshot = receive(old, "snapshot")
+        with live.connect(f"&session={session}&last_seq={snapshot['seq']}") as new:
+            welcome = receive(new, "welcome")
+            assert welcome["recovered"] is True
+            closed = until_closed(old)
+            assert closed.rcvd is not None
+            assert closed.rcvd.code == 4009
+            live.observe(("s0", 5.0))
+            update = receive(new, "update")
+            assert update["seq"] == snapshot["seq"] + 1
