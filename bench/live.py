@@ -9,6 +9,10 @@
   an event to every client, one frame per event, at a steady rate; the same clients count it
   the same way.
 
+The hub runs with an 8 MB queue per client (the load processes themselves fall behind at the
+highest rates; the default 1 MB would cut them off) and a 3 s send timeout. A last step repeats
+one rate with ``--stalled`` extra clients that subscribe to the whole region and never read.
+
 Each step runs ``--seconds`` at one offered rate and prints delivered updates/s, p50/p99
 latency, server CPU (of one core) and memory; the idle memory per client is measured before
 the first step. The hub may put several updates in one frame; counts are per update.

@@ -39,11 +39,13 @@ PROXIMITY_LAYERS = frozenset({"alerts", "assets", "inspections", "annotations"})
 class Limits:
     """Per-session bounds. ``max_queue_bytes``: what may wait for a slow client after
     conflation before it is disconnected (code 4008). ``retention_s``: how long a detached
-    session and the messages it sent are kept for a resume."""
+    session and the messages it sent are kept for a resume; ``history_max_bytes`` caps those
+    messages (a resume that needs older ones is answered ``recovered: false``)."""
 
     max_queue_bytes: int = 1_000_000
     retention_s: float = 120.0
-    history_max_bytes: int = 2_000_000
+    # What a session remembers for a resume: 2,000 busy clients x 256 KiB is 0.5 GiB at most.
+    history_max_bytes: int = 256 * 1024
 
 
 class World(Protocol):
