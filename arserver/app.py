@@ -88,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 retention_s=settings.live_retention_s,
             ),
             send_timeout_s=settings.live_send_timeout_s,
+            flush_interval_s=settings.live_flush_interval_s,
             mirror=(
                 RedisSessionMirror(settings.redis_url, settings.live_retention_s)
                 if settings.redis_url

@@ -74,6 +74,13 @@ class Settings(BaseSettings):
         description="Updates that may wait for one live client (after conflation) before it is "
         "disconnected with code 4008.",
     )
+    live_flush_interval_s: float = Field(
+        default=0.05,
+        gt=0,
+        le=1,
+        description="Updates for one client that arrive within this interval go out in one "
+        "frame (fewer, larger frames: less CPU per update, a little more latency).",
+    )
     live_send_timeout_s: float = Field(
         default=10.0,
         gt=0,

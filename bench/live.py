@@ -202,7 +202,8 @@ def hub_run(args: argparse.Namespace, rates: list[int]) -> tuple[float, Rows]:
     server = ServerProcess(
         {"ARSERVER_DATA_DIR": str(folder), "ARSERVER_EMBEDDED_WORKER": "false",
          "ARSERVER_LIVE_MAX_QUEUE_BYTES": str(8 * 1024 * 1024),
-         "ARSERVER_LIVE_SEND_TIMEOUT_S": "3"},
+         "ARSERVER_LIVE_SEND_TIMEOUT_S": "3",
+         **({"ARSERVER_LIVE_FLUSH_INTERVAL_S": str(args.flush)} if args.flush else {})},
         folder / "server.log",
     )  # fmt: skip
     server.start()
