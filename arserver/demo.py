@@ -102,7 +102,7 @@ def run_demo(
         out.print(f"live overlay:        {live_url}?access_token={viewer}", soft_wrap=True)
         watch = (
             f"arserver watch --server {base_url} --token {viewer} "
-            "--center 4.7605,52.3105 --radius 300 --origin 4.7605,52.3105,40"
+            "--center 4.7538,52.3166 --radius 200 --origin 4.7538,52.3166,42"
         )
         out.print(f"  watch it with:     {watch}", soft_wrap=True)
         if keep_serving:
