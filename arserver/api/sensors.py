@@ -17,6 +17,7 @@ from arserver.api.deps import get_engine, get_writer, optional_token, require_re
 from arserver.errors import AuthenticationError, InputError, NotFoundError, PermissionDeniedError
 from arserver.ingest.export import to_csv, to_geojson, trajectory
 from arserver.ingest.service import ObservationWriter
+from arserver.live.area import bbox_around, distance_m
 from arserver.security.tokens import TokenRecord
 from arserver.store.sensors import (
     BUCKETS,
@@ -32,7 +33,6 @@ from arserver.transform import location_to_wgs84
 REGISTRARS = frozenset({"admin", "gis"})
 INGESTERS = frozenset({"admin", "gis", "ingest"})
 MAX_BATCH = 10_000
-EARTH_RADIUS_M = 6_371_008.8  # mean radius
 _KIND = r"^[a-z0-9_]{1,50}$"
 
 
@@ -247,7 +247,7 @@ def sensors_router() -> APIRouter:
             lon, lat = _numbers(center, 2, "center", "lon,lat")
             items = [
                 item
-                for item in latest_in_area(engine, around(lon, lat, radius_m), wanted)
+                for item in latest_in_area(engine, bbox_around(lon, lat, radius_m), wanted)
                 if distance_m(lon, lat, item["location"][0], item["location"][1]) <= radius_m
             ]
         else:
@@ -316,21 +316,6 @@ def _numbers(text: str, count: int, name: str, shape: str) -> list[float]:
     if len(values) != count or not all(math.isfinite(v) for v in values):
         raise InputError(f"{name} must be '{shape}', got {text!r}")
     return values
-
-
-def around(lon: float, lat: float, radius_m: float) -> tuple[float, float, float, float]:
-    """A WGS 84 box that contains the circle of ``radius_m`` metres around (lon, lat)."""
-    dlat = math.degrees(radius_m / EARTH_RADIUS_M)
-    dlon = dlat / max(math.cos(math.radians(lat)), 1e-6)
-    return lon - dlon, lat - dlat, lon + dlon, lat + dlat
-
-
-def distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
-    """Great-circle distance in metres (haversine on the mean sphere: 0.5% at most)."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(a))
 
 
 def _sensor_out(row: dict[str, Any] | None) -> dict[str, Any]:

@@ -31,6 +31,14 @@ def distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
 
 
+def bbox_around(lon: float, lat: float, radius_m: float) -> tuple[float, float, float, float]:
+    """A WGS 84 box (west, south, east, north) that holds the circle of ``radius_m`` metres
+    around (lon, lat), clipped to the world."""
+    dlat = math.degrees(radius_m / EARTH_RADIUS_M)
+    dlon = dlat / max(math.cos(math.radians(lat)), 1e-6)
+    return max(lon - dlon, -180), max(lat - dlat, -90), min(lon + dlon, 180), min(lat + dlat, 90)
+
+
 @dataclass(frozen=True, slots=True)
 class Area:
     """A box (``center`` None) or a circle; ``west..north`` always bound it."""
@@ -61,11 +69,8 @@ class Area:
             raise AreaError("center must be [lon, lat] within -180..180, -85..85")
         if not 0 < radius_m <= MAX_RADIUS_M:
             raise AreaError(f"radius_m must be more than 0 and at most {MAX_RADIUS_M:g}")
-        dlat = math.degrees(radius_m / EARTH_RADIUS_M)
-        dlon = dlat / math.cos(math.radians(lat))
         return cls(
-            max(lon - dlon, -180), max(lat - dlat, -90), min(lon + dlon, 180),
-            min(lat + dlat, 90), (lon, lat), radius_m,
+            *bbox_around(lon, lat, radius_m), (lon, lat), radius_m,
             METRES_PER_DEGREE_LAT * math.cos(math.radians(lat)),
         )  # fmt: skip
 

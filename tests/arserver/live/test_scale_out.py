@@ -18,6 +18,7 @@ from websockets.sync.client import ClientConnection, connect
 from arserver.config import Settings
 from arserver.security.tokens import create_token
 from arserver.store.database import open_database
+from tests.arserver.live.test_live_socket import receive
 from tests.arserver.processes import ServerProcess
 
 BBOX = [4.89, 52.36, 4.91, 52.38]
@@ -73,14 +74,6 @@ def pair(postgres_url: str, redis_url: str, tmp_path: Path) -> Iterator[Pair]:
     running = Pair(postgres_url, redis_url, tmp_path)
     yield running
     running.close()
-
-
-def receive(ws: ClientConnection, kind: str, timeout: float = 10) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        message = json.loads(ws.recv(timeout=max(deadline - time.monotonic(), 0.01)))
-        if message["type"] == kind:
-            return message
 
 
 def subscribe(ws: ClientConnection) -> dict[str, Any]:
