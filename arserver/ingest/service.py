@@ -19,7 +19,7 @@ from arserver.ingest.validation import Reading, Rejection, check
 from arserver.insight.rules import AlertChange, evaluate
 from arserver.live.bus import Bus
 from arserver.live.events import Change, Position, alert_change, observation_change
-from arserver.store.sensors import StreamInfo, count_causes, store_readings, stream_info, streams_of
+from arserver.store.sensors import StreamInfo, count_causes, store_readings, streams_of
 
 
 @dataclass(frozen=True)
@@ -64,14 +64,14 @@ class ObservationWriter:
                 for i in items
                 if isinstance(i, dict) and isinstance(i.get("sensor"), str)
             }
-            readings, rejected = check(items, streams_of(connection, wanted), moment, oldest)
+            streams, info = streams_of(connection, wanted)
+            readings, rejected = check(items, streams, moment, oldest)
             stored = store_readings(connection, readings)
             alerts = evaluate(connection, stored)  # rules see the batch in the same transaction
             causes = Counter(r.cause for r in rejected) + (counted or Counter())
             causes["accepted"] += len(stored)
             causes["duplicate"] += len(readings) - len(stored)
             count_causes(connection, +causes)
-            info = stream_info(connection, {r.datastream_id for r in stored}) if stored else {}
         changes = changes_for(stored, alerts, info)
         if self.bus is not None and changes:
             self.bus.publish(changes)  # after the commit; a bus never fails the write

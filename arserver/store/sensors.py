@@ -61,19 +61,6 @@ def get_sensor(engine: Engine, sensor_id: str) -> dict[str, Any] | None:
     return result
 
 
-def streams_of(connection: Connection, sensor_ids: set[str]) -> Streams:
-    """{sensor id: {kind: datastream id}} for the given sensors that exist."""
-    rows = connection.execute(
-        select(sensors.c.id, datastreams.c.kind, datastreams.c.id.label("stream"))
-        .join(datastreams, datastreams.c.sensor_pk == sensors.c.pk)
-        .where(sensors.c.id.in_(sorted(sensor_ids)))
-    ).all()
-    streams: Streams = {}
-    for row in rows:
-        streams.setdefault(row.id, {})[row.kind] = row.stream
-    return streams
-
-
 @dataclass(frozen=True)
 class StreamInfo:
     """What the live hub needs to place a datastream's readings."""
@@ -84,23 +71,29 @@ class StreamInfo:
     location: tuple[float, float, float | None] | None  # WGS 84 lon, lat, ellipsoidal h
 
 
-def stream_info(connection: Connection, stream_ids: set[int]) -> dict[int, StreamInfo]:
-    """{datastream id: its sensor, kind, unit and the sensor's fixed location (if any)}."""
+def streams_of(
+    connection: Connection, sensor_ids: set[str]
+) -> tuple[Streams, dict[int, StreamInfo]]:
+    """For the given sensors that exist, in one query: {sensor id: {kind: datastream id}} (for
+    checking readings) and {datastream id: its sensor, kind, unit and the sensor's fixed
+    location} (for placing them on the live overlay)."""
     rows = connection.execute(
         select(
-            datastreams.c.id, datastreams.c.kind, datastreams.c.unit, sensors.c.id.label("sensor"),
-            sensors.c.lon, sensors.c.lat, sensors.c.h,
+            sensors.c.id, datastreams.c.kind, datastreams.c.id.label("stream"),
+            datastreams.c.unit, sensors.c.lon, sensors.c.lat, sensors.c.h,
         )
-        .join(sensors, sensors.c.pk == datastreams.c.sensor_pk)
-        .where(datastreams.c.id.in_(sorted(stream_ids)))
+        .join(datastreams, datastreams.c.sensor_pk == sensors.c.pk)
+        .where(sensors.c.id.in_(sorted(sensor_ids)))
     ).all()  # fmt: skip
-    return {
-        row.id: StreamInfo(
-            row.sensor, row.kind, row.unit,
-            (row.lon, row.lat, row.h) if row.lon is not None and row.lat is not None else None,
+    streams: Streams = {}
+    info: dict[int, StreamInfo] = {}
+    for row in rows:
+        streams.setdefault(row.id, {})[row.kind] = row.stream
+        located = row.lon is not None and row.lat is not None
+        info[row.stream] = StreamInfo(
+            row.id, row.kind, row.unit, (row.lon, row.lat, row.h) if located else None
         )
-        for row in rows
-    }  # fmt: skip
+    return streams, info
 
 
 def store_readings(connection: Connection, readings: list[Reading]) -> list[Reading]:
