@@ -1,34 +1,25 @@
-"""Shared fixtures. Reference data lives in ../shared/data beside the repository."""
+"""Shared fixtures. Reference data lives in tests/data/ (each set with its source and licence)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("ARSERVER_SHARED_DATA", REPO.parent / "shared" / "data"))
-NSGI_INSIDE = SHARED_DATA / "rdnaptrans2018" / "z001_inside.tsv"
-
-
-def require_file(path: Path) -> Path:
-    """The path, or a skip with the reason; under CI=true a missing file is a failure."""
-    if not path.is_file():
-        message = f"reference data {path} is not available"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
+DATA = Path(__file__).resolve().parent / "data"
+NSGI_INSIDE = DATA / "rdnaptrans2018" / "z001_inside.tsv"
 
 
 @pytest.fixture(scope="session")
 def nsgi_inside() -> np.ndarray:
     """The NSGI RDNAPTRANS(TM)2018 self-validation points inside the RD region (7,959 rows):
-    fields point_id, etrs89_lat, etrs89_lon, etrs89_h, rd_x, rd_y, nap_h."""
-    data = np.genfromtxt(require_file(NSGI_INSIDE), names=True, delimiter="\t")
+    fields point_id, etrs89_lat, etrs89_lon, etrs89_h, rd_x, rd_y, nap_h. A missing file is a
+    failure, never a skip: it is part of the repository."""
+    if not NSGI_INSIDE.is_file():
+        pytest.fail(f"reference data {NSGI_INSIDE.relative_to(DATA.parent.parent)} is missing")
+    data = np.genfromtxt(NSGI_INSIDE, names=True, delimiter="\t")
     assert data.size == 7959, "the validation set has changed"
     return data
 
