@@ -24,6 +24,7 @@ from arserver.config import Settings
 from arserver.errors import (
     ArserverError,
     AuthenticationError,
+    ConflictError,
     InputError,
     NotFoundError,
     PermissionDeniedError,
@@ -40,32 +41,40 @@ from arserver.security.tokens import TokenError
 from arserver.store.database import DatabaseError, open_database
 from arserver.store.live import current_changes
 from arserver.store.retention import run_retention
-from arserver.store.sensors import ConflictError
 from arserver.store.tilestore import TileStore
 from tiles.errors import TilesError
 
-#: The one place where exceptions become HTTP statuses (most specific first).
-STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
-    (AuthenticationError, 401),
-    (PermissionDeniedError, 403),
-    (NotFoundError, 404),
-    (ConflictError, 409),
-    (TooLargeError, 413),
-    (InputError, 422),
-    (TokenError, 422),
-    (TilesError, 422),
-    (DatabaseError, 503),
-    (ArserverError, 500),
-)
+#: The one place where exceptions become HTTP statuses. An exception takes the status of the
+#: nearest class along its MRO, so the order of this table does not matter.
+STATUS_BY_ERROR: dict[type[Exception], int] = {
+    AuthenticationError: 401,
+    PermissionDeniedError: 403,
+    NotFoundError: 404,
+    ConflictError: 409,
+    TooLargeError: 413,
+    InputError: 422,
+    TokenError: 422,
+    TilesError: 422,
+    DatabaseError: 503,
+    ArserverError: 500,
+}
+
+
+def status_of(exc: BaseException) -> int:
+    """The HTTP status of ``exc``: that of the first of its classes (MRO) in the table."""
+    return next(
+        (STATUS_BY_ERROR[kind] for kind in type(exc).__mro__ if kind in STATUS_BY_ERROR), 500
+    )
 
 
 def _install_error_table(app: FastAPI) -> None:
     async def handle(_request: Request, exc: Exception) -> JSONResponse:
-        status = next(code for kind, code in STATUS_BY_ERROR if isinstance(exc, kind))
+        status = status_of(exc)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
-    for kind in {kind for kind, _ in STATUS_BY_ERROR}:
+    # Starlette looks handlers up along the MRO too; the roots suffice.
+    for kind in (ArserverError, TilesError):
         app.add_exception_handler(kind, handle)
 
 

@@ -17,7 +17,7 @@ import click
 from arserver import __version__
 from arserver.config import Settings
 from arserver.errors import ArserverError
-from arserver.store.schema import ROLES
+from arserver.security.policy import ROLES
 from tiles.convert import ConvertOptions
 from tiles.crs import parse_crs
 from tiles.errors import TilesError, UnknownCrsError

@@ -1,8 +1,10 @@
-"""Change events: what a write path tells the live hub after it has committed.
+"""The vocabulary every layer may import: positions, checked readings, alert transitions and
+change events. Plain data, no I/O; nothing here imports another ``arserver`` module.
 
-An event is small, JSON-serialisable and self-contained (it carries its position), so the hub
-can match it to subscribed areas without reading the database, and a bus can carry it between
-processes unchanged.
+A change event is what a service tells the live hub after its transaction committed. It is
+small, JSON-serialisable and self-contained (it carries its position), so the hub can match it
+to subscribed areas without reading the database, and a bus can carry it between processes
+unchanged.
 """
 
 from __future__ import annotations
@@ -52,6 +54,57 @@ PARKING_KINDS = frozenset({"parking_bay", "occupancy"})
 Position = tuple[float, float, float | None]  # WGS 84 lon, lat (degrees), ellipsoidal h (m)
 
 
+@dataclass(frozen=True)
+class Rejection:
+    """An observation item that was refused: its index in the batch, a cause (counted at
+    ``/api/v1/ingest/stats``) and a reason for people."""
+
+    index: int
+    cause: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A checked observation, ready to store. ``time`` is timezone-aware UTC; ``position`` a
+    mobile sensor's own position (WGS 84 lon, lat, ellipsoidal h), None for a fixed one."""
+
+    index: int
+    datastream_id: int
+    time: datetime
+    value: float
+    position: Position | None
+    source_id: str | None
+
+
+#: {sensor id: {kind: datastream id}}: what a batch of observation items is checked against.
+Streams = dict[str, dict[str, int]]
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """What the live hub needs to place a datastream's readings."""
+
+    sensor_id: str
+    kind: str
+    unit: str
+    location: Position | None  # the sensor's fixed location, None for a mobile one
+
+
+@dataclass(frozen=True)
+class AlertChange:
+    """An alert that opened or resolved (``status``), at the time of the reading that did it
+    (timezone-aware UTC), with the value the rule saw (raw or window mean)."""
+
+    alert_id: str
+    status: str
+    rule_id: str
+    sensor_id: str
+    kind: str
+    value: float
+    time: datetime
+
+
 def observation_change(
     sensor_id: str, kind: str, unit: str, position: Position, time: datetime, value: float
 ) -> Change:
@@ -81,9 +134,9 @@ def alert_change(
 
 
 def _iso(moment: datetime) -> str:
-    """ISO 8601 in UTC with microseconds, so that event times sort as strings."""
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).isoformat(timespec="microseconds")
+    """ISO 8601 in UTC with microseconds, so that event times sort as strings (``moment`` is
+    timezone-aware)."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def asset_change(

@@ -1,4 +1,9 @@
-"""Exception root of the service; the CLI and the HTTP layer map these to messages and codes."""
+"""Exception root of the service; the CLI and the HTTP layer map these to messages and codes.
+
+Every error the service raises on purpose derives from :class:`ArserverError`, whichever package
+raises it (``live``, ``ingest``, ``store``...), so that ``app.STATUS_BY_ERROR`` can give each a
+status by its class. Messages are for the caller: they never name a server path, SQL or a stack.
+"""
 
 from __future__ import annotations
 
@@ -29,3 +34,7 @@ class AuthenticationError(ArserverError):
 
 class PermissionDeniedError(ArserverError):
     """The token is valid but its role may not do this."""
+
+
+class ConflictError(ArserverError):
+    """The thing to create exists already (a sensor id, a device EUI)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, status
@@ -10,13 +9,12 @@ from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import Engine
 
 from arserver.api.deps import get_engine, optional_token, require_reader
-from arserver.errors import NotFoundError, PermissionDeniedError
+from arserver.errors import NotFoundError
+from arserver.security.policy import Action, authorize
 from arserver.security.tokens import TokenRecord
 from arserver.store.alerts import acknowledge, create_rule, list_alerts, list_rules
 
 WINDOWS = {"raw": 0, "1m": 60, "15m": 900, "1h": 3600, "1d": 86400}
-RULE_MAKERS = frozenset({"admin", "gis"})
-ACKNOWLEDGERS = frozenset({"admin", "gis", "inspector", "planner"})
 
 
 class RuleIn(BaseModel):
@@ -59,8 +57,6 @@ def _alert_out(row: dict[str, Any]) -> dict[str, Any]:
     out = {k: row[k] for k in ("id", "rule_id", "sensor_id", "kind", "status", "value")}
     for key in ("opened_at", "acknowledged_at", "resolved_at"):
         moment = row[key]
-        if moment is not None and moment.tzinfo is None:  # SQLite keeps no zone; we store UTC
-            moment = moment.replace(tzinfo=UTC)
         out[key] = None if moment is None else moment.isoformat()
     out["acknowledged_by"] = row["acknowledged_by"]
     return out
@@ -75,9 +71,7 @@ def alerts_router() -> APIRouter:
         engine: Annotated[Engine, Depends(get_engine)],
         token: Annotated[TokenRecord | None, Depends(optional_token)],
     ) -> dict[str, Any]:
-        caller = require_reader(token)
-        if caller.role not in RULE_MAKERS:
-            raise PermissionDeniedError(f"role {caller.role!r} may not add rules")
+        authorize(token, Action.ADD_RULES)
         row = create_rule(
             engine,
             {
@@ -116,9 +110,7 @@ def alerts_router() -> APIRouter:
         engine: Annotated[Engine, Depends(get_engine)],
         token: Annotated[TokenRecord | None, Depends(optional_token)],
     ) -> dict[str, Any]:
-        caller = require_reader(token)
-        if caller.role not in ACKNOWLEDGERS:
-            raise PermissionDeniedError(f"role {caller.role!r} may not acknowledge alerts")
+        caller = authorize(token, Action.ACKNOWLEDGE_ALERTS)
         row, change = acknowledge(engine, alert_id, caller.name)
         if row is None:
             raise NotFoundError(f"no alert {alert_id!r}")

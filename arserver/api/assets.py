@@ -14,8 +14,9 @@ from starlette.datastructures import UploadFile
 
 from arserver.api.deps import get_engine, get_settings, optional_token, require_reader
 from arserver.config import Settings
-from arserver.errors import InputError, NotFoundError, PermissionDeniedError, TooLargeError
-from arserver.live.events import removed_asset_change
+from arserver.domain import removed_asset_change
+from arserver.errors import InputError, NotFoundError, TooLargeError
+from arserver.security.policy import Action, authorize
 from arserver.security.tokens import TokenRecord
 from arserver.store.assets import (
     LIFECYCLES,
@@ -27,8 +28,6 @@ from arserver.store.assets import (
 from arserver.store.uploads import remove_upload, store_upload
 from tiles.crs import parse_crs
 from tiles.errors import UnknownCrsError
-
-WRITERS = frozenset({"admin", "gis"})
 
 
 class AssetOut(BaseModel):
@@ -65,13 +64,6 @@ class AssetChange(BaseModel):
     layer: str | None = Field(default=None, min_length=1, max_length=100)
     lifecycle: Literal["existing", "planned", "removed"] | None = None
     public: bool | None = None
-
-
-def require_writer(token: TokenRecord | None) -> TokenRecord:
-    caller = require_reader(token)
-    if caller.role not in WRITERS:
-        raise PermissionDeniedError(f"role {caller.role!r} may not change assets")
-    return caller
 
 
 def _out(row: dict[str, Any]) -> AssetOut:
@@ -158,7 +150,7 @@ def assets_router() -> APIRouter:
         settings: Annotated[Settings, Depends(get_settings)],
         token: Annotated[TokenRecord | None, Depends(optional_token)],
     ) -> AssetOut:
-        require_writer(token)
+        authorize(token, Action.CHANGE_ASSETS)
         limit = settings.max_upload_mib * (1 << 20)
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit + (1 << 20):
@@ -213,7 +205,7 @@ def assets_router() -> APIRouter:
         engine: Annotated[Engine, Depends(get_engine)],
         token: Annotated[TokenRecord | None, Depends(optional_token)],
     ) -> AssetOut:
-        require_writer(token)
+        authorize(token, Action.CHANGE_ASSETS)
         values = body.model_dump(exclude_none=True)
         if values and not update_asset(engine, asset_id, values):
             raise NotFoundError(f"no asset {asset_id!r}")
@@ -234,7 +226,7 @@ def assets_router() -> APIRouter:
         settings: Annotated[Settings, Depends(get_settings)],
         token: Annotated[TokenRecord | None, Depends(optional_token)],
     ) -> Response:
-        require_writer(token)
+        authorize(token, Action.CHANGE_ASSETS)
         deleted = delete_asset(engine, asset_id)
         if deleted is None:
             raise NotFoundError(f"no asset {asset_id!r}")

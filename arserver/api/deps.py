@@ -8,12 +8,10 @@ from fastapi import Depends, Query, Request
 from sqlalchemy import Engine
 
 from arserver.config import Settings
-from arserver.errors import AuthenticationError, PermissionDeniedError
+from arserver.errors import AuthenticationError
 from arserver.ingest.service import ObservationWriter
+from arserver.security.policy import Action, authorize
 from arserver.security.tokens import TokenRecord, authenticate
-
-#: Roles that may read non-public tiles and data (``ingest`` only writes observations).
-READERS = frozenset({"admin", "gis", "inspector", "planner", "viewer"})
 
 
 def get_engine(request: Request) -> Engine:
@@ -53,8 +51,5 @@ def optional_token(
 
 
 def require_reader(token: TokenRecord | None) -> TokenRecord:
-    if token is None:
-        raise AuthenticationError("a token is required")
-    if token.role not in READERS:
-        raise PermissionDeniedError(f"role {token.role!r} may not read this")
-    return token
+    """The caller, if it may read non-public data (see :mod:`arserver.security.policy`)."""
+    return authorize(token, Action.READ)

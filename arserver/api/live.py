@@ -10,9 +10,10 @@ from fastapi import APIRouter, Depends, Request, WebSocket
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import WebSocketRoute
 
-from arserver.api.deps import READERS, optional_token, require_reader
+from arserver.api.deps import optional_token, require_reader
 from arserver.live.hub import Hub
 from arserver.live.protocol import CLOSE_UNAUTHORISED
+from arserver.security.policy import Action, allows
 from arserver.security.tokens import TokenRecord, authenticate
 
 
@@ -54,7 +55,7 @@ def live_router() -> APIRouter:
         record = None
         if secret:
             record = await run_in_threadpool(authenticate, websocket.app.state.engine, secret)
-        if record is None or record.role not in READERS:
+        if record is None or not allows(record.role, Action.SUBSCRIBE_LIVE):
             # Before accept: the handshake is refused (HTTP 403) with this code in the close.
             await websocket.close(code=CLOSE_UNAUTHORISED, reason="a token with a reading role")
             return

@@ -14,10 +14,11 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlalchemy import Engine
 
 from arserver.api.deps import get_engine, get_writer, optional_token, require_reader
-from arserver.errors import AuthenticationError, InputError, NotFoundError, PermissionDeniedError
+from arserver.errors import InputError, NotFoundError
 from arserver.ingest.export import to_csv, to_geojson, trajectory
 from arserver.ingest.service import ObservationWriter
 from arserver.live.area import bbox_around, distance_m
+from arserver.security.policy import Action, authorize
 from arserver.security.tokens import TokenRecord
 from arserver.store.sensors import (
     BUCKETS,
@@ -30,8 +31,6 @@ from arserver.store.sensors import (
 )
 from arserver.transform import location_to_wgs84
 
-REGISTRARS = frozenset({"admin", "gis"})
-INGESTERS = frozenset({"admin", "gis", "ingest"})
 MAX_BATCH = 10_000
 _KIND = r"^[a-z0-9_]{1,50}$"
 
@@ -132,13 +131,6 @@ class IngestReply(BaseModel):
     rejections: list[RejectedItem]
 
 
-def _role(token: TokenRecord | None, allowed: frozenset[str], action: str) -> None:
-    if token is None:
-        raise AuthenticationError("a token is required")
-    if token.role not in allowed:
-        raise PermissionDeniedError(f"role {token.role!r} may not {action}")
-
-
 def sensors_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["sensors"])
 
@@ -148,7 +140,7 @@ def sensors_router() -> APIRouter:
         engine: Annotated[Engine, Depends(get_engine)],
         token: Annotated[TokenRecord | None, Depends(optional_token)],
     ) -> dict[str, Any]:
-        _role(token, REGISTRARS, "register sensors")
+        authorize(token, Action.REGISTER_SENSORS)
         location = body.location
         if location is not None and body.crs is not None:
             location = location_to_wgs84(location, body.crs)
@@ -262,7 +254,7 @@ def sensors_router() -> APIRouter:
         token: Annotated[TokenRecord | None, Depends(optional_token)],
         body: Annotated[ObservationBatch, Body()],
     ) -> IngestReply:
-        _role(token, INGESTERS, "write observations")
+        authorize(token, Action.WRITE_OBSERVATIONS)
         result = writer.write(body.observations)
         return IngestReply(
             accepted=result.accepted,

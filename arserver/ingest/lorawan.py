@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from arserver.errors import InputError
+
 
 @dataclass(frozen=True)
 class Uplink:
@@ -26,7 +28,7 @@ class Uplink:
     source_id: str  # identifies the uplink at its network server
 
 
-class UplinkError(ValueError):
+class UplinkError(InputError):
     """A message that is not a usable uplink of the expected format."""
 
 

@@ -15,11 +15,20 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from arserver.ingest.validation import Reading, Rejection, check
-from arserver.insight.rules import AlertChange, evaluate
+from arserver.domain import (
+    AlertChange,
+    Change,
+    Position,
+    Reading,
+    Rejection,
+    StreamInfo,
+    alert_change,
+    observation_change,
+)
+from arserver.ingest.validation import check
+from arserver.insight.rules import evaluate
 from arserver.live.bus import Bus
-from arserver.live.events import Change, Position, alert_change, observation_change
-from arserver.store.sensors import StreamInfo, count_causes, store_readings, streams_of
+from arserver.store.sensors import count_causes, store_readings, streams_of
 
 
 @dataclass(frozen=True)

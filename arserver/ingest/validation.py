@@ -13,9 +13,10 @@ reading on every backend.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from arserver.domain import Reading, Rejection, Streams
 
 #: Physically possible values per kind (units as registered; the usual UCUM units). Values outside
 #: are sensor faults or unit mistakes, not measurements.
@@ -32,29 +33,6 @@ KIND_RANGES: dict[str, tuple[float, float]] = {
 }
 #: Readings dated later than this after their arrival are refused (clock faults).
 FUTURE_LIMIT = timedelta(minutes=5)
-
-
-@dataclass(frozen=True)
-class Rejection:
-    index: int
-    cause: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class Reading:
-    """A checked observation, ready to store."""
-
-    index: int
-    datastream_id: int
-    time: datetime
-    value: float
-    position: tuple[float, float, float | None] | None
-    source_id: str | None
-
-
-# (sensor id) -> {kind: datastream id}
-Streams = dict[str, dict[str, int]]
 
 
 def check(

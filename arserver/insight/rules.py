@@ -12,33 +12,13 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
-from arserver.ingest.validation import Reading
+from arserver.domain import AlertChange, Reading
 from arserver.store.schema import alerts, datastreams, observations, rule_states, rules, sensors
-
-
-@dataclass(frozen=True)
-class AlertChange:
-    """An alert that opened or resolved (for the live hub and the reply)."""
-
-    alert_id: str
-    status: str
-    rule_id: str
-    sensor_id: str
-    kind: str
-    value: float
-    time: datetime
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
 
 
 def evaluate(connection: Connection, stored: list[Reading]) -> list[AlertChange]:
@@ -80,9 +60,9 @@ def _run(
     row = connection.execute(select(rule_states).where(key)).first()
     state: dict[str, Any] = (
         {
-            "last_time": _aware(row.last_time),
-            "breach_since": _aware(row.breach_since),
-            "clear_since": _aware(row.clear_since),
+            "last_time": row.last_time,
+            "breach_since": row.breach_since,
+            "clear_since": row.clear_since,
             "alert_id": row.alert_id,
         }
         if row is not None

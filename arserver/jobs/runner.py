@@ -17,9 +17,9 @@ from typing import Any
 
 from sqlalchemy import Engine, select, update
 
-from arserver.jobs import queue
+from arserver.domain import asset_change
 from arserver.live.bus import Bus
-from arserver.live.events import asset_change
+from arserver.store import jobs as queue
 from arserver.store.schema import assets
 from arserver.store.tilestore import TileStore
 from arserver.store.uploads import uploads_dir

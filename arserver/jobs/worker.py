@@ -12,9 +12,9 @@ from datetime import timedelta
 from sqlalchemy import Engine
 
 from arserver.config import Settings
-from arserver.jobs import queue
 from arserver.jobs.runner import JobLimits, run_job
 from arserver.live.bus import Bus
+from arserver.store import jobs as queue
 from arserver.store.tilestore import TileStore
 
 

@@ -13,13 +13,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from arserver.errors import InputError
+
 EARTH_RADIUS_M = 6_371_008.8
 CELL_DEG = 0.005  # about 550 m north-south, 340 m east-west in the Netherlands
 MAX_RADIUS_M = 50_000.0
 METRES_PER_DEGREE_LAT = math.pi * EARTH_RADIUS_M / 180
 
 
-class AreaError(ValueError):
+class AreaError(InputError):
     """An area a client sent that cannot be used (the message says why)."""
 
 

@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from arserver.config import Settings
+from arserver.domain import Change
 from arserver.errors import ArserverError
-from arserver.live.events import Change
 
 log = logging.getLogger(__name__)
 

@@ -9,11 +9,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from arserver.errors import InputError
 from tiles.crs import EnuFrame, geodetic_to_ecef
 from tiles.crs.ellipsoid import GRS80
 
 
-class FrameError(ValueError):
+class FrameError(InputError):
     """A frame a client sent that cannot be used."""
 
 

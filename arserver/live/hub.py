@@ -19,8 +19,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from arserver.domain import Change
 from arserver.live.bus import Bus
-from arserver.live.events import Change
 from arserver.live.index import SubscriptionIndex
 from arserver.live.mirror import RedisSessionMirror
 from arserver.live.protocol import (

@@ -18,8 +18,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from arserver.domain import LAYERS, Change
+from arserver.errors import InputError
 from arserver.live.area import Area, AreaError, distance_m
-from arserver.live.events import LAYERS, Change
 from arserver.live.frames import Frame, FrameError
 
 #: Close codes (WebSocket application range), documented in docs/live-protocol.md.
@@ -138,7 +139,7 @@ class IndexChanges:
     removed: list[Subscription] = field(default_factory=list)
 
 
-class ProtocolError(ValueError):
+class ProtocolError(InputError):
     """A client message that cannot be followed; answered with an ``error`` message."""
 
     def __init__(self, code: str, message: str, ref: str | None = None) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from arserver.domain import Change
 from arserver.live.area import Area, cell_of
-from arserver.live.events import Change
 
 
 class LiveState:

@@ -2,8 +2,7 @@
 
 A token is 32 random bytes (URL-safe text, prefixed ``ars_`` so that secret scanners and people
 recognise it). Its hash is enough to look it up: with 256 bits of entropy a fast hash is safe,
-and lookups stay O(1). Roles: ``admin``, ``gis``, ``inspector``, ``planner``, ``viewer`` and
-``ingest`` (devices and gateways: write observations only).
+and lookups stay O(1). What each role may do is :mod:`arserver.security.policy`.
 """
 
 from __future__ import annotations
@@ -17,7 +16,8 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, insert, select, update
 
 from arserver.errors import ArserverError
-from arserver.store.schema import ROLES, tokens
+from arserver.security.policy import ROLES
+from arserver.store.schema import tokens
 
 PREFIX = "ars_"
 
@@ -74,10 +74,7 @@ def authenticate(engine: Engine, secret: str) -> TokenRecord | None:
         ).first()
     if row is None:
         return None
-    created = row.created_at
-    if created.tzinfo is None:  # SQLite keeps no zone; we only ever store UTC
-        created = created.replace(tzinfo=UTC)
-    return TokenRecord(row.id, row.name, row.role, created)
+    return TokenRecord(row.id, row.name, row.role, row.created_at)
 
 
 def revoke_token(engine: Engine, token_id: str) -> bool:

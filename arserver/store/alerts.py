@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 
-from arserver.live.events import Change, alert_change
+from arserver.domain import Change, alert_change
 from arserver.store.schema import alerts, rules, sensors
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, select
 
-from arserver.live.events import Change, alert_change, asset_change, observation_change
+from arserver.domain import Change, alert_change, asset_change, observation_change
 from arserver.store.schema import alerts, assets, sensors
 from arserver.store.sensors import latest_in_area
 

@@ -1,7 +1,8 @@
 """The database schema as SQLAlchemy Core tables; migrations in ``migrations/`` create it.
 
-Times are timezone-aware UTC. Public identifiers are random strings (no enumeration through
-URLs); ``assets.pk`` is an integer key for the spatial index (SQLite R*Tree rows are integers).
+Times are :class:`~arserver.store.types.UTCDateTime`: stored as UTC, read back timezone-aware.
+Public identifiers are random strings (no enumeration through URLs); ``assets.pk`` is an
+integer key for the spatial index (SQLite R*Tree rows are integers).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -23,9 +23,9 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-metadata = MetaData()
+from arserver.store.types import UTCDateTime
 
-ROLES = ("admin", "gis", "inspector", "planner", "viewer", "ingest")
+metadata = MetaData()
 
 tokens = Table(
     "tokens",
@@ -34,8 +34,8 @@ tokens = Table(
     Column("name", String(200), nullable=False),
     Column("role", String(20), nullable=False),
     Column("token_hash", String(64), nullable=False, unique=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("revoked_at", DateTime(timezone=True)),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime()),
 )
 
 assets = Table(
@@ -61,8 +61,8 @@ assets = Table(
     Column("south", Float),
     Column("east", Float),
     Column("north", Float),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
 )
 
 jobs = Table(
@@ -74,10 +74,10 @@ jobs = Table(
     Column("status", String(20), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("worker", String(100)),
-    Column("heartbeat_at", DateTime(timezone=True)),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("started_at", DateTime(timezone=True)),
-    Column("finished_at", DateTime(timezone=True)),
+    Column("heartbeat_at", UTCDateTime()),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("started_at", UTCDateTime()),
+    Column("finished_at", UTCDateTime()),
     Column("error", Text),
 )
 
@@ -96,9 +96,9 @@ sensors = Table(
     Column("purpose", String(500)),
     Column("asset_id", String(32)),
     Column("feature_id", String(100)),
-    Column("placed_at", DateTime(timezone=True)),
-    Column("removed_at", DateTime(timezone=True)),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("placed_at", UTCDateTime()),
+    Column("removed_at", UTCDateTime()),
+    Column("created_at", UTCDateTime(), nullable=False),
 )
 
 datastreams = Table(
@@ -120,13 +120,13 @@ observations = Table(
     Column(
         "datastream_id", Integer, ForeignKey("datastreams.id", ondelete="CASCADE"), nullable=False
     ),
-    Column("time", DateTime(timezone=True), nullable=False),
+    Column("time", UTCDateTime(), nullable=False),
     Column("value", Float, nullable=False),
     Column("lon", Float),
     Column("lat", Float),
     Column("h", Float),
     Column("source_id", String(200)),
-    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
     UniqueConstraint("datastream_id", "time", name="observations_stream_time"),
 )
 Index("observations_time", observations.c.time)  # retention scans by age
@@ -140,7 +140,7 @@ observation_hours = Table(
         ForeignKey("datastreams.id", ondelete="CASCADE"),
         primary_key=True,
     ),
-    Column("start", DateTime(timezone=True), primary_key=True),  # UTC hour
+    Column("start", UTCDateTime(), primary_key=True),  # UTC hour
     Column("count", BigInteger, nullable=False),
     Column("sum", Float, nullable=False),
     Column("min", Float, nullable=False),
@@ -167,7 +167,7 @@ rules = Table(
     Column("window_s", Integer, nullable=False),
     Column("open_after_s", Integer, nullable=False),
     Column("resolve_after_s", Integer, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
 )
 
 rule_states = Table(
@@ -175,9 +175,9 @@ rule_states = Table(
     metadata,
     Column("rule_id", String(32), ForeignKey("rules.id", ondelete="CASCADE"), primary_key=True),
     Column("sensor_id", String(100), primary_key=True),
-    Column("last_time", DateTime(timezone=True), nullable=False),
-    Column("breach_since", DateTime(timezone=True)),
-    Column("clear_since", DateTime(timezone=True)),
+    Column("last_time", UTCDateTime(), nullable=False),
+    Column("breach_since", UTCDateTime()),
+    Column("clear_since", UTCDateTime()),
     Column("alert_id", String(32)),
 )
 
@@ -190,8 +190,8 @@ alerts = Table(
     Column("kind", String(50), nullable=False),
     Column("status", String(20), nullable=False),
     Column("value", Float, nullable=False),
-    Column("opened_at", DateTime(timezone=True), nullable=False),
-    Column("acknowledged_at", DateTime(timezone=True)),
+    Column("opened_at", UTCDateTime(), nullable=False),
+    Column("acknowledged_at", UTCDateTime()),
     Column("acknowledged_by", String(200)),
-    Column("resolved_at", DateTime(timezone=True)),
+    Column("resolved_at", UTCDateTime()),
 )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,8 +10,8 @@ from sqlalchemy import Connection, Engine, Float, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from arserver.errors import ArserverError
-from arserver.ingest.validation import Reading, Streams
+from arserver.domain import Reading, StreamInfo, Streams
+from arserver.errors import ConflictError
 from arserver.store.schema import (
     datastreams,
     ingest_counters,
@@ -20,10 +19,6 @@ from arserver.store.schema import (
     observations,
     sensors,
 )
-
-
-class ConflictError(ArserverError):
-    """The thing to create exists already (a sensor id, a device EUI)."""
 
 
 def create_sensor(engine: Engine, sensor: dict[str, Any], streams: list[tuple[str, str]]) -> None:
@@ -61,16 +56,6 @@ def get_sensor(engine: Engine, sensor_id: str) -> dict[str, Any] | None:
     return result
 
 
-@dataclass(frozen=True)
-class StreamInfo:
-    """What the live hub needs to place a datastream's readings."""
-
-    sensor_id: str
-    kind: str
-    unit: str
-    location: tuple[float, float, float | None] | None  # WGS 84 lon, lat, ellipsoidal h
-
-
 def streams_of(
     connection: Connection, sensor_ids: set[str]
 ) -> tuple[Streams, dict[int, StreamInfo]]:
@@ -105,7 +90,7 @@ def store_readings(connection: Connection, readings: list[Reading]) -> list[Read
     received = datetime.now(UTC)
     unique: dict[tuple[int, datetime], Reading] = {}
     for reading in readings:
-        unique.setdefault((reading.datastream_id, _utc(reading.time)), reading)
+        unique.setdefault((reading.datastream_id, reading.time.astimezone(UTC)), reading)
     rows = []
     for reading in unique.values():
         lon, lat, h = reading.position if reading.position else (None, None, None)
@@ -122,15 +107,8 @@ def store_readings(connection: Connection, readings: list[Reading]) -> list[Read
         .returning(observations.c.datastream_id, observations.c.time)
     )
     # RETURNING lists exactly the rows that went in (rowcount differs per driver).
-    inserted = {(row[0], _utc(row[1])) for row in connection.execute(statement, rows)}
+    inserted = {(row[0], row[1]) for row in connection.execute(statement, rows)}
     return [reading for key, reading in unique.items() if key in inserted]
-
-
-def _utc(moment: datetime) -> datetime:
-    """Naive UTC, to compare times however the driver returns them."""
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return moment
 
 
 def count_causes(connection: Connection, causes: Counter[str]) -> None:
@@ -181,8 +159,7 @@ def history(
         rows = connection.execute(query).all()
     result = []
     for row in rows:
-        time = row.time if row.time.tzinfo else row.time.replace(tzinfo=UTC)
-        item: dict[str, Any] = {"time": time.isoformat(), "value": row.value, "kind": row.kind}
+        item: dict[str, Any] = {"time": row.time.isoformat(), "value": row.value, "kind": row.kind}
         if row.lon is not None:
             item["position"] = [row.lon, row.lat] + ([row.h] if row.h is not None else [])
         result.append(item)
@@ -317,11 +294,10 @@ def latest_in_area(
         rows = connection.execute(query).all()
     result = []
     for row in rows:
-        time = row.time if row.time.tzinfo else row.time.replace(tzinfo=UTC)
         location = [row.lon, row.lat] + ([row.h] if row.h is not None else [])
         result.append(
             {
-                "sensor": row.id, "kind": row.kind, "unit": row.unit, "time": time.isoformat(),
+                "sensor": row.id, "kind": row.kind, "unit": row.unit, "time": row.time.isoformat(),
                 "value": row.value, "location": location,
             }
         )  # fmt: skip

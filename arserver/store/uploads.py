@@ -11,7 +11,7 @@ from typing import Any, BinaryIO
 from sqlalchemy import Engine, update
 
 from arserver.errors import InputError, TooLargeError
-from arserver.jobs import queue
+from arserver.store import jobs as queue
 from arserver.store.assets import create_asset
 from arserver.store.schema import assets
 

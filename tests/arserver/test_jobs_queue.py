@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, insert, select, update
 
-from arserver.jobs import queue
+from arserver.store import jobs as queue
 from arserver.store.schema import assets, jobs
 
 

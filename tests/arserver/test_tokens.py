@@ -11,9 +11,10 @@ from sqlalchemy import Engine, select
 
 from arserver.cli import cli
 from arserver.config import Settings
+from arserver.security.policy import ROLES
 from arserver.security.tokens import TokenError, authenticate, create_token, revoke_token
 from arserver.store.database import open_database
-from arserver.store.schema import ROLES, tokens
+from arserver.store.schema import tokens
 
 
 def test_a_token_authenticates_with_its_role_and_is_stored_only_hashed(engine: Engine) -> None:

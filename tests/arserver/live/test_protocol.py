@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from arserver.domain import Change
 from arserver.live.area import Area
-from arserver.live.events import Change
 from arserver.live.protocol import (
     CLOSE_SLOW_CONSUMER,
     MAX_SUBSCRIPTIONS,
