@@ -38,6 +38,7 @@ from arserver.live.hub import Hub
 from arserver.live.mirror import RedisSessionMirror
 from arserver.live.protocol import Limits
 from arserver.security.tokens import TokenError
+from arserver.services.assets import AssetService
 from arserver.store.database import DatabaseError, open_database
 from arserver.store.live import current_changes
 from arserver.store.retention import run_retention
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = open_database(settings)
         app.state.bus = open_bus(settings)
+        app.state.assets = AssetService(app.state.engine, settings.data_dir, store, app.state.bus)
         app.state.writer = ObservationWriter(
             app.state.engine, raw_retention=settings.raw_retention, bus=app.state.bus
         )

@@ -155,12 +155,3 @@ def asset_change(
         },
         removed=removed,
     )  # fmt: skip
-
-
-def removed_asset_change(row: dict[str, Any]) -> Change:
-    """The live event of a deleted asset (``row``: its database row as it was)."""
-    return asset_change(
-        row["id"], row["name"], row["layer"],
-        (row["west"], row["south"], row["east"], row["north"]),
-        datetime.now(UTC), public=bool(row["public"]), removed=True,
-    )  # fmt: skip

@@ -12,20 +12,13 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from arserver.api.deps import get_engine, get_settings, optional_token, require_reader
+from arserver.api.deps import get_assets, get_engine, get_settings, optional_token, require_reader
 from arserver.config import Settings
-from arserver.domain import removed_asset_change
 from arserver.errors import InputError, NotFoundError, TooLargeError
 from arserver.security.policy import Action, authorize
 from arserver.security.tokens import TokenRecord
-from arserver.store.assets import (
-    LIFECYCLES,
-    delete_asset,
-    get_asset,
-    list_assets,
-    update_asset,
-)
-from arserver.store.uploads import remove_upload, store_upload
+from arserver.services.assets import AssetService
+from arserver.store.assets import LIFECYCLES, AssetRow, extent_of, list_assets
 from tiles.crs import parse_crs
 from tiles.errors import UnknownCrsError
 
@@ -66,15 +59,18 @@ class AssetChange(BaseModel):
     public: bool | None = None
 
 
-def _out(row: dict[str, Any]) -> AssetOut:
+def _out(row: AssetRow) -> AssetOut:
     ready = row["status"] == "ready"
-    bbox = (
-        [row["west"], row["south"], row["east"], row["north"]] if row["west"] is not None else None
-    )
+    extent = extent_of(row)
+    fields: dict[str, Any] = dict(row)
     return AssetOut(
-        **{k: row[k] for k in AssetOut.model_fields if k in row and k not in ("tileset", "bbox")},
+        **{
+            k: fields[k]
+            for k in AssetOut.model_fields
+            if k in fields and k not in ("tileset", "bbox")
+        },
         tileset=f"/tiles/{row['id']}/tileset.json" if ready else None,
-        bbox=bbox,
+        bbox=list(extent) if extent is not None else None,
     )
 
 
@@ -146,7 +142,7 @@ def assets_router() -> APIRouter:
     )
     async def upload(
         request: Request,
-        engine: Annotated[Engine, Depends(get_engine)],
+        assets: Annotated[AssetService, Depends(get_assets)],
         settings: Annotated[Settings, Depends(get_settings)],
         token: Annotated[TokenRecord | None, Depends(optional_token)],
     ) -> AssetOut:
@@ -177,21 +173,19 @@ def assets_router() -> APIRouter:
                 "lifecycle": lifecycle,
                 "public": (_text(form, "public", "false") or "").lower() in ("1", "true", "yes"),
             }
-            asset_id = await run_in_threadpool(
-                store_upload, engine, settings.data_dir, upload_file.filename or "upload",
-                upload_file.file, values, limit,
+            row = await run_in_threadpool(
+                assets.accept_upload, upload_file.filename or "upload", upload_file.file,
+                values, limit,
             )  # fmt: skip
-        row = await run_in_threadpool(get_asset, engine, asset_id)
-        assert row is not None
         return _out(row)
 
     @router.get("/{asset_id}", response_model=AssetOut, summary="An asset and its conversion state")
     def read(
         asset_id: str,
-        engine: Annotated[Engine, Depends(get_engine)],
+        assets: Annotated[AssetService, Depends(get_assets)],
         token: Annotated[TokenRecord | None, Depends(optional_token)],
     ) -> AssetOut:
-        row = get_asset(engine, asset_id)
+        row = assets.get(asset_id)
         if row is None:
             raise NotFoundError(f"no asset {asset_id!r}")
         if not row["public"]:
@@ -202,14 +196,11 @@ def assets_router() -> APIRouter:
     def change(
         asset_id: str,
         body: AssetChange,
-        engine: Annotated[Engine, Depends(get_engine)],
+        assets: Annotated[AssetService, Depends(get_assets)],
         token: Annotated[TokenRecord | None, Depends(optional_token)],
     ) -> AssetOut:
         authorize(token, Action.CHANGE_ASSETS)
-        values = body.model_dump(exclude_none=True)
-        if values and not update_asset(engine, asset_id, values):
-            raise NotFoundError(f"no asset {asset_id!r}")
-        row = get_asset(engine, asset_id)
+        row = assets.change(asset_id, body.model_dump(exclude_none=True))
         if row is None:
             raise NotFoundError(f"no asset {asset_id!r}")
         return _out(row)
@@ -221,19 +212,12 @@ def assets_router() -> APIRouter:
     )
     def remove(
         asset_id: str,
-        request: Request,
-        engine: Annotated[Engine, Depends(get_engine)],
-        settings: Annotated[Settings, Depends(get_settings)],
+        assets: Annotated[AssetService, Depends(get_assets)],
         token: Annotated[TokenRecord | None, Depends(optional_token)],
     ) -> Response:
         authorize(token, Action.CHANGE_ASSETS)
-        deleted = delete_asset(engine, asset_id)
-        if deleted is None:
+        if not assets.delete(asset_id):
             raise NotFoundError(f"no asset {asset_id!r}")
-        request.app.state.store.remove(asset_id)
-        remove_upload(settings.data_dir, asset_id)
-        if deleted["west"] is not None:  # it was on the live overlay: take it off
-            request.app.state.bus.publish([removed_asset_change(deleted)])
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @router.get("", response_model=AssetList, summary="Assets, newest first")

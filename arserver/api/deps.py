@@ -12,11 +12,17 @@ from arserver.errors import AuthenticationError
 from arserver.ingest.service import ObservationWriter
 from arserver.security.policy import Action, authorize
 from arserver.security.tokens import TokenRecord, authenticate
+from arserver.services.assets import AssetService
 
 
 def get_engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
+
+
+def get_assets(request: Request) -> AssetService:
+    assets: AssetService = request.app.state.assets
+    return assets
 
 
 def get_writer(request: Request) -> ObservationWriter:

@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from arserver.api.deps import get_engine, optional_token, require_reader
 from arserver.errors import NotFoundError
 from arserver.security.tokens import TokenRecord
-from arserver.store.assets import public_flag, ready_assets_in_layer
+from arserver.store.assets import AssetRow, public_flag, ready_assets_in_layer
 from arserver.store.tilestore import TileStore
 
 MEDIA_TYPES = {
@@ -137,7 +137,7 @@ def tiles_router(store: TileStore) -> APIRouter:
     return router
 
 
-def scene_tileset(rows: list[dict[str, Any]], store: TileStore) -> dict[str, Any]:
+def scene_tileset(rows: list[AssetRow], store: TileStore) -> dict[str, Any]:
     """A tileset whose children are the assets' tilesets, by reference (external tilesets), each
     bounded by its WGS 84 region and height range."""
     children: list[dict[str, Any]] = []

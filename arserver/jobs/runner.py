@@ -1,31 +1,36 @@
 """Running one conversion job: a child process with time and memory limits, progress written to
-the asset, the result published atomically, the outcome recorded through one write path."""
+the asset, the result published atomically; every change of the asset goes through
+:class:`~arserver.services.assets.AssetService`.
+
+What a failed conversion says is shown to API clients: it names the upload by its original file
+name, never by a server path (:func:`public_message`)."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import selectors
 import shutil
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine
 
-from arserver.domain import asset_change
-from arserver.live.bus import Bus
+from arserver.services.assets import AssetService
 from arserver.store import jobs as queue
-from arserver.store.schema import assets
-from arserver.store.tilestore import TileStore
-from arserver.store.uploads import uploads_dir
+
+log = logging.getLogger(__name__)
 
 #: How often progress is written to the database at most (seconds).
 PROGRESS_INTERVAL = 0.5
+#: Absolute POSIX paths left in a message after the known ones were replaced.
+_ANY_PATH = re.compile(r"(?<![\w.:/])/(?:[^\s/:'\"]+/)+([^\s/:'\"]+)")
 
 
 @dataclass(frozen=True)
@@ -36,76 +41,61 @@ class JobLimits:
     memory_mib: int = 8192
 
 
-def set_asset(engine: Engine, asset_id: str, **values: Any) -> None:
-    """The one write path for an asset's state (status, progress, stage, error, result)."""
-    with engine.begin() as connection:
-        connection.execute(
-            update(assets)
-            .where(assets.c.id == asset_id)
-            .values(updated_at=datetime.now(UTC), **values)
-        )
+def public_message(message: str, names: dict[Path, str]) -> str:
+    """``message`` with every server path replaced: the paths in ``names`` (in any spelling:
+    as given, or absolute) by their public names, any other absolute path by its last part."""
+    for path, name in sorted(names.items(), key=lambda item: -len(str(item[0]))):
+        for spelling in sorted({str(path.absolute()), str(path)}, key=len, reverse=True):
+            message = message.replace(spelling, name)
+    return _ANY_PATH.sub(lambda match: match.group(1), message)
 
 
 def run_job(
+    assets: AssetService,
     engine: Engine,
-    store: TileStore,
-    data_dir: Path,
     job: queue.Job,
     worker: str,
     limits: JobLimits,
-    bus: Bus | None = None,
 ) -> None:
     """Convert the job's asset and publish it; every failure ends as a failed asset with a
-    reason, never as an exception out of here. A published asset is announced on ``bus``
-    (after it is stored and marked ready)."""
-    with engine.connect() as connection:
-        asset = connection.execute(select(assets).where(assets.c.id == job.asset_id)).first()
+    reason for clients, never as an exception out of here."""
+    asset = assets.get(job.asset_id)
     if asset is None:
         queue.finish(engine, job.id, worker, error="the asset was deleted")
         return
-    source = uploads_dir(data_dir, asset.id) / str(asset.source_name)
-    work = data_dir / "work" / job.id
+    source = assets.source_path(asset)
+    work = assets.data_dir / "work" / job.id
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     out = work / "tileset"
-    set_asset(engine, asset.id, status="processing", progress=0.0, stage="starting", error=None)
+    names = {source: str(asset["source_name"]), out: "the tileset", work: "the work folder"}
+    assets.start(asset["id"])
     request = {
         "source": str(source),
         "out": str(out),
-        "crs": asset.crs,
-        "origin": asset.origin,
-        "heading": asset.heading,
+        "crs": asset["crs"],
+        "origin": asset["origin"],
+        "heading": asset["heading"],
         "memory_mib": limits.memory_mib,
     }
-    error, summary = _run_child(engine, asset.id, job, worker, request, limits)
+    error, summary = _run_child(assets, engine, asset["id"], job, worker, request, limits)
     if error is None and summary is not None:
         try:
-            store.publish(asset.id, out, job.id)
-        except OSError as exc:
-            error = f"publishing failed: {exc}"
+            assets.publish(asset, out, job.id, summary)
+        except OSError:
+            log.exception("publishing the tiles of asset %s failed", asset["id"])
+            error = "publishing the tiles failed on the server"
     shutil.rmtree(work, ignore_errors=True)
-    if error is None and summary is not None:
-        west, south, east, north = summary["wgs84_bbox"]
-        set_asset(
-            engine, asset.id, status="ready", progress=1.0, stage="done", summary=summary,
-            west=west, south=south, east=east, north=north,
-        )  # fmt: skip
+    if error is None:
         queue.finish(engine, job.id, worker)
-        if bus is not None:
-            bus.publish(
-                [
-                    asset_change(
-                        asset.id, asset.name, asset.layer, (west, south, east, north),
-                        datetime.now(UTC), public=bool(asset.public),
-                    )
-                ]
-            )  # fmt: skip
-    else:
-        set_asset(engine, asset.id, status="failed", stage="failed", error=error)
-        queue.finish(engine, job.id, worker, error=error)
+        return
+    error = public_message(error, names)
+    assets.fail(asset["id"], error)
+    queue.finish(engine, job.id, worker, error=error)
 
 
 def _run_child(
+    assets: AssetService,
     engine: Engine,
     asset_id: str,
     job: queue.Job,
@@ -122,7 +112,7 @@ def _run_child(
     assert process.stdout is not None
     assert process.stderr is not None
     try:
-        return _follow(engine, asset_id, job, worker, process, limits)
+        return _follow(assets, engine, asset_id, job, worker, process, limits)
     finally:
         if process.poll() is None:
             process.kill()
@@ -132,6 +122,7 @@ def _run_child(
 
 
 def _follow(
+    assets: AssetService,
     engine: Engine,
     asset_id: str,
     job: queue.Job,
@@ -171,12 +162,7 @@ def _follow(
                         summary = message["summary"]
                     elif time.monotonic() - last_write > PROGRESS_INTERVAL:
                         last_write = time.monotonic()
-                        set_asset(
-                            engine,
-                            asset_id,
-                            progress=float(message["progress"]),
-                            stage=str(message["stage"]),
-                        )
+                        assets.progress(asset_id, float(message["progress"]), str(message["stage"]))
             queue.heartbeat(engine, job.id, worker)
     code = process.wait()
     stderr_tail += process.stderr.read()

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from arserver.config import Settings
 from arserver.jobs.runner import JobLimits, run_job
 from arserver.live.bus import Bus
+from arserver.services.assets import AssetService
 from arserver.store import jobs as queue
 from arserver.store.tilestore import TileStore
 
@@ -29,9 +30,10 @@ class Worker:
         bus: Bus | None = None,
     ) -> None:
         self.engine = engine
-        self.bus = bus
         self.settings = settings
-        self.store = TileStore(settings.data_dir / "tiles")
+        self.assets = AssetService(
+            engine, settings.data_dir, TileStore(settings.data_dir / "tiles"), bus
+        )
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.limits = JobLimits(settings.job_timeout_s, settings.job_memory_mib)
 
@@ -41,9 +43,7 @@ class Worker:
         job = queue.claim(self.engine, self.name)
         if job is None:
             return False
-        run_job(
-            self.engine, self.store, self.settings.data_dir, job, self.name, self.limits, self.bus
-        )
+        run_job(self.assets, self.engine, job, self.name, self.limits)
         return True
 
     def run(self, stop: threading.Event, poll_s: float = 0.5) -> None:

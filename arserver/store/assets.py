@@ -1,10 +1,11 @@
-"""Asset rows: the lookups the API needs (the full repository grows with the upload API)."""
+"""Asset rows: the repository behind :class:`~arserver.services.assets.AssetService` and the
+tile routes. Rows cross to the API as :class:`AssetRow`."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from sqlalchemy import (
     Connection,
@@ -20,6 +21,47 @@ from sqlalchemy import (
 )
 
 from arserver.store.schema import assets, jobs
+
+
+class AssetRow(TypedDict):
+    """An asset as stored. ``origin``: ETRS89 lon, lat (degrees), ellipsoidal h (m) for local
+    models; ``west..north``: the WGS 84 extent once ready (None before); ``summary``: the
+    conversion summary of :func:`tiles.convert.convert`; times timezone-aware UTC."""
+
+    pk: int
+    id: str
+    name: str
+    layer: str
+    crs: str | None
+    origin: list[float] | None
+    heading: float
+    lifecycle: str
+    public: bool
+    status: str
+    progress: float
+    stage: str | None
+    error: str | None
+    source_name: str | None
+    source_bytes: int | None
+    summary: dict[str, Any] | None
+    west: float | None
+    south: float | None
+    east: float | None
+    north: float | None
+    created_at: datetime
+    updated_at: datetime
+
+
+def extent_of(row: AssetRow) -> tuple[float, float, float, float] | None:
+    """West, south, east, north (WGS 84 degrees) of a converted asset; None before."""
+    west, south, east, north = row["west"], row["south"], row["east"], row["north"]
+    if west is None or south is None or east is None or north is None:
+        return None
+    return west, south, east, north
+
+
+def _row(mapping: Any) -> AssetRow:
+    return cast(AssetRow, dict(mapping))
 
 
 def public_flag(engine: Engine, asset_id: str) -> bool | None:
@@ -45,10 +87,20 @@ def create_asset(connection: Connection, values: dict[str, Any]) -> str:
     return asset_id
 
 
-def get_asset(engine: Engine, asset_id: str) -> dict[str, Any] | None:
+def get_asset(engine: Engine, asset_id: str) -> AssetRow | None:
     with engine.connect() as connection:
         row = connection.execute(select(assets).where(assets.c.id == asset_id)).first()
-    return None if row is None else dict(row._mapping)
+    return None if row is None else _row(row._mapping)
+
+
+def set_state(engine: Engine, asset_id: str, **values: Any) -> None:
+    """Change an asset's conversion state (status, progress, stage, error, result)."""
+    with engine.begin() as connection:
+        connection.execute(
+            update(assets)
+            .where(assets.c.id == asset_id)
+            .values(updated_at=datetime.now(UTC), **values)
+        )
 
 
 def list_assets(
@@ -58,7 +110,7 @@ def list_assets(
     bbox: tuple[float, float, float, float] | None = None,
     public_only: bool = False,
     limit: int = 100,
-) -> list[dict[str, Any]]:
+) -> list[AssetRow]:
     """Assets newest first, filtered by layer and by extent (spatial index on both backends)."""
     query = select(assets).order_by(assets.c.created_at.desc(), assets.c.pk.desc()).limit(limit)
     if layer is not None:
@@ -77,7 +129,7 @@ def list_assets(
             ).bindparams(w=west, s=south, e=east, n=north)
             query = query.where(assets.c.pk.in_(hits.columns(pk=Integer)))
     with engine.connect() as connection:
-        return [dict(row._mapping) for row in connection.execute(query)]
+        return [_row(row._mapping) for row in connection.execute(query)]
 
 
 def update_asset(engine: Engine, asset_id: str, values: dict[str, Any]) -> bool:
@@ -91,7 +143,7 @@ def update_asset(engine: Engine, asset_id: str, values: dict[str, Any]) -> bool:
     return bool(result.rowcount)
 
 
-def delete_asset(engine: Engine, asset_id: str) -> dict[str, Any] | None:
+def delete_asset(engine: Engine, asset_id: str) -> AssetRow | None:
     """Remove an asset's row and its jobs; returns the row as it was (None if there is no such
     asset). The caller removes its files afterwards (a crash in between leaves only
     unreferenced files)."""
@@ -100,10 +152,10 @@ def delete_asset(engine: Engine, asset_id: str) -> dict[str, Any] | None:
         row = connection.execute(
             delete(assets).where(assets.c.id == asset_id).returning(*assets.c)
         ).first()
-    return None if row is None else dict(row._mapping)
+    return None if row is None else _row(row._mapping)
 
 
-def ready_assets_in_layer(engine: Engine, layer: str, *, public_only: bool) -> list[dict[str, Any]]:
+def ready_assets_in_layer(engine: Engine, layer: str, *, public_only: bool) -> list[AssetRow]:
     """Ready assets of a layer, oldest first (the order of a scene)."""
     query = (
         select(assets)
@@ -113,4 +165,4 @@ def ready_assets_in_layer(engine: Engine, layer: str, *, public_only: bool) -> l
     if public_only:
         query = query.where(assets.c.public.is_(True))
     with engine.connect() as connection:
-        return [dict(row._mapping) for row in connection.execute(query)]
+        return [_row(row._mapping) for row in connection.execute(query)]
