@@ -1,9 +1,10 @@
 """``tiles.convert``: input files to a 3D Tiles 1.1 tileset, atomically.
 
 The library entry point used by ``arserver convert`` and the service's conversion jobs. It picks
-a reader per input, places everything in one East-North-Up frame near the data (root
-``transform`` to ECEF), tiles, writes ``tileset.json`` + ``content/*.glb`` into a temporary
-directory beside ``out_dir`` and renames it into place: a failure leaves ``out_dir`` untouched.
+a reader per input by the file's content, not its name (:mod:`tiles.readers.sniff`), places
+everything in one East-North-Up frame near the data (root ``transform`` to ECEF), tiles, writes
+``tileset.json`` + ``content/*.glb`` into a temporary directory beside ``out_dir`` and renames
+it into place: a failure leaves ``out_dir`` untouched.
 Progress goes to ``progress(fraction 0..1, stage name)``.
 """
 
@@ -22,10 +23,10 @@ import pyproj
 from tiles import __version__, points
 from tiles.atomic import atomic_directory
 from tiles.crs import EnuFrame, parse_crs
-from tiles.errors import TilesError
+from tiles.errors import TilesError, UnsupportedFormatError
 from tiles.georef import LocalPlacement, Placement, frame_for, geodetic_extent, with_heights
 from tiles.model import FeatureModel
-from tiles.readers import Source, cityjson, geojson, mesh
+from tiles.readers import Source, cityjson, geojson, mesh, sniff
 from tiles.readers.geojson import FeatureOptions
 from tiles.tiler import DEFAULT_MAX_TRIANGLES, Tiler
 from tiles.tileset import Tile, Tileset
@@ -84,12 +85,20 @@ def _check_file(path: Path) -> None:
         raise InputError(f"{path}: the file is empty")
 
 
-def _is_point_cloud(path: Path) -> bool:
-    return points.supports(path) and not (path.suffix.lower() == ".ply" and mesh.has_faces(path))
+def _detect(path: Path) -> sniff.Format:
+    """The input's format by its content: one open and a small read (or a streaming scan of a
+    JSON document's top level)."""
+    try:
+        return sniff.detect(path)
+    except UnsupportedFormatError as exc:
+        raise InputError(f"{path}: {exc.reason}") from exc
+    except TilesError as exc:
+        raise InputError(f"{path}: {exc}") from exc
 
 
 def _convert_points(
     paths: list[Path],
+    formats: list[sniff.Format],
     out: Path,
     options: ConvertOptions,
     report: ProgressCallback,
@@ -97,9 +106,9 @@ def _convert_points(
 ) -> ConversionReport:
     report(0.0, "reading point cloud headers")
     found: list[pyproj.CRS] = []
-    for path in paths:
+    for path, file_format in zip(paths, formats, strict=True):
         try:
-            crs = parse_crs(options.crs) if options.crs else points.file_crs(path)
+            crs = parse_crs(options.crs) if options.crs else points.file_crs(path, file_format)
         except TilesError as exc:
             raise InputError(f"{path}: {exc}") from exc
         if crs is None:
@@ -115,9 +124,13 @@ def _convert_points(
     crs = with_heights(found[0])
     with atomic_directory(out) as work:
         scratch = work / "_octree"
+        links = work / "_inputs"  # inputs under the extension of their content, for py3dtiles
+        named = [
+            points.named_for_py3dtiles(p, f, links) for p, f in zip(paths, formats, strict=True)
+        ]
         report(0.05, "building the octree (py3dtiles)")
         try:
-            document = points.run_py3dtiles(paths, scratch, crs)
+            document = points.run_py3dtiles(named, scratch, crs)
             frame, rewriter = points.rewriter(
                 document,
                 scratch,
@@ -132,6 +145,7 @@ def _convert_points(
         root = rewriter.run(document)
         placement = rewriter.placement
         points.remove(scratch)
+        points.remove(links)
         root.transform = frame.tileset_transform()
         stats = rewriter.stats
         summary = _summary(paths, [placement], frame, root)
@@ -143,21 +157,28 @@ def _convert_points(
         report(0.97, "writing tileset.json")
         _write_tileset(work, root, summary)
     report(1.0, "done")
-    return ConversionReport(out, time.perf_counter() - started, summary)
+    notes = _name_notes(paths, formats)
+    return ConversionReport(out, time.perf_counter() - started, summary, notes)
 
 
-def _read(path: Path, options: ConvertOptions) -> Source:
+def _name_notes(paths: list[Path], formats: list[sniff.Format]) -> list[str]:
+    notes = (sniff.name_mismatch(p, f) for p, f in zip(paths, formats, strict=True))
+    return [note for note in notes if note is not None]
+
+
+def _read(path: Path, file_format: sniff.Format, options: ConvertOptions) -> Source:
     try:
-        if cityjson.supports(path):
+        if file_format.reader == "cityjson":
             return cityjson.read(path, options.cityjson_lod)
-        if geojson.supports(path):
+        if file_format.reader == "geojson":
             return geojson.read(path, options.features)
-        if mesh.supports(path) and (path.suffix.lower() != ".ply" or mesh.has_faces(path)):
+        if file_format.reader == "mesh":
             # CRS coordinates are easting, northing, height: z up whatever the format.
-            return mesh.read(path, options.up_axis or ("z" if options.crs else None))
+            up_axis = options.up_axis or ("z" if options.crs else None)
+            return mesh.read(path, up_axis, file_format)
     except TilesError as exc:
         raise InputError(f"{path}: {exc}") from exc
-    raise InputError(f"{path}: unsupported input format {path.suffix or '(no extension)'!r}")
+    raise InputError(f"{path}: {file_format.label} is not read here")
 
 
 def _placement_crs(source: Source, options: ConvertOptions) -> Any:
@@ -186,16 +207,17 @@ def convert(
         raise InputError("no input files given")
     for path in paths:
         _check_file(path)
-    clouds = [p for p in paths if _is_point_cloud(p)]
+    formats = [_detect(p) for p in paths]
+    clouds = [p for p, f in zip(paths, formats, strict=True) if f.is_point_cloud]
     if clouds and len(clouds) < len(paths):
         raise InputError(
             f"{clouds[0]}: point clouds and other inputs go into separate tilesets; "
             "convert them separately"
         )
     if clouds:
-        return _convert_points(paths, Path(out_dir), options, report, started)
+        return _convert_points(paths, formats, Path(out_dir), options, report, started)
     report(0.0, "reading")
-    sources = [_read(p, options) for p in paths]
+    sources = [_read(p, f, options) for p, f in zip(paths, formats, strict=True)]
 
     report(0.1, "georeferencing")
     frame, placements = _place(sources, options)
@@ -231,7 +253,8 @@ def convert(
         report(0.97, "writing tileset.json")
         _write_tileset(work, root, summary)
     report(1.0, "done")
-    notes = [w for source in sources for w in getattr(source, "warnings", [])]
+    notes = _name_notes(paths, formats)
+    notes += [w for source in sources for w in getattr(source, "warnings", [])]
     return ConversionReport(out, time.perf_counter() - started, summary, notes)
 
 

@@ -53,3 +53,21 @@ class OutsideGridError(CrsError):
         super().__init__(message)
         self.indices = indices
         self.count = count
+
+
+class UnsupportedFormatError(TilesError):
+    """An input whose content is no supported format, or whose format cannot be told.
+
+    ``name`` is the file's base name, ``reason`` the message without the leading name (for
+    callers that name the file their own way) and ``detected`` what the content looks like ("a
+    PNG image"), or None when it is unrecognisable. ``named`` says that ``reason`` already names
+    the file, so the message does not start with the name again.
+    """
+
+    def __init__(
+        self, name: str, reason: str, *, detected: str | None = None, named: bool = False
+    ) -> None:
+        super().__init__(reason if named else f"{name}: {reason}")
+        self.name = name
+        self.reason = reason
+        self.detected = detected

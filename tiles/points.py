@@ -30,6 +30,7 @@ from tiles.crs import EnuFrame
 from tiles.errors import TilesError
 from tiles.georef import Placement, frame_for, geodetic_extent
 from tiles.gltf import Material, Primitive, write_glb
+from tiles.readers import sniff
 from tiles.tileset import Box, Tile
 
 FloatArray = NDArray[np.float64]
@@ -45,12 +46,15 @@ class PointStats:
 
 
 def supports(path: Path) -> bool:
-    return path.suffix.lower() in POINT_EXTENSIONS
+    """Whether the file is a point cloud (LAS, LAZ, XYZ, PLY without faces) by its content."""
+    found = sniff.detect_or_none(path)
+    return found is not None and found.is_point_cloud
 
 
-def file_crs(path: Path) -> pyproj.CRS | None:
-    """The CRS a LAS/LAZ header declares, if any (XYZ and PLY carry none)."""
-    if path.suffix.lower() not in (".las", ".laz"):
+def file_crs(path: Path, file_format: sniff.Format | None = None) -> pyproj.CRS | None:
+    """The CRS a LAS/LAZ header declares, if any (XYZ and PLY carry none). ``file_format`` is
+    what :func:`sniff.detect` found (detected here when not given)."""
+    if (file_format or sniff.detect(path)) not in (sniff.LAS, sniff.LAZ):
         return None
     try:
         with laspy.open(path) as reader:
@@ -58,6 +62,26 @@ def file_crs(path: Path) -> pyproj.CRS | None:
     except Exception as exc:  # laspy raises several kinds for damaged headers
         raise TilesError(f"cannot read the LAS header: {exc}") from exc
     return pyproj.CRS(crs) if crs is not None else None
+
+
+def named_for_py3dtiles(path: Path, file_format: sniff.Format, directory: Path) -> Path:
+    """``path`` itself when its extension is that of its format, else a link to it named with
+    that extension in ``directory``: py3dtiles picks its reader by the file extension, and we
+    go by the content (a LAS file named ``.xyz`` is read as LAS). A hard link or a copy stands
+    in where symbolic links are not possible."""
+    if path.suffix.lower() == file_format.extension:
+        return path
+    directory.mkdir(parents=True, exist_ok=True)
+    link = directory / f"{len(list(directory.iterdir()))}_{path.stem}{file_format.extension}"
+    target = path.resolve()
+    try:
+        link.symlink_to(target)
+    except OSError:
+        try:
+            os.link(target, link)
+        except OSError:
+            shutil.copyfile(target, link)
+    return link
 
 
 def run_py3dtiles(paths: list[Path], work: Path, crs: pyproj.CRS) -> dict[str, Any]:

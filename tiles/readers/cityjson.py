@@ -24,7 +24,8 @@ from tiles.errors import TilesError
 from tiles.georef import Placement
 from tiles.gltf import Material
 from tiles.model import FeatureModel, MeshPart
-from tiles.readers.sniff import json_head, load_json
+from tiles.readers import sniff
+from tiles.readers.sniff import load_json
 from tiles.shapes import triangulate_rings
 
 FloatArray = NDArray[np.float64]
@@ -89,10 +90,8 @@ class CityJsonSource:
 
 
 def supports(path: Path) -> bool:
-    name = path.name.lower()
-    if name.endswith((".city.json", ".cityjson")):
-        return True
-    return '"CityJSON"' in json_head(path)
+    """Whether the file is CityJSON by its content (its top-level ``type``), whatever its name."""
+    return sniff.detect_or_none(path) is sniff.CITYJSON
 
 
 def _crs(document: dict[str, Any]) -> pyproj.CRS | None:

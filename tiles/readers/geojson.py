@@ -33,7 +33,8 @@ from tiles.errors import TilesError
 from tiles.georef import Placement
 from tiles.gltf import Material
 from tiles.model import FeatureModel, MeshPart
-from tiles.readers.sniff import json_head, load_json
+from tiles.readers import sniff
+from tiles.readers.sniff import load_json
 from tiles.shapes import DegenerateLineError, Mesh, prisms, triangulate_rings, tubes
 
 FloatArray = NDArray[np.float64]
@@ -297,11 +298,8 @@ class GeoJsonSource:
 
 
 def supports(path: Path) -> bool:
-    """GeoJSON by extension (.geojson), or a .json whose type is a GeoJSON type."""
-    if path.suffix.lower() == ".geojson":
-        return True
-    head = json_head(path)
-    return '"FeatureCollection"' in head or '"Feature"' in head
+    """Whether the file is GeoJSON by its content (its top-level ``type``), whatever its name."""
+    return sniff.detect_or_none(path) is sniff.GEOJSON
 
 
 def _named_crs(document: dict[str, Any]) -> pyproj.CRS | None:

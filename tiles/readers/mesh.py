@@ -27,10 +27,13 @@ from tiles.errors import TilesError
 from tiles.georef import Placement
 from tiles.gltf import Material, Texture
 from tiles.model import FeatureModel, MeshPart
+from tiles.readers import sniff
 
 FloatArray = NDArray[np.float64]
 
 EXTENSIONS = {".glb": "y", ".gltf": "y", ".obj": "y", ".ply": "z", ".stl": "z"}
+# The usual up axis by format (:attr:`sniff.Format.key`).
+UP_AXES = {"glb": "y", "gltf": "y", "obj": "y", "ply": "z", "stl": "z"}
 
 # Rows map file axes to z-up model axes: a y-up (x, y, z) becomes (x, -z, y).
 _Y_UP_TO_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
@@ -77,29 +80,37 @@ class MeshSource:
 
 
 def supports(path: Path) -> bool:
-    return path.suffix.lower() in EXTENSIONS
+    """Whether the file is a model (glTF/GLB, OBJ, PLY with faces, STL) by its content."""
+    found = sniff.detect_or_none(path)
+    return found is not None and found.reader == "mesh"
 
 
 def has_faces(path: Path) -> bool:
     """Whether a PLY file holds a mesh (as opposed to a point cloud)."""
     try:
         with path.open("rb") as handle:
-            header = handle.read(4096)
+            return sniff.ply_has_faces(handle.read(sniff.HEAD_SIZE))
     except OSError:
         return False
-    match = re.search(rb"element face (\d+)", header)
-    return bool(match and int(match.group(1)) > 0)
 
 
-def read(path: Path, up_axis: str | None = None) -> MeshSource:
-    """Load and check a model file; raises :class:`TilesError` for unreadable or bad geometry."""
-    suffix = path.suffix.lower()
-    up = up_axis or EXTENSIONS[suffix]
+def read(
+    path: Path, up_axis: str | None = None, file_format: sniff.Format | None = None
+) -> MeshSource:
+    """Load and check a model file; raises :class:`TilesError` for unreadable or bad geometry.
+
+    ``file_format`` is what :func:`sniff.detect` found (detected here when not given): the
+    content decides how the file is read, not its name.
+    """
+    found = file_format or sniff.detect(path)
+    if found.key not in UP_AXES:
+        raise TilesError(f"{found.label} is not a model format")
+    up = up_axis or UP_AXES[found.key]
     source = MeshSource(path, None)
-    if suffix == ".obj":
+    if found is sniff.OBJ:
         source.warnings.extend(_missing_obj_resources(path))
     try:
-        scene: Any = trimesh.load(path, force="scene", process=False)
+        scene: Any = trimesh.load(path, file_type=found.key, force="scene", process=False)
     except Exception as exc:  # trimesh raises many kinds for corrupt files
         raise TilesError(f"cannot read the model: {type(exc).__name__}: {exc}") from exc
     rotate = _Y_UP_TO_Z_UP if up == "y" else np.eye(3)
