@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
@@ -31,14 +33,15 @@ from arserver.errors import (
     TooLargeError,
 )
 from arserver.ingest.mqtt import MqttIngest
-from arserver.ingest.service import ObservationWriter
 from arserver.jobs.worker import Worker
 from arserver.live.bus import open_bus
 from arserver.live.hub import Hub
 from arserver.live.mirror import RedisSessionMirror
 from arserver.live.protocol import Limits
 from arserver.security.tokens import TokenError
+from arserver.services.alerts import AlertService
 from arserver.services.assets import AssetService
+from arserver.services.observations import ObservationWriter
 from arserver.store.database import DatabaseError, open_database
 from arserver.store.live import current_changes
 from arserver.store.retention import run_retention
@@ -68,15 +71,49 @@ def status_of(exc: BaseException) -> int:
     )
 
 
+#: A 422 lists at most this many problems, and echoes an input only when it is this short.
+MAX_PROBLEMS = 20
+MAX_ECHO_CHARS = 100
+
+
+def describe_problems(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """Request validation errors as clients see them: where (``loc``), what (``msg``, ``type``)
+    and the offending value only when it is a short scalar, so that a multi-megabyte body is
+    never sent back."""
+    problems: list[dict[str, Any]] = []
+    for error in errors[:MAX_PROBLEMS]:
+        problem = {
+            "loc": list(error.get("loc", ())),
+            "msg": error.get("msg"),
+            "type": error.get("type"),
+        }
+        value = error.get("input")
+        if (value is None or isinstance(value, bool | int | float | str)) and len(
+            repr(value)
+        ) <= MAX_ECHO_CHARS:
+            problem["input"] = value
+        problems.append(problem)
+    if len(errors) > MAX_PROBLEMS:
+        problems.append(
+            {"loc": [], "msg": f"and {len(errors) - MAX_PROBLEMS} more problems", "type": "more"}
+        )
+    return problems
+
+
 def _install_error_table(app: FastAPI) -> None:
     async def handle(_request: Request, exc: Exception) -> JSONResponse:
         status = status_of(exc)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
+    async def invalid(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return JSONResponse({"detail": describe_problems(exc.errors())}, status_code=422)
+
     # Starlette looks handlers up along the MRO too; the roots suffice.
     for kind in (ArserverError, TilesError):
         app.add_exception_handler(kind, handle)
+    app.add_exception_handler(RequestValidationError, invalid)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -90,8 +127,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = open_database(settings)
         app.state.bus = open_bus(settings)
         app.state.assets = AssetService(app.state.engine, settings.data_dir, store, app.state.bus)
+        app.state.alerts = AlertService(app.state.engine, app.state.bus)
         app.state.writer = ObservationWriter(
-            app.state.engine, raw_retention=settings.raw_retention, bus=app.state.bus
+            app.state.engine,
+            raw_retention=settings.raw_retention,
+            bus=app.state.bus,
+            alerts=app.state.alerts,
         )
         app.state.hub = Hub(
             Limits(
