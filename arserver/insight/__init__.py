@@ -1,1 +1,1 @@
-"""Insight: threshold rules that open and resolve alerts (forecasts come next)."""
+"""Insight: pure logic over readings (no I/O): threshold rules that open and resolve alerts."""

@@ -1,1 +1,2 @@
-"""Tokens, roles and (later) audit and privacy."""
+"""Who may do what (:mod:`~.policy`, the one table of action x role) and API tokens
+(:mod:`~.tokens`)."""
