@@ -34,7 +34,6 @@ from tiles.readers import sniff
 from tiles.tileset import Box, Tile
 
 FloatArray = NDArray[np.float64]
-POINT_EXTENSIONS = (".las", ".laz", ".xyz", ".ply")
 _MATERIAL = Material("points", (1.0, 1.0, 1.0, 1.0), unlit=True)
 
 

@@ -31,7 +31,6 @@ from tiles.readers import sniff
 
 FloatArray = NDArray[np.float64]
 
-EXTENSIONS = {".glb": "y", ".gltf": "y", ".obj": "y", ".ply": "z", ".stl": "z"}
 # The usual up axis by format (:attr:`sniff.Format.key`).
 UP_AXES = {"glb": "y", "gltf": "y", "obj": "y", "ply": "z", "stl": "z"}
 
