@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from arserver.api.deps import get_engine, get_writer, optional_token, require_reader
 from arserver.errors import InputError, NotFoundError
+from arserver.geometry import location_to_wgs84
 from arserver.ingest.export import to_csv, to_geojson, trajectory
 from arserver.ingest.service import ObservationWriter
 from arserver.live.area import bbox_around, distance_m
@@ -29,7 +30,6 @@ from arserver.store.sensors import (
     ingest_counts,
     latest_in_area,
 )
-from arserver.transform import location_to_wgs84
 
 MAX_BATCH = 10_000
 _KIND = r"^[a-z0-9_]{1,50}$"

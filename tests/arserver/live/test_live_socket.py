@@ -20,8 +20,8 @@ from websockets.frames import Close, Frame, Opcode
 from websockets.sync.client import ClientConnection, connect
 from websockets.uri import parse_uri
 
+from arserver.commands.server import start_server
 from arserver.config import Settings
-from arserver.demo import start_server
 from arserver.security.tokens import create_token
 from arserver.store.database import open_database
 from tiles.crs import EnuFrame, Transformer

@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from arserver.cli import cli
+from arserver.commands.server import start_server
 from arserver.config import Settings
-from arserver.demo import start_server
 from arserver.security.tokens import create_token
 from arserver.store.database import open_database
 from tests.arserver.processes import Mosquitto, free_port

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from arserver.cli import cli
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
+ASSETS = Path(__file__).resolve().parents[3] / "assets"
 
 
 def test_converts_geojson_and_prints_a_summary(tmp_path: Path) -> None:

@@ -1,30 +1,24 @@
-"""``arserver convert``: a conversion with a progress bar on stderr and a summary on stdout."""
+"""The work of ``arserver convert``: a conversion with a progress bar on stderr, then a summary
+on stdout of what was made, where, and how accurately it is placed."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from arserver.commands.progress import stage_progress
 from tiles.convert import ConversionReport, ConvertOptions, convert
 
 
 def run_conversion(
     inputs: list[Path], out_dir: Path, options: ConvertOptions, console: Console | None = None
 ) -> ConversionReport:
-    """Convert with a live progress bar, then print what was made, where, and how accurate."""
+    """Convert ``inputs`` into the tileset folder ``out_dir`` with a live progress bar and the
+    warnings on stderr, then print the summary on ``console`` (default stdout)."""
     err = Console(stderr=True)
     out = console or Console()
-    with Progress(
-        TextColumn("[bold]{task.description:<22}"),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,  # no bar in logs and pipes, only the summary
-    ) as progress:
+    with stage_progress(err) as progress:
         task = progress.add_task("reading", total=1.0)
         report = convert(
             inputs,
@@ -41,6 +35,8 @@ def run_conversion(
 
 
 def print_summary(report: ConversionReport, console: Console) -> None:
+    """The tileset path; counts, size and seconds; source CRSs; the transformation and its
+    accuracy in metres; the WGS 84 box in degrees and the ellipsoidal height range in metres."""
     s = report.summary
     counts = s["counts"]
     west, south, east, north = s["wgs84_bbox"]

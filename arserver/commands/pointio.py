@@ -1,9 +1,10 @@
-"""Reading and writing plain-text point lists: one point per line, ``x y [z]``.
+"""Plain-text point lists, one point per line ``x y [z]``: read, transformed, written.
 
 Contract of ``arserver transform``: whitespace-separated numbers in x y [z] order (easting
 northing, or longitude latitude); blank lines and lines starting with ``#`` are kept as they are
 so output lines match input lines; numbers are written with full precision (the shortest text
-that reads back as the same float64).
+that reads back as the same float64), in the units of the target CRS (degrees for geographic,
+metres for projected and geocentric CRSs, heights in metres). Errors name the 1-based line.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from arserver.errors import InputError
+from tiles.crs import Transformer
+from tiles.errors import CrsError, InvalidCoordinatesError, OutsideGridError
 
 
 @dataclass
@@ -82,3 +85,29 @@ def format_points(points: PointList, results: dict[int, list[NDArray[np.float64]
         for row, number in enumerate(group.lines):
             out[number - 1] = " ".join(repr(column[row]) for column in columns)
     return "\n".join(out) + ("\n" if out else "")
+
+
+def transform_text(transformer: Transformer, text: str) -> str:
+    """Transform every point of ``text``; returns the output text, or raises
+    :class:`InputError` naming the first offending line. Nothing is returned partially."""
+    points = parse_points(text)
+    results: dict[int, list[NDArray[np.float64]]] = {}
+    for dimension, group in points.groups.items():
+        columns = group.columns()
+        try:
+            x, y, z = transformer.transform(*columns)
+        except OutsideGridError as exc:
+            lines = [group.lines[i] for i in exc.indices]
+            listed = ", ".join(str(n) for n in lines) + (", ..." if exc.count > len(lines) else "")
+            raise InputError(
+                f"{exc.count} point(s) outside the area of the transformation (lines {listed}): "
+                f"{exc}",
+                line=lines[0],
+            ) from exc
+        except InvalidCoordinatesError as exc:
+            line = group.lines[exc.index] if exc.index is not None else group.lines[0]
+            raise InputError(str(exc), line=line) from exc
+        except CrsError as exc:
+            raise InputError(str(exc), line=group.lines[0]) from exc
+        results[dimension] = [x, y] if z is None else [x, y, z]
+    return format_points(points, results)

@@ -1,13 +1,15 @@
-"""``arserver simulate``: believable sensor data for the demo area (Schiphol Plaza samples).
+"""The sensors of ``arserver simulate`` and of the demo: believable data for the demo area
+(the Schiphol Plaza samples).
 
 Sensors: six parking bays (occupancy with a daily and weekly rhythm), an air quality sensor
 (NO2 with rush-hour peaks, PM2.5) and a noise sensor (LAeq, day and night), both registered with
 a LoRaWAN device link, a water level gauge (NAP metres, a slow swell), and a sensor ball drifting
-along the sample water main. Sensors are registered over HTTP; readings go to
+along the sample water main at 0.5 m/s. Locations are ETRS89 [lon, lat, h] (degrees, ellipsoidal
+metres), placed from RD New + NAP. Sensors are registered over HTTP; readings go to
 ``/api/v1/observations`` over HTTP (``HttpSink``) or through an MQTT broker (``MqttSink``): the
 LoRaWAN devices as The Things Stack v3 or ChirpStack v4 uplinks, the others on
-``arserver/observations``. Values are a deterministic function of time plus seeded noise, so a
-backfill draws the same history every run.
+``arserver/observations``. Values are a deterministic function of time (UTC) plus seeded noise,
+so a backfill draws the same history every run.
 """
 
 from __future__ import annotations
@@ -25,14 +27,13 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
-import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from arserver.client import ClientError
+from arserver.commands.client import ClientError, ServerClient
 from tiles.crs import Transformer
 
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
 AIR_EUI = "0004A30B001C0530"
 NOISE_EUI = "0004A30B001C0531"
 GROUND_NAP = -3.6
@@ -205,49 +206,37 @@ def observations_at(simulated: list[SimulatedSensor], moment: datetime) -> list[
 
 
 class HttpSink:
-    """Registers the sensors (if needed) and posts observations to a server."""
+    """Registers the sensors (if needed) and posts observations through ``client``, which it
+    closes with :meth:`close`."""
 
-    def __init__(self, server: str, token: str) -> None:
-        self._http = httpx.Client(
-            base_url=server.rstrip("/"), headers={"Authorization": f"Bearer {token}"}, timeout=60
-        )
+    def __init__(self, client: ServerClient) -> None:
+        self._client = client
 
     def register(self, simulated: list[SimulatedSensor]) -> None:
         for sensor in simulated:
-            try:
-                response = self._http.post("/api/v1/sensors", json=sensor.registration)
-            except httpx.HTTPError as exc:
-                raise ClientError(f"cannot reach the server: {exc}") from exc
-            if response.status_code not in (201, 409):  # 409: registered in an earlier run
-                name = sensor.registration["id"]
-                raise ClientError(f"registering {name}: {response.status_code} {response.text}")
+            self._client.register_sensor(sensor.registration)  # exists from an earlier run: fine
 
     def send(self, items: list[dict[str, Any]]) -> int:
         """Post a batch; returns how many the server accepted."""
-        try:
-            response = self._http.post("/api/v1/observations", json={"observations": items})
-        except httpx.HTTPError as exc:
-            raise ClientError(f"cannot reach the server: {exc}") from exc
-        if response.status_code != 200:
-            raise ClientError(f"sending observations: {response.status_code} {response.text}")
-        return int(response.json()["accepted"])
+        return self._client.send_observations(items)
 
     def close(self) -> None:
-        self._http.close()
+        self._client.close()
 
 
 class MqttSink:
-    """Registers the sensors over HTTP, then publishes readings to an MQTT broker with QoS 1, as
-    a LoRaWAN network server would: devices with a ``device`` link as ``fmt`` uplinks (``tts``
-    or ``chirpstack``), the others on our own topic."""
+    """Registers the sensors over HTTP through ``client``, then publishes readings to the MQTT
+    broker at ``mqtt_url`` (``mqtt://[user:password@]host[:1883]``) with QoS 1, as a LoRaWAN
+    network server would: devices with a ``device`` link as ``fmt`` uplinks (``tts`` or
+    ``chirpstack``), the others on our own topic."""
 
-    def __init__(self, server: str, token: str, mqtt_url: str, fmt: str = "tts") -> None:
+    def __init__(self, client: ServerClient, mqtt_url: str, fmt: str = "tts") -> None:
         if fmt not in ("tts", "chirpstack"):
             raise ClientError(f"unknown uplink format {fmt!r}: use tts or chirpstack")
         parsed = urlparse(mqtt_url)
         if parsed.scheme not in ("mqtt", "tcp") or not parsed.hostname:
             raise ClientError(f"the MQTT URL must look like mqtt://host:1883, got {mqtt_url!r}")
-        self._http = HttpSink(server, token)
+        self._http = HttpSink(client)
         self.format = fmt
         self._devices: dict[str, dict[str, Any]] = {}
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="")
@@ -256,7 +245,8 @@ class MqttSink:
         try:
             self._client.connect(parsed.hostname, parsed.port or 1883, keepalive=30)
         except OSError as exc:
-            raise ClientError(f"cannot reach the MQTT broker at {mqtt_url}: {exc}") from exc
+            broker = f"{parsed.hostname}:{parsed.port or 1883}"  # not the password in the URL
+            raise ClientError(f"cannot reach the MQTT broker at {broker}: {exc}") from exc
         self._client.loop_start()
 
     def register(self, simulated: list[SimulatedSensor]) -> None:

@@ -10,12 +10,12 @@ import pytest
 from click.testing import CliRunner
 
 from arserver.cli import cli
+from arserver.commands.server import start_server
 from arserver.config import Settings
-from arserver.demo import start_server
 from arserver.security.tokens import create_token
 from arserver.store.database import open_database
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
+ASSETS = Path(__file__).resolve().parents[3] / "assets"
 
 
 @pytest.fixture

@@ -1,15 +1,15 @@
-"""``arserver demo``: a first look at what the service does.
+"""What ``arserver demo`` shows: a first look at what the service does.
 
 Well-known places, given in RD New + NAP (EPSG:7415) at NAP 0 m, go to ETRS89 and to the
 Earth-centred frame of 3D Tiles with RDNAPTRANS(TM)2018, beside what PROJ does without the Dutch
 grids (its "ballpark" takes NAP height as ellipsoidal height). Then the server starts on the
 embedded default, the sample assets are uploaded through the API and converted, and the URLs of
-the API docs and of the scene tileset are printed with a viewer token.
+the API docs and of the scene tileset are printed with a viewer token, while simulated sensors
+send live data.
 """
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 import warnings
@@ -18,18 +18,16 @@ from typing import Any
 
 import numpy as np
 import pyproj
-import uvicorn
 from rich.console import Console
 from rich.table import Table
 
-from arserver import simulate
-from arserver.app import create_app
-from arserver.client import AssetClient
+from arserver.commands import simulation
+from arserver.commands.client import ServerClient
+from arserver.commands.server import start_server
+from arserver.commands.simulation import HttpSink
+from arserver.commands.uploads import UPLOAD_TIMEOUT_S
 from arserver.config import Settings
-from arserver.errors import ArserverError
 from arserver.security.tokens import create_token
-from arserver.server import uvicorn_config
-from arserver.simulate import HttpSink
 from arserver.store.database import open_database
 from tiles.crs import Transformer
 
@@ -44,7 +42,7 @@ LANDMARKS: tuple[tuple[str, float, float], ...] = (
 )
 
 
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
 # Street furniture placed at these RD New + NAP positions (next to the sample parking zones).
 FURNITURE: tuple[tuple[str, float, float, float, float], ...] = (
     ("lamp_post.glb", 111_765.0, 481_150.0, -3.6, 90.0),
@@ -77,13 +75,13 @@ def run_demo(
         out.print()
         out.print(f"[bold]arserver is running at {base_url}; importing the sample assets[/]")
         imported = import_samples(base_url, gis, out)
-        sink = HttpSink(base_url, gis)
+        sink = HttpSink(ServerClient(base_url, gis))
         stop = threading.Event()
-        simulated = simulate.run(sink, backfill_hours=24.0, iterations=1)
+        simulated = simulation.run(sink, backfill_hours=24.0, iterations=1)
         out.print(f"  simulated sensors: {simulated} observations (24 h of history, then live)")
         if keep_serving:
             live = threading.Thread(
-                target=simulate.run,
+                target=simulation.run,
                 args=(sink,),
                 kwargs={"interval_s": 5.0, "stop": stop.is_set},
                 name="arserver-demo-sensors",
@@ -98,8 +96,8 @@ def run_demo(
         out.print(f"viewer token:        {viewer}", soft_wrap=True)
         latest = f"{base_url}/api/v1/observations/latest?bbox=4.74,52.31,4.77,52.32"
         out.print(f"sensors, latest:     {latest}&access_token={viewer}", soft_wrap=True)
-        live_url = base_url.replace("http://", "ws://") + "/api/v1/live"
-        out.print(f"live overlay:        {live_url}?access_token={viewer}", soft_wrap=True)
+        live_url = ServerClient(base_url, viewer).live_connect_url()
+        out.print(f"live overlay:        {live_url}", soft_wrap=True)
         watch = (
             f"arserver watch --server {base_url} --token {viewer} "
             "--center 4.7538,52.3166 --radius 200 --origin 4.7538,52.3166,42"
@@ -116,6 +114,8 @@ def run_demo(
 
 
 def import_samples(base_url: str, token: str, out: Console) -> list[dict[str, Any]]:
+    """Upload every sample (the street furniture placed at its RD New + NAP position and
+    heading), then wait for each conversion; returns the assets' last states."""
     to_geodetic = Transformer.from_crs("EPSG:7415", "EPSG:4979")
     jobs: list[tuple[str, dict[str, str]]] = [(name, {}) for name in SAMPLES]
     for name, x, y, nap, heading in FURNITURE:
@@ -124,7 +124,7 @@ def import_samples(base_url: str, token: str, out: Console) -> list[dict[str, An
         origin = f"{float(lon[0])!r},{float(lat[0])!r},{float(h[0])!r}"
         jobs.append((name, {"origin": origin, "heading": str(heading)}))
     results = []
-    with AssetClient(base_url, token) as client:
+    with ServerClient(base_url, token, timeout_s=UPLOAD_TIMEOUT_S) as client:
         queued = [
             (name, client.upload(ASSETS / name, {"name": name, "layer": LAYER, **fields}))
             for name, fields in jobs
@@ -137,45 +137,6 @@ def import_samples(base_url: str, token: str, out: Console) -> list[dict[str, An
             else:
                 out.print(f"  {name:<22} [red]failed[/]  {state['error']}", soft_wrap=True)
     return results
-
-
-class _Server:
-    """uvicorn in a background thread."""
-
-    def __init__(self, server: uvicorn.Server, thread: threading.Thread) -> None:
-        self._server = server
-        self._thread = thread
-
-    def wait(self) -> None:
-        try:
-            while self._thread.is_alive():
-                self._thread.join(0.5)
-        except KeyboardInterrupt:
-            pass
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=60)
-
-
-def start_server(settings: Settings, port: int) -> tuple[_Server, str]:
-    """Start the application on 127.0.0.1 (``port``, or a free one if it is taken)."""
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])  # the one asked for, or any free one (also for 0)
-    config = uvicorn_config(create_app(settings), "127.0.0.1", port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="arserver-demo-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise ArserverError(f"the demo server did not start on port {port}")
-        time.sleep(0.05)
-    return _Server(server, thread), f"http://127.0.0.1:{port}"
 
 
 def show_georeferencing(out: Console) -> None:

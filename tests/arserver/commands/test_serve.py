@@ -84,7 +84,7 @@ def test_serve_with_an_unreachable_database_fails_with_one_line(tmp_path: Path) 
 def test_every_setting_is_documented() -> None:
     from arserver.config import Settings
 
-    guide = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text(encoding="utf-8")
+    guide = (Path(__file__).resolve().parents[3] / "docs" / "api.md").read_text(encoding="utf-8")
     missing = [
         f"ARSERVER_{name.upper()}"
         for name in Settings.model_fields

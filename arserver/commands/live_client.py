@@ -1,6 +1,6 @@
-"""``arserver watch``: a live client for field tests. Subscribes to an area over
-``/api/v1/live``, prints every message, and on a dropped connection reconnects and resumes its
-session from the last seq it printed (so the output has no gap and no repeat)."""
+"""The live client of ``arserver watch``, for field tests: subscribes to an area over
+``/api/v1/live``, hands on every message, and on a dropped connection reconnects and resumes its
+session from the last seq it handed on (so the output has no gap and no repeat)."""
 
 from __future__ import annotations
 
@@ -8,24 +8,17 @@ import json
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlencode
 
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 from websockets.sync.client import connect
 
-from arserver.client import ClientError
-
-
-def live_url(server: str) -> str:
-    base = server.rstrip("/")
-    for scheme, ws in (("https://", "wss://"), ("http://", "ws://")):
-        if base.startswith(scheme):
-            return ws + base[len(scheme) :] + "/api/v1/live"
-    raise ClientError(f"the server must be an http:// or https:// URL, got {server!r}")
+from arserver.commands.client import ClientError, ServerClient
 
 
 def describe(message: dict[str, Any]) -> str:
-    """One readable line per message."""
+    """One readable line per message (and one more per item of a snapshot or update): its seq,
+    its type and subscription, and each item's key, value, unit and position (degrees and
+    ellipsoidal metres, or ENU metres if the subscription asked for a frame)."""
     kind = message.get("type")
     head = f"{message['seq']:>6} " if "seq" in message else "       "
     if kind in ("snapshot", "update"):
@@ -46,28 +39,27 @@ def describe(message: dict[str, Any]) -> str:
 
 
 def watch(
-    server: str,
-    token: str,
+    client: ServerClient,
     subscription: dict[str, Any],
     emit: Callable[[dict[str, Any]], None],
     *,
     count: int | None = None,
     reconnect: bool = True,
 ) -> int:
-    """Subscribe and hand every message to ``emit`` until ``count`` sequenced messages were
-    seen (or for ever); returns how many were seen. Reconnects with resume on a dropped
-    connection; an answer the server refuses (bad token) is a :class:`ClientError`."""
-    url = live_url(server)
+    """Subscribe with ``subscription`` (a ``subscribe`` message) through ``client``'s live URL
+    and hand every message to ``emit`` until ``count`` sequenced messages were seen (or for
+    ever); returns how many were seen. Reconnects with resume on a dropped connection (waiting
+    0.5 s, doubling up to 10 s), and says so to ``emit`` as a ``reconnecting`` message; an
+    answer the server refuses (bad token) is a :class:`ClientError`."""
     session: str | None = None
     last_seq = 0
     seen = 0
     pause = 0.5
     while True:
-        query = {"access_token": token}
-        if session is not None:
-            query |= {"session": session, "last_seq": str(last_seq)}
+        resume = {} if session is None else {"session": session, "last_seq": str(last_seq)}
+        url = client.live_connect_url(**resume)
         try:
-            with connect(f"{url}?{urlencode(query)}", open_timeout=10) as ws:
+            with connect(url, open_timeout=client.connect_timeout_s) as ws:
                 pause = 0.5
                 for text in ws:
                     message = json.loads(text)

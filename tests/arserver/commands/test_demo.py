@@ -8,8 +8,8 @@ from pathlib import Path
 
 from rich.console import Console
 
+from arserver.commands.showcase import run_demo
 from arserver.config import Settings
-from arserver.demo import run_demo
 
 
 def free_port() -> int:
