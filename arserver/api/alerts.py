@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Query, status
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import Engine
 
-from arserver.api.deps import get_engine, optional_token, require_reader
+from arserver.api.deps import get_alerts, get_engine, optional_token, require_reader
 from arserver.errors import NotFoundError
 from arserver.security.policy import Action, authorize
 from arserver.security.tokens import TokenRecord
-from arserver.store.alerts import acknowledge, create_rule, list_alerts, list_rules
+from arserver.services.alerts import AlertService
+from arserver.store.alerts import list_alerts
+from arserver.store.rules import list_rules
 
 WINDOWS = {"raw": 0, "1m": 60, "15m": 900, "1h": 3600, "1d": 86400}
 
@@ -68,12 +70,11 @@ def alerts_router() -> APIRouter:
     @router.post("/rules", status_code=status.HTTP_201_CREATED, summary="Add a threshold rule")
     def add_rule(
         body: RuleIn,
-        engine: Annotated[Engine, Depends(get_engine)],
+        service: Annotated[AlertService, Depends(get_alerts)],
         token: Annotated[TokenRecord | None, Depends(optional_token)],
     ) -> dict[str, Any]:
         authorize(token, Action.ADD_RULES)
-        row = create_rule(
-            engine,
+        row = service.add_rule(
             {
                 "name": body.name, "kind": body.kind, "sensor_id": body.sensor,
                 "above": body.operator == "above", "threshold": body.threshold,
@@ -106,16 +107,13 @@ def alerts_router() -> APIRouter:
     @router.post("/alerts/{alert_id}/acknowledge", summary="Acknowledge an open alert")
     def acknowledge_alert(
         alert_id: str,
-        request: Request,
-        engine: Annotated[Engine, Depends(get_engine)],
+        service: Annotated[AlertService, Depends(get_alerts)],
         token: Annotated[TokenRecord | None, Depends(optional_token)],
     ) -> dict[str, Any]:
         caller = authorize(token, Action.ACKNOWLEDGE_ALERTS)
-        row, change = acknowledge(engine, alert_id, caller.name)
+        row = service.acknowledge(alert_id, caller.name)
         if row is None:
             raise NotFoundError(f"no alert {alert_id!r}")
-        if change is not None:  # committed: tell the live overlay
-            request.app.state.bus.publish([change])
         return _alert_out(row)
 
     return router

@@ -9,10 +9,11 @@ from sqlalchemy import Engine
 
 from arserver.config import Settings
 from arserver.errors import AuthenticationError
-from arserver.ingest.service import ObservationWriter
 from arserver.security.policy import Action, authorize
 from arserver.security.tokens import TokenRecord, authenticate
+from arserver.services.alerts import AlertService
 from arserver.services.assets import AssetService
+from arserver.services.observations import ObservationWriter
 
 
 def get_engine(request: Request) -> Engine:
@@ -28,6 +29,11 @@ def get_assets(request: Request) -> AssetService:
 def get_writer(request: Request) -> ObservationWriter:
     writer: ObservationWriter = request.app.state.writer
     return writer
+
+
+def get_alerts(request: Request) -> AlertService:
+    alerts: AlertService = request.app.state.alerts
+    return alerts
 
 
 def get_settings(request: Request) -> Settings:

@@ -17,10 +17,10 @@ from arserver.api.deps import get_engine, get_writer, optional_token, require_re
 from arserver.errors import InputError, NotFoundError
 from arserver.geometry import location_to_wgs84
 from arserver.ingest.export import to_csv, to_geojson, trajectory
-from arserver.ingest.service import ObservationWriter
 from arserver.live.area import bbox_around, distance_m
 from arserver.security.policy import Action, authorize
 from arserver.security.tokens import TokenRecord
+from arserver.services.observations import ObservationWriter
 from arserver.store.sensors import (
     BUCKETS,
     buckets,

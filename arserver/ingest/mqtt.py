@@ -30,7 +30,7 @@ from paho.mqtt.properties import Properties
 from sqlalchemy.exc import DBAPIError
 
 from arserver.ingest.lorawan import Uplink, UplinkError, from_chirpstack, from_tts, items_for
-from arserver.ingest.service import IngestResult, ObservationWriter
+from arserver.services.observations import IngestResult, ObservationWriter
 from arserver.store.sensors import sensors_for_devices
 
 log = logging.getLogger(__name__)

@@ -1,30 +1,16 @@
-"""Rules and alerts: creating rules, listing them and alerts, acknowledging an alert."""
+"""Alerts: the SQL behind :class:`~arserver.services.alerts.AlertService` (opening, resolving,
+acknowledging) and the alerts' listing."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
-from arserver.domain import Change, alert_change
-from arserver.store.schema import alerts, rules, sensors
-
-
-def create_rule(engine: Engine, values: dict[str, Any]) -> dict[str, Any]:
-    rule_id = uuid.uuid4().hex
-    with engine.begin() as connection:
-        connection.execute(insert(rules).values(id=rule_id, created_at=datetime.now(UTC), **values))
-        row = connection.execute(select(rules).where(rules.c.id == rule_id)).one()
-    return dict(row._mapping)
-
-
-def list_rules(engine: Engine) -> list[dict[str, Any]]:
-    with engine.connect() as connection:
-        return [
-            dict(r._mapping) for r in connection.execute(select(rules).order_by(rules.c.created_at))
-        ]
+from arserver.domain import Position
+from arserver.store.schema import alerts, sensors
 
 
 def list_alerts(engine: Engine, status: str | None, limit: int) -> list[dict[str, Any]]:
@@ -36,32 +22,46 @@ def list_alerts(engine: Engine, status: str | None, limit: int) -> list[dict[str
         return [dict(r._mapping) for r in connection.execute(query)]
 
 
-def acknowledge(
-    engine: Engine, alert_id: str, by: str
-) -> tuple[dict[str, Any] | None, Change | None]:
-    """Mark an open alert acknowledged; returns the alert (None if there is no such alert) and
-    the live change to announce (None if nothing changed, or its sensor has no location).
-    Acknowledging an acknowledged or resolved alert changes nothing."""
-    with engine.begin() as connection:
-        changed = connection.execute(
+def open_alerts(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert open alerts (each: id, rule_id, sensor_id, kind, value, opened_at)."""
+    if rows:
+        connection.execute(insert(alerts), [{**row, "status": "open"} for row in rows])
+
+
+def resolve_alerts(connection: Connection, resolved: Sequence[tuple[str, datetime]]) -> None:
+    """Mark alerts (id, when) resolved, whether open or acknowledged."""
+    if resolved:
+        connection.execute(
             update(alerts)
-            .where(alerts.c.id == alert_id, alerts.c.status == "open")
-            .values(status="acknowledged", acknowledged_at=datetime.now(UTC), acknowledged_by=by)
-        ).rowcount
-        row = connection.execute(
-            select(alerts, sensors.c.lon, sensors.c.lat, sensors.c.h)
-            .outerjoin(sensors, sensors.c.id == alerts.c.sensor_id)
-            .where(alerts.c.id == alert_id)
-        ).first()
+            .where(alerts.c.id == bindparam("alert"))
+            .values(status="resolved", resolved_at=bindparam("at")),
+            [{"alert": alert_id, "at": at} for alert_id, at in resolved],
+        )
+
+
+def acknowledge(connection: Connection, alert_id: str, by: str, at: datetime) -> bool:
+    """Mark an open alert acknowledged; whether it was open (acknowledging an acknowledged or
+    resolved alert, or an unknown one, changes nothing)."""
+    changed = connection.execute(
+        update(alerts)
+        .where(alerts.c.id == alert_id, alerts.c.status == "open")
+        .values(status="acknowledged", acknowledged_at=at, acknowledged_by=by)
+    ).rowcount
+    return bool(changed)
+
+
+def alert_at(
+    connection: Connection, alert_id: str
+) -> tuple[dict[str, Any], Position | None] | None:
+    """An alert's row and its sensor's fixed location (None when it has none); None if there
+    is no such alert."""
+    row = connection.execute(
+        select(alerts, sensors.c.lon, sensors.c.lat, sensors.c.h)
+        .outerjoin(sensors, sensors.c.id == alerts.c.sensor_id)
+        .where(alerts.c.id == alert_id)
+    ).first()
     if row is None:
-        return None, None
+        return None
     alert = dict(row._mapping)
-    change = None
-    if changed and alert["lon"] is not None:
-        change = alert_change(
-            alert["id"], alert["status"], alert["rule_id"], alert["sensor_id"], alert["kind"],
-            alert["value"], alert["acknowledged_at"], (alert["lon"], alert["lat"], alert["h"]),
-        )  # fmt: skip
-    for key in ("lon", "lat", "h"):
-        alert.pop(key)
-    return alert, change
+    lon, lat, h = (alert.pop(key) for key in ("lon", "lat", "h"))
+    return alert, ((lon, lat, h) if lon is not None else None)

@@ -19,8 +19,8 @@ from sqlalchemy import Engine, select
 
 from arserver.config import Settings
 from arserver.ingest.mqtt import OWN_TOPIC, MqttIngest
-from arserver.ingest.service import ObservationWriter
 from arserver.security.tokens import create_token
+from arserver.services.observations import ObservationWriter
 from arserver.store.database import open_database
 from arserver.store.schema import observations
 from arserver.store.sensors import create_sensor

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, func, select
 
 from arserver.ingest.lorawan import from_chirpstack, from_tts, items_for
 from arserver.ingest.mqtt import MqttIngest
-from arserver.ingest.service import ObservationWriter
+from arserver.services.observations import ObservationWriter
 from arserver.store.schema import observations
 from arserver.store.sensors import create_sensor, ingest_counts
 

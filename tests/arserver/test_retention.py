@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from sqlalchemy import Engine, func, select
 
 from arserver.cli import cli
-from arserver.ingest.service import ObservationWriter
+from arserver.services.observations import ObservationWriter
 from arserver.store.retention import apply_retention
 from arserver.store.schema import observation_hours, observations
 from arserver.store.sensors import buckets, create_sensor, history

@@ -2,7 +2,9 @@
 before the reply), count, then tell the live hub.
 
 ``ObservationWriter`` is the only code that stores observations; the HTTP API, the MQTT consumer
-and the tests all go through it.
+and the tests all go through it. The alerts the rules open or resolve are written by its
+:class:`~arserver.services.alerts.AlertService` in the same transaction, and their events go out
+in the writer's one publish per batch (one bus call per batch is cheaper than one per kind).
 """
 
 from __future__ import annotations
@@ -22,12 +24,11 @@ from arserver.domain import (
     Reading,
     Rejection,
     StreamInfo,
-    alert_change,
     observation_change,
 )
 from arserver.ingest.validation import check
-from arserver.insight.rules import evaluate
 from arserver.live.bus import Bus
+from arserver.services.alerts import AlertService
 from arserver.store.sensors import count_causes, store_readings, streams_of
 
 
@@ -44,15 +45,23 @@ class ObservationWriter:
     """Stores batches of observation items (the ``POST /api/v1/observations`` item shape).
 
     ``raw_retention``: readings older than this are refused (``too_old``), because retention
-    would delete them at once. ``bus``: where committed changes go (none: nowhere).
+    would delete them at once. ``bus``: where committed changes go (none: nowhere). ``alerts``:
+    the rules and alerts of the same database (default: a service of ``engine`` with no bus of
+    its own, since the writer publishes the alert events it makes).
     """
 
     def __init__(
-        self, engine: Engine, *, raw_retention: timedelta | None = None, bus: Bus | None = None
+        self,
+        engine: Engine,
+        *,
+        raw_retention: timedelta | None = None,
+        bus: Bus | None = None,
+        alerts: AlertService | None = None,
     ) -> None:
         self.engine = engine
         self.raw_retention = raw_retention
         self.bus = bus
+        self.alerts = alerts if alerts is not None else AlertService(engine)
 
     def write(
         self,
@@ -76,22 +85,25 @@ class ObservationWriter:
             streams, info = streams_of(connection, wanted)
             readings, rejected = check(items, streams, moment, oldest)
             stored = store_readings(connection, readings)
-            alerts = evaluate(connection, stored)  # rules see the batch in the same transaction
+            # The rules see the batch in the same transaction; the alerts commit with it.
+            alerts = self.alerts.evaluate(connection, stored, info)
             causes = Counter(r.cause for r in rejected) + (counted or Counter())
             causes["accepted"] += len(stored)
             causes["duplicate"] += len(readings) - len(stored)
             count_causes(connection, +causes)
-        changes = changes_for(stored, alerts, info)
+        changes, where = observation_changes(stored, info)
+        changes += self.alerts.changes(alerts, where)
         if self.bus is not None and changes:
             self.bus.publish(changes)  # after the commit; a bus never fails the write
         return IngestResult(len(stored), len(readings) - len(stored), rejected, alerts, changes)
 
 
-def changes_for(
-    stored: Sequence[Reading], alerts: Sequence[AlertChange], info: dict[int, StreamInfo]
-) -> list[Change]:
-    """One change per datastream (its newest reading in the batch) and one per alert change.
-    Things with no known position (a mobile sensor that sent none) are left out."""
+def observation_changes(
+    stored: Sequence[Reading], info: dict[int, StreamInfo]
+) -> tuple[list[Change], dict[str, Position]]:
+    """One change per datastream (its newest reading in the batch), and where each sensor is
+    (for placing its alerts). Things with no known position (a mobile sensor that sent none)
+    are left out."""
     newest: dict[int, Reading] = {}
     for reading in stored:
         if reading.datastream_id not in newest or reading.time > newest[reading.datastream_id].time:
@@ -109,19 +121,4 @@ def changes_for(
                 stream.sensor_id, stream.kind, stream.unit, position, reading.time, reading.value
             )
         )
-    for alert in alerts:
-        position = where.get(alert.sensor_id)
-        if position is not None:
-            changes.append(
-                alert_change(
-                    alert.alert_id,
-                    alert.status,
-                    alert.rule_id,
-                    alert.sensor_id,
-                    alert.kind,
-                    alert.value,
-                    alert.time,
-                    position,
-                )
-            )
-    return changes
+    return changes, where

@@ -1,0 +1,109 @@
+"""Threshold rules and their per-sensor state: the SQL behind
+:class:`~arserver.services.alerts.AlertService` and the rules' listing.
+
+Rows are plain dicts; the rule engine's types (:mod:`arserver.insight.rules`) are built from them
+by the service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from arserver.store.schema import observations, rule_states, rules
+
+#: The columns of a rule's state besides its key (rule_id, sensor_id).
+STATE_COLUMNS = ("last_time", "breach_since", "clear_since", "alert_id")
+
+
+def create_rule(
+    connection: Connection, rule_id: str, values: Mapping[str, Any], created_at: datetime
+) -> dict[str, Any]:
+    """Insert a rule; returns its row."""
+    connection.execute(rules.insert().values(id=rule_id, created_at=created_at, **values))
+    return dict(connection.execute(select(rules).where(rules.c.id == rule_id)).one()._mapping)
+
+
+def list_rules(engine: Engine) -> list[dict[str, Any]]:
+    with engine.connect() as connection:
+        return [
+            dict(r._mapping) for r in connection.execute(select(rules).order_by(rules.c.created_at))
+        ]
+
+
+def rules_of_kinds(connection: Connection, kinds: Iterable[str]) -> list[dict[str, Any]]:
+    """The rules that watch any of ``kinds``, oldest first, in one query."""
+    query = (
+        select(rules)
+        .where(rules.c.kind.in_(sorted(kinds)))
+        .order_by(rules.c.created_at, rules.c.id)
+    )
+    return [dict(r._mapping) for r in connection.execute(query)]
+
+
+def states_of(
+    connection: Connection, rule_ids: Iterable[str], sensor_ids: Iterable[str]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """{(rule id, sensor id): {last_time, breach_since, clear_since, alert_id}} of the given rules
+    and sensors that have a state, in one query."""
+    query = select(rule_states).where(
+        rule_states.c.rule_id.in_(sorted(rule_ids)), rule_states.c.sensor_id.in_(sorted(sensor_ids))
+    )
+    return {
+        (row.rule_id, row.sensor_id): {name: getattr(row, name) for name in STATE_COLUMNS}
+        for row in connection.execute(query)
+    }
+
+
+def save_states(
+    connection: Connection, states: Mapping[tuple[str, str], Mapping[str, Any]]
+) -> None:
+    """Insert or replace rule states ({(rule id, sensor id): the STATE_COLUMNS}) in one
+    statement."""
+    if not states:
+        return
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(rule_states)
+    statement = statement.on_conflict_do_update(
+        index_elements=["rule_id", "sensor_id"],
+        set_={name: statement.excluded[name] for name in STATE_COLUMNS},
+    )
+    connection.execute(
+        statement,
+        [
+            {"rule_id": rule_id, "sensor_id": sensor_id, **{n: state[n] for n in STATE_COLUMNS}}
+            for (rule_id, sensor_id), state in states.items()
+        ],
+    )
+
+
+def window_observations(
+    connection: Connection, spans: Mapping[int, tuple[datetime, datetime]]
+) -> dict[int, tuple[list[datetime], list[float]]]:
+    """{datastream id: (times ascending, values)} of the observations stored in each
+    datastream's span ``(start, end]``, in one query."""
+    if not spans:
+        return {}
+    o = observations.c
+    query = (
+        select(o.datastream_id, o.time, o.value)
+        .where(
+            or_(
+                *(
+                    and_(o.datastream_id == stream, o.time > start, o.time <= end)
+                    for stream, (start, end) in sorted(spans.items())
+                )
+            )
+        )
+        .order_by(o.datastream_id, o.time)
+    )
+    series: dict[int, tuple[list[datetime], list[float]]] = {}
+    for stream, time, value in connection.execute(query):
+        times, values = series.setdefault(stream, ([], []))
+        times.append(time)
+        values.append(float(value))
+    return series
