@@ -25,12 +25,13 @@ demo: $(STAMP)
 	$(BIN)/arserver demo
 
 test: $(STAMP) $(VALIDATORS)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --cov --cov-report=term
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

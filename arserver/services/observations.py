@@ -26,9 +26,9 @@ from arserver.domain import (
     StreamInfo,
     observation_change,
 )
-from arserver.ingest.validation import check
 from arserver.live.bus import Bus
 from arserver.services.alerts import AlertService
+from arserver.services.checks import check
 from arserver.store.sensors import count_causes, store_readings, streams_of
 
 

@@ -1,5 +1,5 @@
-"""Checking observations one by one: every item is accepted or rejected with a cause and a
-reason, never crashing the batch.
+"""Checking observation items one by one for the observation service: every item is accepted or
+rejected with a cause and a reason, never crashing the batch.
 
 Causes (counted at ``GET /api/v1/ingest/stats``): ``malformed``, ``unknown_sensor``,
 ``unknown_kind``, ``ambiguous_kind``, ``not_finite``, ``out_of_range``, ``bad_time``,
