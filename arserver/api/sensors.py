@@ -14,9 +14,9 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlalchemy import Engine
 
 from arserver.api.deps import get_engine, get_writer, optional_token, require_reader
+from arserver.api.exports import to_csv, to_geojson, trajectory
 from arserver.errors import InputError, NotFoundError
 from arserver.geometry import location_to_wgs84
-from arserver.ingest.export import to_csv, to_geojson, trajectory
 from arserver.live.area import bbox_around, distance_m
 from arserver.security.policy import Action, authorize
 from arserver.security.tokens import TokenRecord
