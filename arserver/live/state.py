@@ -47,7 +47,7 @@ class LiveState:
                 change = self._items[key]
                 if (
                     change.layer in layers
-                    and (kinds is None or change.kind in kinds)
+                    and (kinds is None or change.kind is None or change.kind in kinds)
                     and area.contains(change.lon, change.lat)
                 ):
                     found.append(change)

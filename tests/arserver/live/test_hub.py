@@ -273,11 +273,6 @@ async def test_each_subscription_gets_only_what_it_asked_for(running: Running) -
     assert sorted(m["seq"] for m in updates.values()) == [3, 4]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a change without a kind passes a kinds filter in updates (Subscription.wants) "
-    "but not in snapshots (LiveState.items_in)",
-)
 async def test_a_kinds_filter_treats_a_thing_without_a_kind_alike_in_snapshots_and_updates() -> (
     None
 ):
