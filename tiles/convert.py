@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pyproj
@@ -62,13 +62,32 @@ class ConvertOptions:
     features: FeatureOptions = field(default_factory=FeatureOptions)
 
 
+class ConversionSummary(TypedDict):
+    """What a conversion produced and how it was placed; also stored in the tileset's
+    ``asset.extras.arserver``. Degrees are WGS 84 (taken as ETRS89), heights ellipsoidal
+    metres; ``origin`` is the tileset frame's (lon, lat, h); ``accuracy_m`` the worst accuracy
+    of the transformations used (None when one of them does not state it); ``counts`` what was
+    written (features, triangles or points, tiles, content bytes)."""
+
+    sources: list[str]
+    source_crs: list[str]
+    transformation: list[str]
+    accuracy_m: float | None
+    frame: str
+    origin: list[float]
+    wgs84_bbox: list[float]
+    height_range: list[float]
+    tool: str
+    counts: dict[str, int]
+
+
 @dataclass
 class ConversionReport:
     """What a conversion produced; ``summary`` is also stored in ``asset.extras.arserver``."""
 
     out_dir: Path
     seconds: float
-    summary: dict[str, Any]
+    summary: ConversionSummary
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -148,12 +167,12 @@ def _convert_points(
         points.remove(links)
         root.transform = frame.tileset_transform()
         stats = rewriter.stats
-        summary = _summary(paths, [placement], frame, root)
-        summary["counts"] = {
+        counts = {
             "points_in_tiles": stats.points,  # py3dtiles repeats a sample in the root preview
             "tiles": stats.tiles,
             "content_bytes": stats.content_bytes,
         }
+        summary = _summary(paths, [placement], frame, root, counts)
         report(0.97, "writing tileset.json")
         _write_tileset(work, root, summary)
     report(1.0, "done")
@@ -243,13 +262,13 @@ def convert(
         )
         root = tiler.run()
         root.transform = frame.tileset_transform()
-        summary = _summary(paths, placements, frame, root)
-        summary["counts"] = {
+        counts = {
             "features": len(model.properties),
             "triangles": model.triangle_count,
             "tiles": tiler.stats.tiles,
             "content_bytes": tiler.stats.content_bytes,
         }
+        summary = _summary(paths, placements, frame, root, counts)
         report(0.97, "writing tileset.json")
         _write_tileset(work, root, summary)
     report(1.0, "done")
@@ -258,7 +277,7 @@ def convert(
     return ConversionReport(out, time.perf_counter() - started, summary, notes)
 
 
-def _write_tileset(work: Path, root: Tile, summary: dict[str, Any]) -> None:
+def _write_tileset(work: Path, root: Tile, summary: ConversionSummary) -> None:
     """tileset.json, with the provenance in ``asset.extras.arserver``."""
     tileset = Tileset(root, max(root.geometric_error, root.box.diagonal / 2.0), GENERATOR)
     tileset.extras = {"arserver": summary}
@@ -319,8 +338,12 @@ def _merge(models: list[FeatureModel]) -> FeatureModel:
 
 
 def _summary(
-    paths: list[Path], placements: list[Placement], frame: EnuFrame, root: Tile
-) -> dict[str, Any]:
+    paths: list[Path],
+    placements: list[Placement],
+    frame: EnuFrame,
+    root: Tile,
+    counts: dict[str, int],
+) -> ConversionSummary:
     corners = np.array(
         [[x, y, z] for x in (root.box.minimum[0], root.box.maximum[0])
          for y in (root.box.minimum[1], root.box.maximum[1])
@@ -340,4 +363,5 @@ def _summary(
         "wgs84_bbox": [float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())],
         "height_range": [float(h.min()), float(h.max())],
         "tool": GENERATOR,
+        "counts": counts,
     }

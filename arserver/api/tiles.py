@@ -143,10 +143,10 @@ def scene_tileset(rows: list[AssetRow], store: TileStore) -> dict[str, Any]:
     children: list[dict[str, Any]] = []
     errors: list[float] = []
     for row in rows:
-        summary = row.get("summary") or {}
-        bbox, heights = summary.get("wgs84_bbox"), summary.get("height_range")
-        if not bbox or not heights:
+        summary = row["summary"]
+        if summary is None:
             continue
+        bbox, heights = summary["wgs84_bbox"], summary["height_range"]
         entry = store.asset_dir(row["id"]) / "tileset.json"
         try:
             error = float(json.loads(entry.read_text(encoding="utf-8"))["geometricError"])

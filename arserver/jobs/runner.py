@@ -18,12 +18,15 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Engine
 
 from arserver.services.assets import AssetService
 from arserver.store import jobs as queue
+
+if TYPE_CHECKING:  # a type only; the converter runs in the child process
+    from tiles.convert import ConversionSummary
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +84,7 @@ def run_job(
     error, summary = _run_child(assets, engine, asset["id"], job, worker, request, limits)
     if error is None and summary is not None:
         try:
-            assets.publish(asset, out, job.id, summary)
+            assets.publish_tiles(asset, out, job.id, summary)
         except OSError:
             log.exception("publishing the tiles of asset %s failed", asset["id"])
             error = "publishing the tiles failed on the server"
@@ -102,7 +105,7 @@ def _run_child(
     worker: str,
     request: dict[str, Any],
     limits: JobLimits,
-) -> tuple[str | None, dict[str, Any] | None]:
+) -> tuple[str | None, ConversionSummary | None]:
     process = subprocess.Popen(
         [sys.executable, "-m", "arserver.jobs.child", json.dumps(request)],
         stdout=subprocess.PIPE,
@@ -129,14 +132,14 @@ def _follow(
     worker: str,
     process: subprocess.Popen[bytes],
     limits: JobLimits,
-) -> tuple[str | None, dict[str, Any] | None]:
+) -> tuple[str | None, ConversionSummary | None]:
     """Read the child's reports until it ends: progress to the asset, heartbeats to the job."""
     assert process.stdout is not None
     assert process.stderr is not None
     deadline = time.monotonic() + limits.seconds
     last_write = 0.0
     error: str | None = None
-    summary: dict[str, Any] | None = None
+    summary: ConversionSummary | None = None
     buffer = b""
     stderr_tail = b""  # read as it comes, so that a chatty child never blocks on a full pipe
     with selectors.DefaultSelector() as selector:
@@ -159,7 +162,7 @@ def _follow(
                     if "error" in message:
                         error = str(message["error"])
                     elif "summary" in message:
-                        summary = message["summary"]
+                        summary = cast("ConversionSummary", message["summary"])
                     elif time.monotonic() - last_write > PROGRESS_INTERVAL:
                         last_write = time.monotonic()
                         assets.progress(asset_id, float(message["progress"]), str(message["stage"]))

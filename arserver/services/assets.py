@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from sqlalchemy import Engine
 
@@ -21,6 +21,9 @@ from arserver.store import assets as rows
 from arserver.store.assets import AssetRow, extent_of
 from arserver.store.tilestore import TileStore
 from arserver.store.uploads import remove_upload, store_upload, uploads_dir
+
+if TYPE_CHECKING:  # a type only; the converter itself runs in worker child processes
+    from tiles.convert import ConversionSummary
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +74,8 @@ class AssetService:
         """How far the conversion is (``fraction`` 0..1) and what it is doing."""
         rows.set_state(self.engine, asset_id, progress=fraction, stage=stage)
 
-    def publish(
-        self, asset: AssetRow, tileset_dir: Path, revision: str, summary: dict[str, Any]
+    def publish_tiles(
+        self, asset: AssetRow, tileset_dir: Path, revision: str, summary: ConversionSummary
     ) -> None:
         """Move a converted tileset in as ``revision``, mark the asset ready with its extent
         (``summary["wgs84_bbox"]``: west, south, east, north degrees), then announce it.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any, TypedDict, cast
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from sqlalchemy import (
     Connection,
@@ -21,6 +21,9 @@ from sqlalchemy import (
 )
 
 from arserver.store.schema import assets, jobs
+
+if TYPE_CHECKING:  # a type only: the store never runs the converter
+    from tiles.convert import ConversionSummary
 
 
 class AssetRow(TypedDict):
@@ -43,7 +46,7 @@ class AssetRow(TypedDict):
     error: str | None
     source_name: str | None
     source_bytes: int | None
-    summary: dict[str, Any] | None
+    summary: ConversionSummary | None
     west: float | None
     south: float | None
     east: float | None
