@@ -42,6 +42,7 @@ from arserver.security.tokens import TokenError
 from arserver.services.alerts import AlertService
 from arserver.services.assets import AssetService
 from arserver.services.observations import ObservationWriter
+from arserver.services.sensors import SensorService
 from arserver.store.database import DatabaseError, open_database
 from arserver.store.live import current_changes
 from arserver.store.retention import run_retention
@@ -127,6 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = open_database(settings)
         app.state.bus = open_bus(settings)
         app.state.assets = AssetService(app.state.engine, settings.data_dir, store, app.state.bus)
+        app.state.sensors = SensorService(app.state.engine)
         app.state.alerts = AlertService(app.state.engine, app.state.bus)
         app.state.writer = ObservationWriter(
             app.state.engine,

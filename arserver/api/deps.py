@@ -14,6 +14,7 @@ from arserver.security.tokens import TokenRecord, authenticate
 from arserver.services.alerts import AlertService
 from arserver.services.assets import AssetService
 from arserver.services.observations import ObservationWriter
+from arserver.services.sensors import SensorService
 
 
 def get_engine(request: Request) -> Engine:
@@ -34,6 +35,11 @@ def get_writer(request: Request) -> ObservationWriter:
 def get_alerts(request: Request) -> AlertService:
     alerts: AlertService = request.app.state.alerts
     return alerts
+
+
+def get_sensors(request: Request) -> SensorService:
+    sensors: SensorService = request.app.state.sensors
+    return sensors
 
 
 def get_settings(request: Request) -> Settings:

@@ -6,10 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from arserver.api.deps import get_engine
+from arserver.store.database import ping
 
 
 def health_router() -> APIRouter:
@@ -26,8 +27,7 @@ def health_router() -> APIRouter:
     )
     def readyz(engine: Annotated[Engine, Depends(get_engine)]) -> JSONResponse:
         try:
-            with engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
+            ping(engine)
         except SQLAlchemyError as exc:
             reason = str(exc).splitlines()[0]
             return JSONResponse({"status": "unavailable", "database": reason}, status_code=503)

@@ -13,10 +13,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import GaugeMetricFamily, SummaryMetricFamily
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from arserver.store.schema import jobs
+from arserver.store.jobs import queue_figures
 
 
 class _QueueCollector(Collector):
@@ -32,24 +31,11 @@ class _QueueCollector(Collector):
             "arserver_job_duration_seconds", "Time from start to end of finished conversion jobs"
         )
         try:
-            with engine.connect() as connection:
-                counts = connection.execute(
-                    select(jobs.c.status, func.count()).group_by(jobs.c.status)
-                ).all()
-                finished = connection.execute(
-                    select(jobs.c.started_at, jobs.c.finished_at).where(
-                        jobs.c.finished_at.is_not(None)
-                    )
-                ).all()
+            counts, spent = queue_figures(engine)
         except SQLAlchemyError:
             return
         for status in ("queued", "running", "done", "failed"):
-            depth.add_metric([status], float(dict(counts).get(status, 0)))
-        spent = [
-            (row.finished_at - row.started_at).total_seconds()
-            for row in finished
-            if row.started_at is not None
-        ]
+            depth.add_metric([status], float(counts.get(status, 0)))
         durations.add_metric([], count_value=len(spent), sum_value=sum(spent))
         yield depth
         yield durations

@@ -13,18 +13,17 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlalchemy import Engine
 
-from arserver.api.deps import get_engine, get_writer, optional_token, require_reader
+from arserver.api.deps import get_engine, get_sensors, get_writer, optional_token, require_reader
 from arserver.api.exports import to_csv, to_geojson, trajectory
 from arserver.errors import InputError, NotFoundError
-from arserver.geometry import location_to_wgs84
 from arserver.live.area import bbox_around, distance_m
 from arserver.security.policy import Action, authorize
 from arserver.security.tokens import TokenRecord
 from arserver.services.observations import ObservationWriter
+from arserver.services.sensors import SensorService
 from arserver.store.sensors import (
     BUCKETS,
     buckets,
-    create_sensor,
     get_sensor,
     history,
     ingest_counts,
@@ -73,6 +72,13 @@ class SensorIn(BaseModel):
     feature_id: str | None = Field(default=None, max_length=100)
     placed_at: datetime | None = None
     removed_at: datetime | None = None
+
+    @field_validator("placed_at", "removed_at")
+    @classmethod
+    def _zoned(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("needs a time zone, e.g. 2026-05-01T12:00:00Z")
+        return value
 
     @field_validator("location")
     @classmethod
@@ -137,24 +143,20 @@ def sensors_router() -> APIRouter:
     @router.post("/sensors", status_code=status.HTTP_201_CREATED, summary="Register a sensor")
     def register(
         body: SensorIn,
-        engine: Annotated[Engine, Depends(get_engine)],
+        sensors: Annotated[SensorService, Depends(get_sensors)],
         token: Annotated[TokenRecord | None, Depends(optional_token)],
     ) -> dict[str, Any]:
         authorize(token, Action.REGISTER_SENSORS)
-        location = body.location
-        if location is not None and body.crs is not None:
-            location = location_to_wgs84(location, body.crs)
-        lon, lat, h = (location + [None])[:3] if location else (None, None, None)
         values = {
-            "id": body.id, "name": body.name, "lon": lon, "lat": lat, "h": h,
+            "id": body.id, "name": body.name,
             "dev_eui": body.device.dev_eui.upper() if body.device else None,
             "device_fields": body.device.fields if body.device else None,
             "owner": body.owner, "purpose": body.purpose, "asset_id": body.asset_id,
             "feature_id": body.feature_id, "placed_at": body.placed_at,
             "removed_at": body.removed_at,
         }  # fmt: skip
-        create_sensor(engine, values, [(s.kind, s.unit) for s in body.streams()])
-        return _sensor_out(get_sensor(engine, body.id))
+        streams = [(s.kind, s.unit) for s in body.streams()]
+        return _sensor_out(sensors.register(values, streams, body.location, body.crs))
 
     @router.get("/sensors/{sensor_id}", summary="A sensor and its datastreams")
     def read(

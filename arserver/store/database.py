@@ -10,7 +10,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from arserver.config import Settings
@@ -64,6 +64,12 @@ def migrate(engine: Engine) -> None:
         raise DatabaseError(f"cannot reach the database at {engine.url!r}: {reason}") from exc
     except SQLAlchemyError as exc:
         raise DatabaseError(f"cannot migrate the database at {engine.url!r}: {exc}") from exc
+
+
+def ping(engine: Engine) -> None:
+    """One round trip to the database; :class:`sqlalchemy.exc.SQLAlchemyError` if it fails."""
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
 
 
 def schema_revision(engine: Engine) -> str | None:

@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from arserver.store.schema import jobs
 
@@ -96,6 +96,21 @@ def finish(engine: Engine, job_id: str, worker: str, error: str | None = None) -
             .values(status=FAILED if error else DONE, finished_at=now(), error=error)
         )
     return bool(result.rowcount)
+
+
+def queue_figures(engine: Engine) -> tuple[dict[str, int], list[float]]:
+    """Jobs by status, and the seconds from start to end of every finished job (for metrics)."""
+    with engine.connect() as connection:
+        counts = connection.execute(
+            select(jobs.c.status, func.count()).group_by(jobs.c.status)
+        ).all()
+        finished = connection.execute(
+            select(jobs.c.started_at, jobs.c.finished_at).where(
+                jobs.c.finished_at.is_not(None), jobs.c.started_at.is_not(None)
+            )
+        ).all()
+    spent = [(row.finished_at - row.started_at).total_seconds() for row in finished]
+    return {str(status): int(n) for status, n in counts}, spent
 
 
 def requeue_stale(engine: Engine, stale_after: timedelta) -> list[tuple[str, str]]:
