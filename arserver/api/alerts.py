@@ -13,8 +13,8 @@ from arserver.errors import NotFoundError
 from arserver.security.policy import Action, authorize
 from arserver.security.tokens import TokenRecord
 from arserver.services.alerts import AlertService
-from arserver.store.alerts import list_alerts
-from arserver.store.rules import list_rules
+from arserver.store.alerts import AlertRow, list_alerts
+from arserver.store.rules import RuleRow, list_rules
 
 WINDOWS = {"raw": 0, "1m": 60, "15m": 900, "1h": 3600, "1d": 86400}
 
@@ -45,7 +45,7 @@ class RuleIn(BaseModel):
         return self
 
 
-def _rule_out(row: dict[str, Any]) -> dict[str, Any]:
+def _rule_out(row: RuleRow) -> dict[str, Any]:
     window = next(name for name, seconds in WINDOWS.items() if seconds == row["window_s"])
     return {
         "id": row["id"], "name": row["name"], "kind": row["kind"], "sensor": row["sensor_id"],
@@ -55,10 +55,11 @@ def _rule_out(row: dict[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _alert_out(row: dict[str, Any]) -> dict[str, Any]:
-    out = {k: row[k] for k in ("id", "rule_id", "sensor_id", "kind", "status", "value")}
+def _alert_out(row: AlertRow) -> dict[str, Any]:
+    fields: dict[str, Any] = dict(row)
+    out = {k: fields[k] for k in ("id", "rule_id", "sensor_id", "kind", "status", "value")}
     for key in ("opened_at", "acknowledged_at", "resolved_at"):
-        moment = row[key]
+        moment = fields[key]
         out[key] = None if moment is None else moment.isoformat()
     out["acknowledged_by"] = row["acknowledged_by"]
     return out

@@ -6,8 +6,10 @@ import csv
 import io
 from typing import Any
 
+from arserver.store.sensors import ObservationItem
 
-def to_csv(rows: list[dict[str, Any]]) -> str:
+
+def to_csv(rows: list[ObservationItem]) -> str:
     """``time,kind,value,lon,lat,h``, one line per observation, in the order given."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -18,7 +20,7 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def to_geojson(sensor: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+def to_geojson(sensor: dict[str, Any], rows: list[ObservationItem]) -> dict[str, Any]:
     """A FeatureCollection of points: each observation where it was measured (its own
     position, or the sensor's location); observations with neither are left out."""
     features = []
@@ -41,7 +43,7 @@ def to_geojson(sensor: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, 
     return {"type": "FeatureCollection", "features": features}
 
 
-def trajectory(sensor_id: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+def trajectory(sensor_id: str, rows: list[ObservationItem]) -> dict[str, Any]:
     """A mobile sensor's path: a LineString through its positioned observations, oldest first,
     with the times and values alongside (a Point for a single position)."""
     positioned = sorted((r for r in rows if r.get("position")), key=lambda r: r["time"])

@@ -23,6 +23,7 @@ from arserver.services.observations import ObservationWriter
 from arserver.services.sensors import SensorService
 from arserver.store.sensors import (
     BUCKETS,
+    SensorRow,
     buckets,
     get_sensor,
     history,
@@ -295,7 +296,7 @@ class Window:
         self.end = self.end.astimezone(UTC) if self.end else None
 
 
-def _known_sensor(engine: Engine, sensor_id: str) -> dict[str, Any]:
+def _known_sensor(engine: Engine, sensor_id: str) -> SensorRow:
     sensor = get_sensor(engine, sensor_id)
     if sensor is None:
         raise NotFoundError(f"no sensor {sensor_id!r}")
@@ -312,14 +313,15 @@ def _numbers(text: str, count: int, name: str, shape: str) -> list[float]:
     return values
 
 
-def _sensor_out(row: dict[str, Any] | None) -> dict[str, Any]:
+def _sensor_out(row: SensorRow | None) -> dict[str, Any]:
     if row is None:
         raise NotFoundError("no such sensor")
     location = None
     if row["lon"] is not None:
         location = [row["lon"], row["lat"]] + ([row["h"]] if row["h"] is not None else [])
+    fields: dict[str, Any] = dict(row)
     out = {
-        k: row[k]
+        k: fields[k]
         for k in ("id", "name", "owner", "purpose", "asset_id", "feature_id", "datastreams")
     }
     out["location"] = location

@@ -24,6 +24,8 @@ from arserver.insight.rules import Point, Rule, RuleState, Series, run
 from arserver.live.bus import Bus
 from arserver.store import alerts as alert_rows
 from arserver.store import rules as rule_rows
+from arserver.store.alerts import AlertRow
+from arserver.store.rules import RuleRow
 
 
 def _new_id() -> str:
@@ -46,7 +48,7 @@ class AlertService:
 
     # Rules -------------------------------------------------------------------------------
 
-    def add_rule(self, values: Mapping[str, Any]) -> dict[str, Any]:
+    def add_rule(self, values: Mapping[str, Any]) -> RuleRow:
         """Store a rule (the columns of ``rules`` but id and created_at); returns its row. Rules
         are not on the live overlay: nothing is published."""
         with self.engine.begin() as connection:
@@ -121,12 +123,13 @@ class AlertService:
 
     # Alerts from people ------------------------------------------------------------------
 
-    def acknowledge(self, alert_id: str, by: str) -> dict[str, Any] | None:
+    def acknowledge(self, alert_id: str, by: str) -> AlertRow | None:
         """Mark an open alert acknowledged by ``by``, then announce it (when its sensor has a
         location); returns the alert, None if there is no such alert. Acknowledging an
         acknowledged or resolved alert changes nothing and announces nothing."""
+        moment = datetime.now(UTC)
         with self.engine.begin() as connection:
-            changed = alert_rows.acknowledge(connection, alert_id, by, datetime.now(UTC))
+            changed = alert_rows.acknowledge(connection, alert_id, by, moment)
             found = alert_rows.alert_at(connection, alert_id)
         if found is None:
             return None
@@ -136,7 +139,7 @@ class AlertService:
                 [
                     alert_change(
                         alert["id"], alert["status"], alert["rule_id"], alert["sensor_id"],
-                        alert["kind"], alert["value"], alert["acknowledged_at"], position,
+                        alert["kind"], alert["value"], moment, position,
                     )
                 ]
             )  # fmt: skip

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from arserver.geometry import location_to_wgs84
-from arserver.store.sensors import create_sensor, get_sensor
+from arserver.store.sensors import SensorRow, create_sensor, get_sensor
 
 
 class SensorService:
@@ -27,7 +27,7 @@ class SensorService:
         streams: Sequence[tuple[str, str]],
         location: Sequence[float] | None,
         crs: str | None,
-    ) -> dict[str, Any]:
+    ) -> SensorRow:
         """Store a sensor (``values``: id, name, device and register fields) with its
         datastreams (kind, UCUM unit) in one transaction; returns it as stored.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
@@ -13,13 +13,29 @@ from arserver.domain import Position
 from arserver.store.schema import alerts, sensors
 
 
-def list_alerts(engine: Engine, status: str | None, limit: int) -> list[dict[str, Any]]:
+class AlertRow(TypedDict):
+    """An alert: ``status`` open | acknowledged | resolved; ``value`` what the rule saw when it
+    opened (raw or window mean); times timezone-aware UTC."""
+
+    id: str
+    rule_id: str
+    sensor_id: str
+    kind: str
+    status: str
+    value: float
+    opened_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    resolved_at: datetime | None
+
+
+def list_alerts(engine: Engine, status: str | None, limit: int) -> list[AlertRow]:
     """Alerts newest first, optionally of one status."""
     query = select(alerts).order_by(alerts.c.opened_at.desc()).limit(limit)
     if status is not None:
         query = query.where(alerts.c.status == status)
     with engine.connect() as connection:
-        return [dict(r._mapping) for r in connection.execute(query)]
+        return [cast(AlertRow, dict(r._mapping)) for r in connection.execute(query)]
 
 
 def open_alerts(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
@@ -50,9 +66,7 @@ def acknowledge(connection: Connection, alert_id: str, by: str, at: datetime) ->
     return bool(changed)
 
 
-def alert_at(
-    connection: Connection, alert_id: str
-) -> tuple[dict[str, Any], Position | None] | None:
+def alert_at(connection: Connection, alert_id: str) -> tuple[AlertRow, Position | None] | None:
     """An alert's row and its sensor's fixed location (None when it has none); None if there
     is no such alert."""
     row = connection.execute(
@@ -64,4 +78,4 @@ def alert_at(
         return None
     alert = dict(row._mapping)
     lon, lat, h = (alert.pop(key) for key in ("lon", "lat", "h"))
-    return alert, ((lon, lat, h) if lon is not None else None)
+    return cast(AlertRow, alert), ((lon, lat, h) if lon is not None else None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from sqlalchemy import Connection, Engine, and_, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -20,29 +20,47 @@ from arserver.store.schema import observations, rule_states, rules
 STATE_COLUMNS = ("last_time", "breach_since", "clear_since", "alert_id")
 
 
+class RuleRow(TypedDict):
+    """A threshold rule as stored (see :class:`arserver.insight.rules.Rule` for its meaning):
+    ``above`` False means a "below" rule; ``window_s`` 0 means the raw value."""
+
+    id: str
+    name: str
+    kind: str
+    sensor_id: str | None
+    above: bool
+    threshold: float
+    reset: float
+    window_s: int
+    open_after_s: int
+    resolve_after_s: int
+    created_at: datetime
+
+
 def create_rule(
     connection: Connection, rule_id: str, values: Mapping[str, Any], created_at: datetime
-) -> dict[str, Any]:
+) -> RuleRow:
     """Insert a rule; returns its row."""
     connection.execute(rules.insert().values(id=rule_id, created_at=created_at, **values))
-    return dict(connection.execute(select(rules).where(rules.c.id == rule_id)).one()._mapping)
+    row = connection.execute(select(rules).where(rules.c.id == rule_id)).one()
+    return cast(RuleRow, dict(row._mapping))
 
 
-def list_rules(engine: Engine) -> list[dict[str, Any]]:
+def list_rules(engine: Engine) -> list[RuleRow]:
+    """Every rule, oldest first."""
+    query = select(rules).order_by(rules.c.created_at, rules.c.id)
     with engine.connect() as connection:
-        return [
-            dict(r._mapping) for r in connection.execute(select(rules).order_by(rules.c.created_at))
-        ]
+        return [cast(RuleRow, dict(r._mapping)) for r in connection.execute(query)]
 
 
-def rules_of_kinds(connection: Connection, kinds: Iterable[str]) -> list[dict[str, Any]]:
+def rules_of_kinds(connection: Connection, kinds: Iterable[str]) -> list[RuleRow]:
     """The rules that watch any of ``kinds``, oldest first, in one query."""
     query = (
         select(rules)
         .where(rules.c.kind.in_(sorted(kinds)))
         .order_by(rules.c.created_at, rules.c.id)
     )
-    return [dict(r._mapping) for r in connection.execute(query)]
+    return [cast(RuleRow, dict(r._mapping)) for r in connection.execute(query)]
 
 
 def states_of(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NotRequired, TypedDict, cast
 
 from sqlalchemy import Connection, Engine, Float, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -19,6 +19,65 @@ from arserver.store.schema import (
     observations,
     sensors,
 )
+
+
+class DatastreamRow(TypedDict):
+    kind: str
+    unit: str  # UCUM code
+
+
+class SensorRow(TypedDict):
+    """A registered sensor. ``lon``, ``lat``: WGS 84 degrees and ``h`` ellipsoidal metres of its
+    fixed location (None for a mobile sensor); times timezone-aware UTC."""
+
+    pk: int
+    id: str
+    name: str
+    lon: float | None
+    lat: float | None
+    h: float | None
+    dev_eui: str | None
+    device_fields: dict[str, str] | None
+    owner: str | None
+    purpose: str | None
+    asset_id: str | None
+    feature_id: str | None
+    placed_at: datetime | None
+    removed_at: datetime | None
+    created_at: datetime
+    datastreams: list[DatastreamRow]
+
+
+class ObservationItem(TypedDict):
+    """One raw observation as the API gives it: ``time`` ISO 8601 UTC, ``position`` the mobile
+    sensor's own [lon, lat] or [lon, lat, h] when it sent one."""
+
+    time: str
+    value: float
+    kind: str
+    position: NotRequired[list[float]]
+
+
+class LatestItem(TypedDict):
+    """The newest value of a datastream, at its sensor's fixed ``location`` ([lon, lat] or
+    [lon, lat, h])."""
+
+    sensor: str
+    kind: str
+    unit: str
+    time: str
+    value: float
+    location: list[float]
+
+
+class Bucket(TypedDict):
+    """Statistics of one time bucket starting at ``start`` (ISO 8601 UTC)."""
+
+    start: str
+    mean: float
+    min: float
+    max: float
+    count: int
 
 
 def create_sensor(engine: Engine, sensor: dict[str, Any], streams: list[tuple[str, str]]) -> None:
@@ -40,7 +99,7 @@ def create_sensor(engine: Engine, sensor: dict[str, Any], streams: list[tuple[st
         ) from exc
 
 
-def get_sensor(engine: Engine, sensor_id: str) -> dict[str, Any] | None:
+def get_sensor(engine: Engine, sensor_id: str) -> SensorRow | None:
     """A sensor with its ``datastreams`` (list of {kind, unit}); None if unknown."""
     with engine.connect() as connection:
         row = connection.execute(select(sensors).where(sensors.c.id == sensor_id)).first()
@@ -53,7 +112,7 @@ def get_sensor(engine: Engine, sensor_id: str) -> dict[str, Any] | None:
         ).all()
     result = dict(row._mapping)
     result["datastreams"] = [{"kind": s.kind, "unit": s.unit} for s in streams]
-    return result
+    return cast(SensorRow, result)
 
 
 def streams_of(
@@ -136,7 +195,7 @@ def history(
     start: datetime | None,
     end: datetime | None,
     limit: int,
-) -> list[dict[str, Any]]:
+) -> list[ObservationItem]:
     """Raw observations of one datastream, newest first."""
     query = (
         select(
@@ -157,9 +216,9 @@ def history(
         query = query.where(observations.c.time < end)
     with engine.connect() as connection:
         rows = connection.execute(query).all()
-    result = []
+    result: list[ObservationItem] = []
     for row in rows:
-        item: dict[str, Any] = {"time": row.time.isoformat(), "value": row.value, "kind": row.kind}
+        item: ObservationItem = {"time": row.time.isoformat(), "value": row.value, "kind": row.kind}
         if row.lon is not None:
             item["position"] = [row.lon, row.lat] + ([row.h] if row.h is not None else [])
         result.append(item)
@@ -198,7 +257,7 @@ def buckets(
     size_s: int,
     start: datetime | None,
     end: datetime | None,
-) -> list[dict[str, Any]]:
+) -> list[Bucket]:
     """Mean, min, max and count per time bucket of ``size_s`` seconds, oldest first. Buckets
     start at multiples of their size since 1970-01-01 UTC (so days are UTC days).
 
@@ -265,7 +324,7 @@ def _hour_bucket_columns() -> list[Any]:
 
 def latest_in_area(
     engine: Engine, bbox: tuple[float, float, float, float], kinds: set[str] | None = None
-) -> list[dict[str, Any]]:
+) -> list[LatestItem]:
     """The newest value of every datastream whose sensor stands in ``bbox`` (WGS 84)."""
     west, south, east, north = bbox
     newest = (
@@ -292,7 +351,7 @@ def latest_in_area(
         query = query.where(datastreams.c.kind.in_(sorted(kinds)))
     with engine.connect() as connection:
         rows = connection.execute(query).all()
-    result = []
+    result: list[LatestItem] = []
     for row in rows:
         location = [row.lon, row.lat] + ([row.h] if row.h is not None else [])
         result.append(
