@@ -152,10 +152,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         current = await run_in_threadpool(current_changes, app.state.engine)
         await app.state.hub.start(app.state.bus, current)
         stop = threading.Event()
-        mqtt_ingest = None
+        mqtt_ingest = app.state.mqtt = None
         if settings.mqtt_url:
             mqtt_ingest = MqttIngest(app.state.writer, settings.mqtt_url, settings.mqtt_client_id)
             mqtt_ingest.start()
+            app.state.mqtt = mqtt_ingest
         retention_thread = threading.Thread(
             target=run_retention, args=(app.state.engine, settings, stop), daemon=True
         )

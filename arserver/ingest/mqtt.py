@@ -67,6 +67,8 @@ class MqttIngest:
         self.host = parsed.hostname
         self.port = parsed.port or 1883
         self.batch_size = batch_size
+        #: Set while the broker has confirmed our subscriptions (messages published from then on
+        #: reach us, even across a restart of ours); cleared on disconnect.
         self.connected = threading.Event()
         self._inbox: queue.SimpleQueue[_Message] = queue.SimpleQueue()
         self._stop = threading.Event()
@@ -80,6 +82,7 @@ class MqttIngest:
         if parsed.username:
             self._client.username_pw_set(parsed.username, parsed.password)
         self._client.on_connect = self._on_connect
+        self._client.on_subscribe = self._on_subscribe
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
 
@@ -111,7 +114,20 @@ class MqttIngest:
             log.error("MQTT connection refused: %s", reason)
             return
         client.subscribe([(TTS_TOPIC, 1), (CHIRPSTACK_TOPIC, 1), (OWN_TOPIC, 1)])
+
+    def _on_subscribe(
+        self, _client: mqtt.Client, _userdata: Any, _mid: int, reasons: Any, _props: Any
+    ) -> None:
+        refused = [r for r in reasons if r.is_failure]
+        if refused:
+            log.error("the MQTT broker refused a subscription: %s", refused)
+            return
         self.connected.set()
+
+    @property
+    def state(self) -> str:
+        """``subscribed`` while the broker delivers to us, else ``connecting``."""
+        return "subscribed" if self.connected.is_set() else "connecting"
 
     def _on_disconnect(self, *_args: Any) -> None:
         self.connected.clear()
