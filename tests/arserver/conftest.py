@@ -66,11 +66,6 @@ def client(settings: Settings) -> Iterator[TestClient]:
         yield test_client
 
 
-def engine_of(client: TestClient) -> Engine:
-    engine: Engine = client.app.state.engine  # type: ignore[attr-defined]
-    return engine
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     """Service settings on each backend: the same tests run against SQLite and PostgreSQL."""

@@ -6,29 +6,20 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.arserver.support import arserver_command
+from tests.support import accepts_connections, answers, free_port, wait_until_ready
 
 
 class ServerProcess:
     """``arserver serve`` on a free port with the given ``ARSERVER_*`` environment."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
-        exe = shutil.which("arserver", path=str(Path(sys.executable).parent))
-        assert exe is not None, "the arserver command is not installed in this environment"
-        self.command = [exe, "serve", "--port", str(free_port())]
+        self.command = [arserver_command(), "serve", "--port", str(free_port())]
         self.url = f"http://127.0.0.1:{self.command[-1]}"
         self.env = {**os.environ, "ARSERVER_EMBEDDED_WORKER": "false", **env}
         self.log = log
@@ -39,15 +30,13 @@ class ServerProcess:
             self.process = subprocess.Popen(
                 self.command, env=self.env, stdout=out, stderr=subprocess.STDOUT
             )
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                with urllib.request.urlopen(f"{self.url}/readyz", timeout=2):
-                    return
-            except OSError:
-                assert self.process.poll() is None, self.log.read_text()
-                assert time.monotonic() < deadline, "the server did not become ready"
-                time.sleep(0.1)
+        wait_until_ready(
+            lambda: answers(f"{self.url}/readyz"),
+            self.process,
+            "arserver serve",
+            timeout_s,
+            output=self.log.read_text,
+        )
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs."""
@@ -100,15 +89,7 @@ class Mosquitto:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                assert self.process.poll() is None, "mosquitto exited at start"
-                assert time.monotonic() < deadline, "mosquitto did not start"
-                time.sleep(0.05)
+        wait_until_ready(lambda: accepts_connections(self.port), self.process, "mosquitto", 10)
 
     def stop(self) -> None:
         """SIGTERM: Mosquitto writes its persistence file and exits."""

@@ -1,19 +1,33 @@
-"""Helpers for service tests: tokens, uploads and conversions through a ``TestClient``."""
+"""Helpers for service tests: tokens, uploads and conversions through a ``TestClient``; asset
+rows; the installed command; a running server with live WebSocket clients."""
 
 from __future__ import annotations
 
+import json
+import shutil
+import sys
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, insert
+from websockets.sync.client import ClientConnection, connect
 
+from arserver.commands.server import start_server
 from arserver.config import Settings
 from arserver.jobs.worker import Worker
 from arserver.security.tokens import create_token
+from arserver.store.database import open_database
+from arserver.store.schema import assets
 
 REPO = Path(__file__).resolve().parents[2]
 ASSETS = REPO / "assets"
+
+
+# -- the application through a TestClient ---------------------------------------------------
 
 
 def engine_of(client: TestClient) -> Engine:
@@ -22,10 +36,15 @@ def engine_of(client: TestClient) -> Engine:
     return engine
 
 
+def token(client: TestClient, role: str = "gis") -> str:
+    """The secret of a new token of ``role``."""
+    secret, _ = create_token(engine_of(client), role)
+    return secret
+
+
 def auth(client: TestClient, role: str = "gis") -> dict[str, str]:
     """Headers with a new token of ``role``."""
-    secret, _ = create_token(engine_of(client), role)
-    return {"Authorization": f"Bearer {secret}"}
+    return {"Authorization": f"Bearer {token(client, role)}"}
 
 
 def upload(client: TestClient, path: Path, role: str = "gis", **fields: str) -> Any:
@@ -44,3 +63,125 @@ def run_jobs(client: TestClient, settings: Settings) -> None:
     worker = Worker(engine_of(client), settings, name="test-worker")
     while worker.run_once():
         pass
+
+
+# -- the database directly ------------------------------------------------------------------
+
+
+def tokens_for(settings: Settings, *roles: str) -> list[str]:
+    """Open (and so create or migrate) the database of ``settings`` and make one new token per
+    role; their secrets, in order."""
+    engine = open_database(settings)
+    try:
+        return [create_token(engine, role)[0] for role in roles]
+    finally:
+        engine.dispose()
+
+
+def insert_asset(
+    engine: Engine,
+    asset_id: str,
+    *,
+    status: str = "ready",
+    public: bool = False,
+    extent: tuple[float, float, float, float] | None = None,
+) -> None:
+    """An asset row as the upload would leave it (``ready``: converted, progress 1), with its
+    WGS 84 ``extent`` (west, south, east, north) if given."""
+    now = datetime.now(UTC)
+    west, south, east, north = extent or (None, None, None, None)
+    with engine.begin() as connection:
+        connection.execute(
+            insert(assets).values(
+                id=asset_id, name=asset_id, layer="default", heading=0.0, lifecycle="existing",
+                public=public, status=status, progress=1.0 if status == "ready" else 0.0,
+                created_at=now, updated_at=now, west=west, south=south, east=east, north=north,
+            )
+        )  # fmt: skip
+
+
+# -- the installed command ------------------------------------------------------------------
+
+
+def arserver_command() -> str:
+    """The ``arserver`` console script of this environment."""
+    exe = shutil.which("arserver", path=str(Path(sys.executable).parent))
+    assert exe is not None, "the arserver command is not installed in this environment"
+    return exe
+
+
+# -- a running server and its live WebSocket ------------------------------------------------
+
+
+def readings(*values: tuple[str, float]) -> list[dict[str, Any]]:
+    """Observations of (sensor, value) now, each a microsecond older than the one before (so
+    that none is a duplicate of another)."""
+    now = datetime.now(UTC)
+    return [
+        {"sensor": s, "time": (now - timedelta(microseconds=k)).isoformat(), "value": v}
+        for k, (s, v) in enumerate(values)
+    ]
+
+
+class Live:
+    """A running server (in this process) with a gis, a viewer and an ingest token."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.gis, self.viewer, self.ingest = tokens_for(settings, "gis", "viewer", "ingest")
+        self.server, self.url = start_server(settings, 0)
+        self.ws_url = self.url.replace("http://", "ws://") + "/api/v1/live"
+        self.http = httpx.Client(base_url=self.url, timeout=30)
+
+    def register(self, sensor_id: str, location: list[float], crs: str | None = None) -> None:
+        body: dict[str, Any] = {
+            "id": sensor_id, "name": sensor_id, "kind": "no2", "unit": "ug/m3",
+            "location": location,
+        }  # fmt: skip
+        if crs:
+            body["crs"] = crs
+        reply = self.http.post(
+            "/api/v1/sensors", json=body, headers={"Authorization": f"Bearer {self.gis}"}
+        )
+        assert reply.status_code == 201, reply.text
+
+    def observe(self, *values: tuple[str, float]) -> None:
+        items = readings(*values)
+        reply = self.http.post(
+            "/api/v1/observations",
+            json={"observations": items},
+            headers={"Authorization": f"Bearer {self.ingest}"},
+        )
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["accepted"] == len(items), reply.text
+
+    def stats(self) -> dict[str, Any]:
+        """``GET /api/v1/live/stats``."""
+        reply = self.http.get(
+            "/api/v1/live/stats", headers={"Authorization": f"Bearer {self.viewer}"}
+        )
+        stats: dict[str, Any] = reply.json()
+        return stats
+
+    def connect(self, query: str = "", **kwargs: Any) -> ClientConnection:
+        return connect(
+            f"{self.ws_url}?access_token={self.viewer}{query}", open_timeout=10, **kwargs
+        )
+
+    def close(self) -> None:
+        self.http.close()
+        self.server.stop()
+
+
+def receive(ws: ClientConnection, kind: str, timeout: float = 10) -> dict[str, Any]:
+    """The next message of ``kind`` (others before it are skipped)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        message = json.loads(ws.recv(timeout=max(deadline - time.monotonic(), 0.01)))
+        if message["type"] == kind:
+            return message
+
+
+def next_message(ws: ClientConnection, timeout: float = 10) -> dict[str, Any]:
+    """The very next message, whatever its type."""
+    message: dict[str, Any] = json.loads(ws.recv(timeout=timeout))
+    return message

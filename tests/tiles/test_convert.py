@@ -11,14 +11,22 @@ import numpy as np
 import pytest
 import trimesh
 
-from tests.tiles.tileset_reading import accessor, all_glbs, content_positions, read_glb, tiles
+from tests.tiles.support import (
+    ASSETS,
+    RD_CRS,
+    accessor,
+    all_glbs,
+    content_positions,
+    read_glb,
+    square,
+    tetrahedron_glb,
+    tiles,
+)
 from tests.validators.gltf import assert_valid_glb
 from tiles.convert import ConvertOptions, InputError, convert
 from tiles.crs import EnuFrame, Transformer, ecef_to_geodetic
 from tiles.errors import TilesError
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
-RD_CRS = {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::28992"}}
 Y_UP = trimesh.transformations.rotation_matrix(-np.pi / 2, [1, 0, 0])
 
 
@@ -34,11 +42,6 @@ def geojson(
 
 def feature(geometry: dict[str, Any], **properties: Any) -> dict[str, Any]:
     return {"type": "Feature", "properties": properties, "geometry": geometry}
-
-
-def square(x: float, y: float, size: float = 10.0) -> dict[str, Any]:
-    ring = [[x, y], [x + size, y], [x + size, y + size], [x, y + size], [x, y]]
-    return {"type": "Polygon", "coordinates": [ring]}
 
 
 def nearest(points: np.ndarray, target: np.ndarray) -> float:
@@ -145,15 +148,6 @@ def view_bytes(document: dict[str, Any], binary: bytes, index: int) -> bytes:
 
 def accessor_bytes(document: dict[str, Any], binary: bytes, index: int, dtype: str) -> np.ndarray:
     return np.frombuffer(view_bytes(document, binary, index), dtype=dtype)
-
-
-def tetrahedron_glb(path: Path) -> Path:
-    mesh = trimesh.Trimesh(
-        vertices=[[1.0, 2.0, 3.0], [0, 0, 0], [1, 0, 0], [0, 1, 0]],
-        faces=[[0, 1, 2], [0, 2, 3], [0, 3, 1], [1, 3, 2]],
-    )
-    mesh.export(path)
-    return path
 
 
 def test_local_model_is_placed_by_origin_and_heading(tmp_path: Path) -> None:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import io
-import json
 import struct
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image
 
+from tests.tiles.support import png_bytes, split_glb
 from tests.validators.gltf import assert_valid_glb, validate_glb
 from tiles.errors import TilesError
 from tiles.gltf import Material, Primitive, PropertyTable, Texture, property_identifiers, write_glb
@@ -20,21 +18,12 @@ from tiles.gltf import Material, Primitive, PropertyTable, Texture, property_ide
 def read_glb(data: bytes) -> tuple[dict[str, Any], bytes]:
     magic, version, total = struct.unpack_from("<4sII", data)
     assert (magic, version, total) == (b"glTF", 2, len(data))
-    json_length, _ = struct.unpack_from("<I4s", data, 12)
-    document = json.loads(data[20 : 20 + json_length])
-    binary = data[20 + json_length + 8 :]
-    return document, binary
+    return split_glb(data)
 
 
 def quad(offset: float, feature: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     positions = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]], dtype=float) + offset
     return positions, np.array([[0, 1, 2], [0, 2, 3]]), np.full(4, feature)
-
-
-def png() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (4, 4), (200, 30, 30)).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def two_features(tmp_path: Path) -> Path:
@@ -46,7 +35,7 @@ def two_features(tmp_path: Path) -> Path:
         normals=np.tile([0.0, 0.0, 2.0], (8, 1)),
         uvs=np.tile([[0, 0], [1, 0], [1, 1], [0, 1]], (2, 1)),
         feature_ids=np.concatenate([f0, f1]),
-        material=Material(name="red", texture=Texture(png(), "image/png")),
+        material=Material(name="red", texture=Texture(png_bytes(), "image/png")),
     )
     table = PropertyTable(
         2,

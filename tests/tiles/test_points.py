@@ -5,30 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import laspy
 import numpy as np
-import pyproj
 import pytest
 
-from tests.tiles.tileset_reading import all_glbs, content_positions, read_glb, tiles
+from tests.tiles.support import ASSETS, all_glbs, content_positions, read_glb, tiles, write_las
 from tests.validators.gltf import assert_valid_glb
 from tiles.convert import ConvertOptions, InputError, convert
 from tiles.crs import Transformer
 
-SAMPLE = Path(__file__).resolve().parents[2] / "assets" / "tree_scan.laz"
-
-
-def write_las(path: Path, xyz: np.ndarray, crs: int | None = 7415) -> Path:
-    header = laspy.LasHeader(point_format=3, version="1.4")
-    header.offsets = xyz.min(axis=0)
-    header.scales = [0.001, 0.001, 0.001]
-    if crs is not None:
-        header.add_crs(pyproj.CRS.from_epsg(crs))
-    las = laspy.LasData(header)
-    las.x, las.y, las.z = xyz[:, 0], xyz[:, 1], xyz[:, 2]
-    las.red = las.green = las.blue = np.full(len(xyz), 65535, dtype=np.uint16)
-    las.write(path)
-    return path
+SAMPLE = ASSETS / "tree_scan.laz"
 
 
 def test_a_known_point_lands_where_the_georeferencing_module_puts_it(tmp_path: Path) -> None:
@@ -42,7 +27,7 @@ def test_a_known_point_lands_where_the_georeferencing_module_puts_it(tmp_path: P
     )
     known = np.array([121_415.123, 487_415.456, 1.789])
     xyz[0] = known
-    convert([write_las(tmp_path / "c.las", xyz)], tmp_path / "out")
+    convert([write_las(tmp_path / "c.las", xyz, white=True)], tmp_path / "out")
     points = np.concatenate([p for _, p in content_positions(tmp_path / "out")])
     ex, ey, ez = Transformer.from_crs("EPSG:7415", "EPSG:4978").transform(*[[v] for v in known])
     assert ez is not None
@@ -105,6 +90,6 @@ def test_corrupt_las_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
 
 
 def test_points_and_meshes_are_not_mixed(tmp_path: Path) -> None:
-    other = Path(__file__).resolve().parents[2] / "assets" / "parking_zones.geojson"
+    other = ASSETS / "parking_zones.geojson"
     with pytest.raises(InputError, match="separate tilesets"):
         convert([SAMPLE, other], tmp_path / "out")

@@ -9,8 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from arserver.cli import cli
-
-ASSETS = Path(__file__).resolve().parents[3] / "assets"
+from tests.arserver.support import ASSETS
 
 
 def test_converts_geojson_and_prints_a_summary(tmp_path: Path) -> None:

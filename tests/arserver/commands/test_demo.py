@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import io
-import socket
 from pathlib import Path
 
 from rich.console import Console
 
 from arserver.commands.showcase import run_demo
 from arserver.config import Settings
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support import free_port
 
 
 def test_demo_shows_heights_serves_and_imports_every_sample(tmp_path: Path) -> None:

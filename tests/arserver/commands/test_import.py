@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,22 +11,15 @@ from click.testing import CliRunner
 from arserver.cli import cli
 from arserver.commands.server import start_server
 from arserver.config import Settings
-from arserver.security.tokens import create_token
-from arserver.store.database import open_database
-
-ASSETS = Path(__file__).resolve().parents[3] / "assets"
+from tests.arserver.support import ASSETS, tokens_for
+from tests.support import free_port
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
     settings = Settings(data_dir=tmp_path / "data")
-    engine = open_database(settings)
-    token, _ = create_token(engine, "gis")
-    engine.dispose()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    running, url = start_server(settings, port)
+    [token] = tokens_for(settings, "gis")
+    running, url = start_server(settings, free_port())
     try:
         yield url, token
     finally:

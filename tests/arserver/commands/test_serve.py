@@ -3,50 +3,33 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.arserver.support import REPO, arserver_command
+from tests.support import answers, free_port, wait_until_ready
 
 
 def test_serve_answers_health_and_readiness_then_stops_on_sigterm(tmp_path: Path) -> None:
-    exe = shutil.which("arserver", path=str(Path(sys.executable).parent))
-    assert exe is not None
     port = free_port()
     env = {**os.environ, "ARSERVER_DATA_DIR": str(tmp_path)}
     process = subprocess.Popen(
-        [exe, "serve", "--port", str(port)],
+        [arserver_command(), "serve", "--port", str(port)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(
-                    f"http://127.0.0.1:{port}/readyz", timeout=2
-                ) as response:
-                    assert response.status == 200
-                    break
-            except OSError:
-                assert process.poll() is None, (
-                    process.stdout.read().decode() if process.stdout else ""
-                )
-                assert time.monotonic() < deadline, "the server did not become ready"
-                time.sleep(0.2)
+        wait_until_ready(
+            lambda: answers(f"http://127.0.0.1:{port}/readyz"),
+            process,
+            "arserver serve",
+            output=lambda: process.stdout.read().decode() if process.stdout else "",
+        )
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
             assert response.read() == b'{"status":"ok"}'
         assert (tmp_path / "arserver.db").is_file()
@@ -62,15 +45,13 @@ def test_serve_answers_health_and_readiness_then_stops_on_sigterm(tmp_path: Path
 
 
 def test_serve_with_an_unreachable_database_fails_with_one_line(tmp_path: Path) -> None:
-    exe = shutil.which("arserver", path=str(Path(sys.executable).parent))
-    assert exe is not None
     env = {
         **os.environ,
         "ARSERVER_DATA_DIR": str(tmp_path),
         "ARSERVER_DATABASE_URL": "postgresql://x@127.0.0.1:1/none",
     }
     result = subprocess.run(
-        [exe, "serve", "--port", str(free_port())],
+        [arserver_command(), "serve", "--port", str(free_port())],
         env=env,
         capture_output=True,
         text=True,
@@ -84,7 +65,7 @@ def test_serve_with_an_unreachable_database_fails_with_one_line(tmp_path: Path) 
 def test_every_setting_is_documented() -> None:
     from arserver.config import Settings
 
-    guide = (Path(__file__).resolve().parents[3] / "docs" / "api.md").read_text(encoding="utf-8")
+    guide = (REPO / "docs" / "api.md").read_text(encoding="utf-8")
     missing = [
         f"ARSERVER_{name.upper()}"
         for name in Settings.model_fields

@@ -3,8 +3,6 @@ rounds sent, a sensor ball that moves; running it again adds no duplicates."""
 
 from __future__ import annotations
 
-import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,22 +12,16 @@ from click.testing import CliRunner
 from arserver.cli import cli
 from arserver.commands.server import start_server
 from arserver.config import Settings
-from arserver.security.tokens import create_token
-from arserver.store.database import open_database
-from tests.arserver.processes import Mosquitto, free_port
+from tests.arserver.processes import Mosquitto
+from tests.arserver.support import tokens_for
+from tests.support import free_port, wait_until
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, str, str]]:
     settings = Settings(data_dir=tmp_path / "data", embedded_worker=False)
-    engine = open_database(settings)
-    gis, _ = create_token(engine, "gis")
-    viewer, _ = create_token(engine, "viewer")
-    engine.dispose()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    running, url = start_server(settings, port)
+    gis, viewer = tokens_for(settings, "gis", "viewer")
+    running, url = start_server(settings, free_port())
     try:
         yield url, gis, viewer
     finally:
@@ -92,9 +84,7 @@ def test_simulate_over_mqtt_sends_lorawan_uplinks_the_server_consumes(
         mqtt_url=broker.url,
         mqtt_client_id=f"simulate-test-{uplink_format}",
     )
-    engine = open_database(settings)
-    gis, _ = create_token(engine, "gis")
-    engine.dispose()
+    [gis] = tokens_for(settings, "gis")
     running, url = start_server(settings, free_port())
     try:
         result = CliRunner().invoke(
@@ -108,12 +98,12 @@ def test_simulate_over_mqtt_sends_lorawan_uplinks_the_server_consumes(
             f"{expected} observations published (acknowledged by the broker)"
         )
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {gis}"}) as client:
-            deadline = time.monotonic() + 30
-            while (counts := client.get("/api/v1/ingest/stats").json()["counts"]).get(
-                "accepted", 0
-            ) < expected:
-                assert time.monotonic() < deadline, counts
-                time.sleep(0.1)
+
+            def all_consumed() -> dict[str, int] | None:
+                counts: dict[str, int] = client.get("/api/v1/ingest/stats").json()["counts"]
+                return counts if counts.get("accepted", 0) >= expected else None
+
+            counts = wait_until(all_consumed, 30, f"{expected} uplinks counted as accepted")
             assert counts == {"accepted": expected}  # nothing unknown, unmapped or malformed
             # the LoRaWAN devices' decoded fields became their datastreams
             no2 = client.get("/api/v1/sensors/air-plaza/observations?kind=no2").json()

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from arserver.cli import cli
+from tests.arserver.support import arserver_command
 from tiles.crs import Transformer
 
 
@@ -111,10 +109,8 @@ def test_empty_input_gives_empty_output() -> None:
 
 
 def run_installed(stdin: str) -> subprocess.CompletedProcess[str]:
-    exe = shutil.which("arserver", path=str(Path(sys.executable).parent))
-    assert exe is not None, "the arserver console script is not installed"
     return subprocess.run(
-        [exe, "transform", "--from", "EPSG:7415", "--to", "EPSG:4979"],
+        [arserver_command(), "transform", "--from", "EPSG:7415", "--to", "EPSG:4979"],
         input=stdin,
         capture_output=True,
         text=True,

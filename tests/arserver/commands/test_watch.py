@@ -4,7 +4,6 @@ bad token with one line, and asks for an area."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +12,8 @@ from click.testing import CliRunner, Result
 
 from arserver.cli import cli
 from arserver.config import Settings
-from tests.arserver.live.test_live_socket import Live
+from tests.arserver.support import Live
+from tests.support import wait_until
 
 
 @pytest.fixture
@@ -31,12 +31,7 @@ def test_watch_prints_the_snapshot_then_updates(live: Live) -> None:
     args += ["--radius", "100", "--count", "2", "--max-rate", "10"]
     runner = threading.Thread(target=lambda: results.append(CliRunner().invoke(cli, args)))
     runner.start()
-    deadline = time.monotonic() + 10
-    while not live.http.get(
-        "/api/v1/live/stats", headers={"Authorization": f"Bearer {live.viewer}"}
-    ).json()["subscriptions"]:
-        assert time.monotonic() < deadline, "watch did not subscribe"
-        time.sleep(0.05)
+    wait_until(lambda: live.stats()["subscriptions"], 10, "watch subscribing")
     live.observe(("air-1", 22.5))
     runner.join(timeout=20)
     [result] = results

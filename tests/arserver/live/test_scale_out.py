@@ -5,31 +5,29 @@ resumes its session without a gap or a duplicate."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import redis
 from websockets.sync.client import ClientConnection, connect
 
 from arserver.config import Settings
-from arserver.security.tokens import create_token
-from arserver.store.database import open_database
-from tests.arserver.live.test_live_socket import receive
+from arserver.live.mirror import PREFIX
 from tests.arserver.processes import ServerProcess
+from tests.arserver.support import next_message, readings, receive, tokens_for
+from tests.support import wait_until
 
 BBOX = [4.89, 52.36, 4.91, 52.38]
 
 
 class Pair:
     def __init__(self, postgres_url: str, redis_url: str, folder: Path) -> None:
-        engine = open_database(Settings(data_dir=folder, database_url=postgres_url))
-        self.gis, _ = create_token(engine, "gis")
-        self.viewer, _ = create_token(engine, "viewer")
-        engine.dispose()
+        settings = Settings(data_dir=folder, database_url=postgres_url)
+        self.gis, self.viewer = tokens_for(settings, "gis", "viewer")
+        self.redis = redis.Redis.from_url(redis_url)
         env = {
             "ARSERVER_DATABASE_URL": postgres_url,
             "ARSERVER_REDIS_URL": redis_url,
@@ -49,11 +47,7 @@ class Pair:
         assert reply.status_code == 201, reply.text
 
     def observe(self, server: int, *values: tuple[str, float]) -> None:
-        now = datetime.now(UTC)
-        items = [
-            {"sensor": s, "time": (now - timedelta(microseconds=k)).isoformat(), "value": v}
-            for k, (s, v) in enumerate(values)
-        ]
+        items = readings(*values)
         reply = self.http.post(
             f"{self.servers[server].url}/api/v1/observations", json={"observations": items}
         )
@@ -63,8 +57,20 @@ class Pair:
         url = self.servers[server].url.replace("http://", "ws://")
         return connect(f"{url}/api/v1/live?access_token={self.viewer}{query}", open_timeout=10)
 
+    def wait_mirrored(self, session: str, seq: int) -> None:
+        """Wait until the session's mirror in Redis stands at ``seq``, with the message of that
+        seq in its sent list: what a process writes there comes in batches, every 20 ms."""
+
+        def mirrored() -> bool:
+            stored = self.redis.hget(PREFIX + session, "seq")
+            newest = self.redis.lrange(PREFIX + session + ":sent", -1, -1)
+            return stored == str(seq).encode() and bool(newest) and json.loads(newest[0])[0] == seq
+
+        wait_until(mirrored, 10, f"live session {session} mirrored at seq {seq}")
+
     def close(self) -> None:
         self.http.close()
+        self.redis.close()
         for server in self.servers:
             server.stop()
 
@@ -112,7 +118,7 @@ def test_a_client_resumes_on_the_other_process_without_gap_or_duplicate(pair: Pa
         for k in range(3):
             pair.observe(0, (f"s{k}", float(k)))
             seen.append(receive(ws, "update"))
-    time.sleep(0.2)  # process 0's mirror is written every 20 ms
+    pair.wait_mirrored(session, seen[-1]["seq"])  # process 0 wrote all it sent to Redis
     last_seq = seen[0]["seq"]  # the client processed only the first update
     pair.observe(1, ("s0", 10.0), ("s1", 11.0))  # while it was away, through the other process
     with pair.connect(1, f"&session={session}&last_seq={last_seq}") as ws:
@@ -127,12 +133,13 @@ def test_a_client_resumes_on_the_other_process_without_gap_or_duplicate(pair: Pa
             values |= {i["key"]: i["data"]["value"] for i in got[-1]["items"]}
         assert values == {"sensor:s0:no2": 10.0, "sensor:s1:no2": 11.0}
         assert [m["seq"] for m in got] == list(range(last_seq + 1, last_seq + 1 + len(got)))
-        with pytest.raises(TimeoutError):
-            ws.recv(timeout=0.5)  # nothing twice, nothing extra
-        pair.observe(0, ("s2", 22.0))  # and it goes on live, from either process
-        last = receive(ws, "update")
-        assert last["items"][0]["data"]["value"] == 22.0
-    time.sleep(0.2)
+        # nothing twice, nothing extra: and it goes on live, from either process, with the
+        # next value as the very next message
+        pair.observe(0, ("s2", 22.0))
+        last = next_message(ws)
+        assert (last["type"], last["seq"]) == ("update", got[-1]["seq"] + 1)
+        assert [(i["key"], i["data"]["value"]) for i in last["items"]] == [("sensor:s2:no2", 22.0)]
+    pair.wait_mirrored(session, last["seq"])  # and process 1 wrote where it left the client
     # Back to the first process, which still holds the session as it was when the client left.
     pair.observe(1, ("s1", 33.0))
     with pair.connect(0, f"&session={session}&last_seq={last['seq']}") as ws:
@@ -143,5 +150,9 @@ def test_a_client_resumes_on_the_other_process_without_gap_or_duplicate(pair: Pa
         assert [(i["key"], i["data"]["value"]) for i in update["items"]] == [
             ("sensor:s1:no2", 33.0)
         ]
-        with pytest.raises(TimeoutError):
-            ws.recv(timeout=0.5)
+        pair.observe(1, ("s0", 44.0))  # and nothing after it: the next value comes next
+        marker = next_message(ws)
+        assert (marker["type"], marker["seq"]) == ("update", update["seq"] + 1)
+        assert [(i["key"], i["data"]["value"]) for i in marker["items"]] == [
+            ("sensor:s0:no2", 44.0)
+        ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import io
 import json
 import struct
 import tracemalloc
@@ -12,23 +11,26 @@ from typing import Any
 
 import laspy
 import numpy as np
-import pyproj
 import pytest
 import trimesh
-from PIL import Image
 
-from tests.tiles.tileset_reading import all_glbs, read_glb
+from tests.tiles.support import (
+    ASSETS,
+    RD_CRS,
+    all_glbs,
+    png_bytes,
+    read_glb,
+    square,
+    tetrahedron,
+    write_las,
+)
 from tiles.convert import ConvertOptions, InputError, convert
 from tiles.errors import TilesError, UnsupportedFormatError
 from tiles.readers import cityjson, geojson, mesh, sniff
 
 SUPPORTED = "glTF/GLB, OBJ, PLY, STL, LAS/LAZ, XYZ, GeoJSON, CityJSON"
 HERE = ConvertOptions(origin=(5.0, 52.0, 40.0))
-RD_CRS = {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::28992"}}
-TETRAHEDRON = trimesh.Trimesh(
-    vertices=[[1.0, 2.0, 3.0], [0, 0, 0], [1, 0, 0], [0, 1, 0]],
-    faces=[[0, 1, 2], [0, 2, 3], [0, 3, 1], [1, 3, 2]],
-)
+TETRAHEDRON = tetrahedron()
 
 
 # -- sample files ---------------------------------------------------------------------------
@@ -102,11 +104,6 @@ def bag_cityjson(path: Path, buildings: int) -> Path:
     return path
 
 
-def square(x: float, y: float, size: float = 10.0) -> dict[str, Any]:
-    ring = [[x, y], [x + size, y], [x + size, y + size], [x, y + size], [x, y]]
-    return {"type": "Polygon", "coordinates": [ring]}
-
-
 def features_first_geojson(path: Path, count: int) -> Path:
     features = [
         {
@@ -129,7 +126,8 @@ def gltf_json(asset_last: bool = False) -> bytes:
     return json.dumps(document).encode()
 
 
-def write_las(path: Path, count: int = 3_000, *, compress: bool = False) -> Path:
+def scan(path: Path, count: int = 3_000, *, compress: bool = False) -> Path:
+    """A LAS (or, with ``compress``, LAZ) scan of ``count`` points in RD New + NAP."""
     rng = np.random.default_rng(7)
     xyz = np.column_stack(
         [
@@ -138,15 +136,7 @@ def write_las(path: Path, count: int = 3_000, *, compress: bool = False) -> Path
             rng.uniform(-2, 6, count),
         ]
     )
-    header = laspy.LasHeader(point_format=3, version="1.4")
-    header.offsets = xyz.min(axis=0)
-    header.scales = [0.001, 0.001, 0.001]
-    header.add_crs(pyproj.CRS.from_epsg(7415))
-    las = laspy.LasData(header)
-    las.x, las.y, las.z = xyz[:, 0], xyz[:, 1], xyz[:, 2]
-    with path.open("wb") as handle:  # a path would let laspy decide by its extension
-        las.write(handle, do_compress=compress)
-    return path
+    return write_las(path, xyz, compress=compress)
 
 
 def binary_stl(path: Path, header: bytes) -> Path:
@@ -161,9 +151,7 @@ def binary_stl(path: Path, header: bytes) -> Path:
 
 
 def png(path: Path) -> Path:
-    buffer = io.BytesIO()
-    Image.new("RGB", (4, 4), (200, 30, 30)).save(buffer, format="PNG")
-    path.write_bytes(buffer.getvalue())
+    path.write_bytes(png_bytes())
     return path
 
 
@@ -316,7 +304,7 @@ def test_gltf_with_its_asset_member_after_the_buffers_is_gltf(tmp_path: Path) ->
 
 
 def test_las_named_xyz_is_read_as_las_with_the_crs_of_its_header(tmp_path: Path) -> None:
-    path = write_las(tmp_path / "scan.xyz")
+    path = scan(tmp_path / "scan.xyz")
     assert sniff.detect(path) is sniff.LAS
     report = convert([path], tmp_path / "out")  # as XYZ it would have no CRS and fail
     assert report.summary["source_crs"] == ["EPSG:7415 (Amersfoort / RD New + NAP height)"]
@@ -329,9 +317,9 @@ def test_las_named_xyz_is_read_as_las_with_the_crs_of_its_header(tmp_path: Path)
 def test_laz_is_told_from_las_by_its_compression(tmp_path: Path) -> None:
     if not laspy.LazBackend.detect_available():
         pytest.skip("no LAZ backend for laspy")
-    assert sniff.detect(write_las(tmp_path / "plain.laz")) is sniff.LAS
-    assert sniff.detect(write_las(tmp_path / "packed.las", compress=True)) is sniff.LAZ
-    sample = Path(__file__).resolve().parents[3] / "assets" / "tree_scan.laz"
+    assert sniff.detect(scan(tmp_path / "plain.laz")) is sniff.LAS
+    assert sniff.detect(scan(tmp_path / "packed.las", compress=True)) is sniff.LAZ
+    sample = ASSETS / "tree_scan.laz"
     assert sniff.detect(sample) is sniff.LAZ
 
 

@@ -9,12 +9,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.tiles.tileset_reading import accessor, all_glbs, content_positions, read_glb
+from tests.tiles.support import ASSETS, accessor, all_glbs, content_positions, read_glb
 from tests.validators.gltf import assert_valid_glb
 from tiles.convert import ConvertOptions, InputError, convert
 from tiles.crs import Transformer, ecef_to_geodetic
 
-SAMPLE = Path(__file__).resolve().parents[2] / "assets" / "buildings.city.json"
+SAMPLE = ASSETS / "buildings.city.json"
 
 
 def test_buildings_keep_the_attributes_of_their_parent_building(tmp_path: Path) -> None:

@@ -10,14 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from arserver.security.tokens import create_token
-from tests.arserver.conftest import engine_of
-
-
-def auth(client: TestClient, role: str) -> dict[str, str]:
-    secret, _ = create_token(engine_of(client), role)
-    return {"Authorization": f"Bearer {secret}"}
-
+from tests.arserver.support import auth
 
 AIR = {
     "id": "air-schiphol-1",

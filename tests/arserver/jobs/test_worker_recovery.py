@@ -5,22 +5,19 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
-import sys
-import time
-from pathlib import Path
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Engine, Row, select
 
 from arserver.config import Settings
 from arserver.security.tokens import create_token
 from arserver.store.database import open_database
 from arserver.store.schema import assets, jobs
 from arserver.store.uploads import store_upload
-
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
+from tests.arserver.support import ASSETS, arserver_command
+from tests.support import wait_until
 
 
 def first_content_uri(tile: dict[str, object]) -> str:
@@ -33,14 +30,22 @@ def first_content_uri(tile: dict[str, object]) -> str:
 
 
 def start_worker(settings: Settings) -> subprocess.Popen[bytes]:
-    exe = shutil.which("arserver", path=str(Path(sys.executable).parent))
-    assert exe is not None
     env = {**os.environ, "ARSERVER_DATA_DIR": str(settings.data_dir), "ARSERVER_STALE_JOB_S": "2"}
     if settings.database_url:
         env["ARSERVER_DATABASE_URL"] = settings.database_url
     return subprocess.Popen(
-        [exe, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [arserver_command(), "worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
+
+
+def status_of(engine: Engine, asset_id: str) -> Row[Any]:
+    with engine.connect() as connection:
+        return connection.execute(
+            select(assets.c.status, assets.c.error).where(assets.c.id == asset_id)
+        ).one()
 
 
 def test_a_killed_worker_s_job_is_finished_by_another(settings: Settings) -> None:
@@ -60,32 +65,25 @@ def test_a_killed_worker_s_job_is_finished_by_another(settings: Settings) -> Non
             )
         first = start_worker(settings)
         try:
-            deadline = time.monotonic() + 60
-            while True:  # wait until the first worker is converting
-                with engine.connect() as connection:
-                    status = connection.execute(
-                        select(assets.c.status).where(assets.c.id == asset_id)
-                    ).scalar()
-                if status == "processing":
-                    break
-                assert time.monotonic() < deadline, "the first worker never started the job"
-                time.sleep(0.05)
+            # poll often: the conversion must still be running when the worker is killed
+            wait_until(
+                lambda: status_of(engine, asset_id).status == "processing",
+                60,
+                "the first worker starting the job",
+                max_interval_s=0.05,
+            )
         finally:
             first.send_signal(signal.SIGKILL)
             first.wait()
         assert not (settings.data_dir / "tiles" / asset_id / "tileset.json").exists()
         second = start_worker(settings)
         try:
-            deadline = time.monotonic() + 120
-            while True:
-                with engine.connect() as connection:
-                    row = connection.execute(
-                        select(assets.c.status, assets.c.error).where(assets.c.id == asset_id)
-                    ).one()
-                if row.status in ("ready", "failed"):
-                    break
-                assert time.monotonic() < deadline, "the job was not taken up again"
-                time.sleep(0.2)
+
+            def finished() -> Row[Any] | None:
+                row = status_of(engine, asset_id)
+                return row if row.status in ("ready", "failed") else None
+
+            row = wait_until(finished, 120, "the job being taken up again")
         finally:
             second.send_signal(signal.SIGTERM)
             second.wait(timeout=60)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -12,33 +11,9 @@ from sqlalchemy import func, select
 
 from arserver.app import create_app
 from arserver.config import Settings
-from arserver.jobs.worker import Worker
-from arserver.security.tokens import create_token
 from arserver.store.schema import assets, jobs
-from tests.arserver.conftest import engine_of
-
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
-
-
-def auth(client: TestClient, role: str = "gis") -> dict[str, str]:
-    secret, _ = create_token(engine_of(client), role)
-    return {"Authorization": f"Bearer {secret}"}
-
-
-def upload(client: TestClient, path: Path, role: str = "gis", **fields: str) -> Any:
-    with path.open("rb") as handle:
-        return client.post(
-            "/api/v1/assets",
-            files={"file": (path.name, handle)},
-            data=fields,
-            headers=auth(client, role),
-        )
-
-
-def run_jobs(client: TestClient, settings: Settings) -> None:
-    worker = Worker(engine_of(client), settings, name="test-worker")
-    while worker.run_once():
-        pass
+from tests.arserver.support import ASSETS, auth, engine_of, run_jobs, upload
+from tests.support import wait_until
 
 
 def counts(client: TestClient) -> tuple[int, int]:
@@ -201,11 +176,13 @@ def test_the_embedded_worker_converts_uploads_by_itself(settings: Settings) -> N
     embedded = settings.model_copy(update={"embedded_worker": True})
     with TestClient(create_app(embedded)) as client:
         asset_id = upload(client, ASSETS / "parking_zones.geojson", public="true").json()["id"]
-        deadline = time.monotonic() + 60
-        while (state := client.get(f"/api/v1/assets/{asset_id}").json())["status"] != "ready":
-            assert state["status"] in ("queued", "processing"), state
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
+
+        def converted() -> bool:
+            state = client.get(f"/api/v1/assets/{asset_id}").json()
+            assert state["status"] in ("queued", "ready", "processing"), state
+            return bool(state["status"] == "ready")
+
+        wait_until(converted, 60, "the embedded worker converting the upload")
 
 
 def test_metadata_changes_and_deletion_remove_everything(

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
-from sqlalchemy import Engine, insert, text
+from sqlalchemy import Engine, text
 
 from arserver.config import Settings
 from arserver.store.database import DatabaseError, head_revision, open_database, schema_revision
-from arserver.store.schema import assets
+from tests.arserver.support import insert_asset
 
 
 def test_first_use_creates_the_schema_and_reopening_is_a_no_op(settings: Settings) -> None:
@@ -29,25 +27,10 @@ def test_sqlite_runs_in_wal_mode(tmp_path: pytest.TempPathFactory) -> None:
     engine.dispose()
 
 
-def insert_asset(
-    engine: Engine, identifier: str, extent: tuple[float, float, float, float] | None
-) -> None:
-    now = datetime.now(UTC)
-    west, south, east, north = extent or (None, None, None, None)
-    with engine.begin() as connection:
-        connection.execute(
-            insert(assets).values(
-                id=identifier, name=identifier, layer="default", heading=0.0, lifecycle="existing",
-                public=False, status="ready", progress=1.0, created_at=now, updated_at=now,
-                west=west, south=south, east=east, north=north,
-            )
-        )  # fmt: skip
-
-
 def test_the_spatial_index_finds_assets_by_extent(engine: Engine) -> None:
-    insert_asset(engine, "schiphol", (4.75, 52.30, 4.77, 52.32))
-    insert_asset(engine, "maastricht", (5.68, 50.84, 5.70, 50.86))
-    insert_asset(engine, "unplaced", None)
+    insert_asset(engine, "schiphol", extent=(4.75, 52.30, 4.77, 52.32))
+    insert_asset(engine, "maastricht", extent=(5.68, 50.84, 5.70, 50.86))
+    insert_asset(engine, "unplaced")
     if engine.dialect.name == "postgresql":
         query = (
             "SELECT id FROM assets "

@@ -6,25 +6,15 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, select, update
 
 from arserver.store import jobs as queue
-from arserver.store.schema import assets, jobs
-
-
-def new_asset(engine: Engine, asset_id: str) -> None:
-    now = datetime.now(UTC)
-    with engine.begin() as connection:
-        connection.execute(
-            insert(assets).values(
-                id=asset_id, name=asset_id, layer="default", heading=0.0, lifecycle="existing",
-                public=False, status="queued", progress=0.0, created_at=now, updated_at=now,
-            )
-        )  # fmt: skip
+from arserver.store.schema import jobs
+from tests.arserver.support import insert_asset
 
 
 def enqueue(engine: Engine, asset_id: str) -> str:
-    new_asset(engine, asset_id)
+    insert_asset(engine, asset_id, status="queued")
     with engine.begin() as connection:
         return queue.enqueue(connection, asset_id)
 
@@ -59,7 +49,7 @@ def test_concurrent_workers_never_take_the_same_job(engine: Engine) -> None:
     def work(name: str) -> None:
         while (job := queue.claim(engine, name)) is not None:
             taken[name].append(job.id)
-            time.sleep(0.005)  # a little work, so that the others get their turn
+            time.sleep(0.005)  # the scenario: a little work, so that the others get their turn
 
     threads = [threading.Thread(target=work, args=(name,)) for name in taken]
     for thread in threads:

@@ -4,44 +4,29 @@ traversal; on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import insert
 
-from arserver.security.tokens import create_token
 from arserver.store.schema import assets
 from arserver.store.tilestore import TileStore
-from tests.arserver.conftest import engine_of
+from tests.arserver.support import ASSETS, engine_of, insert_asset, token
 from tiles.convert import convert
-
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
 
 def publish(
     client: TestClient, tmp_path: Path, asset_id: str, *, public: bool, revision: str = "r1"
 ) -> None:
     engine = engine_of(client)
-    now = datetime.now(UTC)
-    with engine.begin() as connection:
-        if not connection.execute(assets.select().where(assets.c.id == asset_id)).first():
-            connection.execute(
-                insert(assets).values(
-                    id=asset_id, name=asset_id, layer="default", heading=0.0, lifecycle="existing",
-                    public=public, status="ready", progress=1.0, created_at=now, updated_at=now,
-                )
-            )  # fmt: skip
+    with engine.connect() as connection:
+        known = connection.execute(assets.select().where(assets.c.id == asset_id)).first()
+    if not known:
+        insert_asset(engine, asset_id, public=public)
     built = tmp_path / f"built-{asset_id}-{revision}"
     convert([ASSETS / "parking_zones.geojson"], built)
     store: TileStore = client.app.state.store  # type: ignore[attr-defined]
     store.publish(asset_id, built, revision)
-
-
-def token(client: TestClient, role: str) -> str:
-    secret, _ = create_token(engine_of(client), role)
-    return secret
 
 
 def test_health_and_readiness(client: TestClient) -> None:
