@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from arserver.store.database import open_database
 from arserver.store.schema import observations
 from arserver.store.sensors import create_sensor
 from tests.arserver.processes import Mosquitto, ServerProcess
+from tests.support import wait_until
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -38,7 +39,8 @@ def stored_numbers(engine: Engine) -> list[int]:
     with engine.connect() as connection:
         times = connection.execute(select(observations.c.time)).scalars().all()
     return sorted(
-        int(((t if t.tzinfo else t.replace(tzinfo=UTC)) - START).total_seconds()) for t in times
+        int((t - START).total_seconds())
+        for t in times  # times read back are aware UTC
     )
 
 
@@ -56,11 +58,17 @@ def server_env(settings: Settings, **extra: str) -> dict[str, str]:
     return env
 
 
-def wait_for(condition: Any, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
+def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    wait_until(condition, timeout_s, what)
+
+
+def mqtt_subscribed(server: ServerProcess) -> bool:
+    """Whether the server's MQTT consumer has its subscriptions confirmed (``/readyz``)."""
+    try:
+        with httpx.Client(timeout=2) as client:
+            return bool(client.get(f"{server.url}/readyz").json().get("mqtt") == "subscribed")
+    except httpx.HTTPError:
+        return False
 
 
 def test_http_batches_acknowledged_before_a_sigkill_are_all_stored_once(
@@ -179,8 +187,8 @@ def test_a_broker_restart_during_a_burst_loses_no_acknowledged_message(
                 before = set(publisher.acknowledged)
                 broker.start()
         wait_for(lambda: len(publisher.acknowledged) == total, 60, "every publish acknowledged")
+        # (datastream, time) is unique: nothing can arrive twice, so a full count is the end.
         wait_for(lambda: len(stored_numbers(engine)) >= total, 60, "every observation stored")
-        time.sleep(0.5)  # nothing more arrives
         assert before <= set(stored_numbers(engine))
         assert stored_numbers(engine) == list(range(total))
     finally:
@@ -202,7 +210,7 @@ def test_a_server_killed_during_an_mqtt_burst_loses_no_acknowledged_message(
     total = 3000
     try:
         server.start()
-        time.sleep(0.5)  # the server's MQTT session subscribes
+        wait_for(lambda: mqtt_subscribed(server), 30, "the server's MQTT subscriptions")
         publisher = Publisher(broker.port)
         for n in range(total):
             publisher.publish(n)
@@ -212,7 +220,6 @@ def test_a_server_killed_during_an_mqtt_burst_loses_no_acknowledged_message(
         wait_for(lambda: len(publisher.acknowledged) == total, 60, "every publish acknowledged")
         server.start()
         wait_for(lambda: len(stored_numbers(engine)) >= total, 60, "every observation stored")
-        time.sleep(0.5)
         assert stored_numbers(engine) == list(range(total))
     finally:
         if publisher is not None:

@@ -8,15 +8,9 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from arserver.security.tokens import create_token
-from tests.arserver.conftest import engine_of
+from tests.arserver.support import auth
 
 T0 = datetime(2026, 11, 3, 8, 0, tzinfo=UTC)
-
-
-def auth(client: TestClient, role: str) -> dict[str, str]:
-    secret, _ = create_token(engine_of(client), role)
-    return {"Authorization": f"Bearer {secret}"}
 
 
 def setup(client: TestClient, rule: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
