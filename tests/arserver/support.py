@@ -185,3 +185,25 @@ def next_message(ws: ClientConnection, timeout: float = 10) -> dict[str, Any]:
     """The very next message, whatever its type."""
     message: dict[str, Any] = json.loads(ws.recv(timeout=timeout))
     return message
+
+
+def assert_names_no_server_path(message: str, settings: Settings) -> None:
+    """``message`` (shown to clients) names no folder of the server's data directory."""
+    data_dir = settings.data_dir
+    for path in {str(data_dir), str(data_dir.absolute()), str(data_dir.resolve())}:
+        assert path not in message, message
+    assert "/uploads/" not in message, message
+    assert "/work/" not in message, message
+
+
+def failed_asset(client: TestClient, settings: Settings, path: Path, **fields: str) -> Any:
+    """Upload ``path``, run the conversion, and return the asset, which must have failed."""
+    response = upload(client, path, **fields)
+    assert response.status_code == 202, response.text
+    run_jobs(client, settings)
+    asset = client.get(
+        f"/api/v1/assets/{response.json()['id']}", headers=auth(client, "viewer")
+    ).json()
+    assert asset["status"] == "failed", asset
+    assert asset["tileset"] is None
+    return asset

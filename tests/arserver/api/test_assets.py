@@ -12,7 +12,14 @@ from sqlalchemy import func, select
 from arserver.app import create_app
 from arserver.config import Settings
 from arserver.store.schema import assets, jobs
-from tests.arserver.support import ASSETS, auth, engine_of, run_jobs, upload
+from tests.arserver.support import (
+    ASSETS,
+    assert_names_no_server_path,
+    auth,
+    engine_of,
+    run_jobs,
+    upload,
+)
 from tests.support import wait_until
 
 
@@ -83,6 +90,7 @@ def test_a_failed_conversion_says_why(
     assert failed["status"] == "failed"
     assert fragment in failed["error"]
     assert failed["tileset"] is None
+    assert_names_no_server_path(failed["error"], settings)
 
 
 @pytest.mark.parametrize(
@@ -170,6 +178,7 @@ def test_a_runaway_conversion_is_stopped_by_its_limits(
         ).json()
     assert failed["status"] == "failed"
     assert fragment in failed["error"]
+    assert_names_no_server_path(failed["error"], limited)
 
 
 def test_the_embedded_worker_converts_uploads_by_itself(settings: Settings) -> None:
