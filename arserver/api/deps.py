@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from sqlalchemy import Engine
 
+from arserver.api.guard import checked_token, presented_secret
 from arserver.config import Settings
 from arserver.errors import AuthenticationError
 from arserver.security.policy import Action, authorize
@@ -55,12 +56,16 @@ def optional_token(
         Query(description="The token, for clients that cannot set headers (CesiumJS, headsets)."),
     ] = None,
 ) -> TokenRecord | None:
-    """The caller's token from ``Authorization: Bearer`` or ``?access_token=``, if any.
+    """The caller's token from ``Authorization: Bearer`` or ``?access_token=``, if any
+    (``access_token`` is declared here for the OpenAPI schema; :func:`presented_secret` reads
+    both).
 
     A token that is presented but invalid is an error, not anonymity."""
-    header = request.headers.get("authorization", "")
-    secret = header[7:].strip() if header.lower().startswith("bearer ") else access_token
-    if not secret:
+    checked = checked_token(request.state)
+    if checked is not None:  # the request guard looked it up already
+        return checked
+    secret = presented_secret(request)
+    if secret is None:
         return None
     record = authenticate(engine, secret)
     if record is None:
