@@ -4,10 +4,13 @@ thread for the demo and the tests."""
 
 from __future__ import annotations
 
+import copy
 import gc
+import logging
 import socket
 import threading
 import time
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -15,6 +18,7 @@ from fastapi import FastAPI
 from arserver.app import create_app
 from arserver.config import Settings
 from arserver.errors import ArserverError
+from arserver.security.redaction import LogRedactionFilter
 
 #: WebSocket heartbeats: a ping every 15 s; a client that does not answer within 15 s more is
 #: disconnected (its live session can still be resumed within the retention window).
@@ -32,13 +36,42 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 50, 100)
 
 
+#: uvicorn's loggers: ``uvicorn.access`` (one line per request, with its target),
+#: ``uvicorn.error`` (WebSocket handshakes with their target, errors) and ``uvicorn.asgi`` (every
+#: ASGI message, headers included, at the ``trace`` level).
+UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
+_REDACTION = LogRedactionFilter()
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's own logging configuration with :class:`LogRedactionFilter` on its handlers:
+    nothing they write contains a token secret or a position, and client addresses are only
+    networks (see docs/privacy.md)."""
+    config: dict[str, Any] = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["filters"] = {"redact": {"()": LogRedactionFilter}}
+    for handler in config["handlers"].values():
+        handler["filters"] = ["redact"]
+    return config
+
+
+def redact_uvicorn_loggers() -> None:
+    """The redaction also on uvicorn's loggers (once each), so that handlers added to them
+    later (an error tracker, a test's capture) get redacted records as well."""
+    for name in UVICORN_LOGGERS:
+        logger = logging.getLogger(name)
+        if _REDACTION not in logger.filters:
+            logger.addFilter(_REDACTION)
+
+
 def uvicorn_config(app: FastAPI, host: str, port: int, log_level: str = "info") -> uvicorn.Config:
     """uvicorn serving ``app`` on ``host``:``port`` with the WebSocket settings of this
-    service (heartbeats above, messages of at most 256 KiB, no per-message compression)."""
-    return uvicorn.Config(
+    service (heartbeats above, messages of at most 256 KiB, no per-message compression) and
+    its logs redacted (:func:`log_config`)."""
+    config = uvicorn.Config(
         app,
         host=host,
         port=port,
+        log_config=log_config(),
         log_level=log_level,
         ws="websockets-sansio",
         ws_ping_interval=WS_PING_INTERVAL_S,
@@ -48,6 +81,8 @@ def uvicorn_config(app: FastAPI, host: str, port: int, log_level: str = "info") 
         # anything else per message in bench/live.py. A compressing proxy can do it if needed.
         ws_per_message_deflate=False,
     )
+    redact_uvicorn_loggers()  # after uvicorn.Config, which (re)configures its logging
+    return config
 
 
 class BackgroundServer:
