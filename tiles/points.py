@@ -6,6 +6,11 @@ low). We then rewrite every tile: points go through :class:`tiles.georef.Placeme
 (TM)2018 for RD) into the tileset's ENU frame and into a GLB with normalised RGBA colours and
 the z-up to y-up root node, which py3dtiles' own 1.1 output lacks; bounding boxes are recomputed
 around the placed points.
+
+py3dtiles' octree workers and our tile rewriters are started with ``spawn``, not forked (the
+pool py3dtiles forks at its end only writes tiles): a program that converts point clouds
+in-process must guard its entry point with ``if __name__ == "__main__":``, as
+:mod:`multiprocessing` requires for ``spawn``.
 """
 
 from __future__ import annotations
@@ -16,10 +21,13 @@ import json
 import multiprocessing
 import os
 import shutil
+import threading
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import laspy
 import numpy as np
@@ -35,6 +43,9 @@ from tiles.tileset import Box, Tile
 
 FloatArray = NDArray[np.float64]
 _MATERIAL = Material("points", (1.0, 1.0, 1.0, 1.0), unlit=True)
+#: One py3dtiles run at a time per process: it binds one fixed IPC socket per process anyway,
+#: and its worker start method is swapped for the length of a run (:func:`_spawned_workers`).
+_PY3DTILES = threading.Lock()
 
 
 @dataclass
@@ -83,6 +94,22 @@ def named_for_py3dtiles(path: Path, file_format: sniff.Format, directory: Path) 
     return link
 
 
+@contextlib.contextmanager
+def _spawned_workers() -> Iterator[None]:
+    """py3dtiles' worker processes started with ``spawn`` while this is entered, and only
+    while: py3dtiles 12 takes no start method and uses ``multiprocessing.Process`` (so the
+    host's default, ``fork`` on Linux), which is swapped in its module for the length of the
+    run; the host's own default start method is left alone. (The thread pool is lazrs', the
+    LAZ decoder's, started in this process when py3dtiles' colour check decodes the first
+    points.)"""
+    import py3dtiles.convert as py3dtiles_module
+
+    # Forked workers hang decoding LAZ: lazrs' thread pool, started here, does not survive fork.
+    spawning = multiprocessing.get_context("spawn").Process
+    with _PY3DTILES, mock.patch.object(py3dtiles_module, "Process", spawning):
+        yield
+
+
 def run_py3dtiles(paths: list[Path], work: Path, crs: pyproj.CRS) -> dict[str, Any]:
     """py3dtiles' octree of ``paths`` in their own CRS, in ``work``; returns its tileset JSON."""
     from py3dtiles.convert import convert as py3dtiles_convert
@@ -90,7 +117,7 @@ def run_py3dtiles(paths: list[Path], work: Path, crs: pyproj.CRS) -> dict[str, A
 
     chatter = io.StringIO()
     try:
-        with contextlib.redirect_stdout(chatter):
+        with _spawned_workers(), contextlib.redirect_stdout(chatter):
             py3dtiles_convert(
                 [str(p) for p in paths],
                 outfolder=str(work),

@@ -2,23 +2,29 @@
 the asset, the result published atomically; every change of the asset goes through
 :class:`~arserver.services.assets.AssetService`.
 
+The child runs in a process group of its own, and however it ends (done, crashed, over its time
+limit, or the worker interrupted) the whole group is killed before the child is reaped: the
+helper processes the converter starts (py3dtiles' workers) never outlive the job.
+
 What a failed conversion says is shown to API clients: it names the upload by its original file
 name, never by a server path (:func:`public_message`)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import re
 import selectors
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Engine
 
@@ -97,6 +103,10 @@ def run_job(
     queue.finish(engine, job.id, worker, error=error)
 
 
+def _child_command(request: dict[str, Any]) -> list[str]:
+    return [sys.executable, "-m", "arserver.jobs.child", json.dumps(request)]
+
+
 def _run_child(
     assets: AssetService,
     engine: Engine,
@@ -107,21 +117,51 @@ def _run_child(
     limits: JobLimits,
 ) -> tuple[str | None, ConversionSummary | None]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "arserver.jobs.child", json.dumps(request)],
+        _child_command(request),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        start_new_session=True,  # a group of its own, to be killed with its helpers
     )
     assert process.stdout is not None
     assert process.stderr is not None
     try:
         return _follow(assets, engine, asset_id, job, worker, process, limits)
     finally:
-        if process.poll() is None:
-            process.kill()
+        if process.returncode is None:  # stopped (time limit, or the worker interrupted)
+            _kill_group(process)
             process.wait()
         process.stdout.close()
         process.stderr.close()
+
+
+def _exited(process: subprocess.Popen[bytes]) -> bool:
+    """Whether the child has ended, left unreaped (see :func:`_kill_group`) where the system
+    tells without reaping (``os.waitid``: not on macOS before Python 3.13)."""
+    if hasattr(os, "waitid"):
+        return os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    return process.poll() is not None
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL to the child's process group: the child and every helper it started. Called
+    before the child is reaped: until then no other process or group can have its id."""
+    with contextlib.suppress(ProcessLookupError):  # the group has ended already
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def _drain(stream: IO[bytes]) -> bytes:
+    """What ``stream`` holds now, without waiting for more: helpers of a crashed child may
+    hold the pipe open, so its end is not waited for."""
+    data = b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(stream, selectors.EVENT_READ)
+        while selector.select(timeout=0):
+            chunk = os.read(stream.fileno(), 65536)
+            if not chunk:
+                break
+            data += chunk
+    return data
 
 
 def _follow(
@@ -133,7 +173,9 @@ def _follow(
     process: subprocess.Popen[bytes],
     limits: JobLimits,
 ) -> tuple[str | None, ConversionSummary | None]:
-    """Read the child's reports until it ends: progress to the asset, heartbeats to the job."""
+    """Read the child's reports until it ends: progress to the asset, heartbeats to the job.
+    The child's end is its exit, not the end of its output, which helpers left by a crashed
+    child may hold open."""
     assert process.stdout is not None
     assert process.stderr is not None
     deadline = time.monotonic() + limits.seconds
@@ -142,33 +184,41 @@ def _follow(
     summary: ConversionSummary | None = None
     buffer = b""
     stderr_tail = b""  # read as it comes, so that a chatty child never blocks on a full pipe
+
+    def take(chunk: bytes) -> None:
+        nonlocal buffer, error, summary, last_write
+        buffer += chunk
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:
+            message = json.loads(line)
+            if "error" in message:
+                error = str(message["error"])
+            elif "summary" in message:
+                summary = cast("ConversionSummary", message["summary"])
+            elif time.monotonic() - last_write > PROGRESS_INTERVAL:
+                last_write = time.monotonic()
+                assets.progress(asset_id, float(message["progress"]), str(message["stage"]))
+
     with selectors.DefaultSelector() as selector:
         selector.register(process.stdout, selectors.EVENT_READ)
         selector.register(process.stderr, selectors.EVENT_READ)
-        while True:
+        while not _exited(process):
             if time.monotonic() > deadline:
                 return f"the conversion took longer than {limits.seconds:g} s and was stopped", None
-            ready = {key.fileobj for key, _ in selector.select(timeout=0.5)}
-            if process.stderr in ready:
-                stderr_tail = (stderr_tail + os.read(process.stderr.fileno(), 65536))[-65536:]
-            if process.stdout in ready:
-                chunk = os.read(process.stdout.fileno(), 65536)
-                if not chunk:
-                    break
-                buffer += chunk
-                *lines, buffer = buffer.split(b"\n")
-                for line in lines:
-                    message = json.loads(line)
-                    if "error" in message:
-                        error = str(message["error"])
-                    elif "summary" in message:
-                        summary = cast("ConversionSummary", message["summary"])
-                    elif time.monotonic() - last_write > PROGRESS_INTERVAL:
-                        last_write = time.monotonic()
-                        assets.progress(asset_id, float(message["progress"]), str(message["stage"]))
+            for key, _ in selector.select(timeout=0.5):
+                stream = cast("IO[bytes]", key.fileobj)
+                chunk = os.read(stream.fileno(), 65536)
+                if not chunk:  # every writer closed it; the child's exit is to come
+                    selector.unregister(stream)
+                elif stream is process.stderr:
+                    stderr_tail = (stderr_tail + chunk)[-65536:]
+                else:
+                    take(chunk)
             queue.heartbeat(engine, job.id, worker)
+    _kill_group(process)  # whatever the child left behind, before its reports are read
     code = process.wait()
-    stderr_tail += process.stderr.read()
+    take(_drain(process.stdout))
+    stderr_tail += _drain(process.stderr)
     stderr = stderr_tail.decode("utf-8", errors="replace").strip()
     if error is None and summary is None:
         detail = stderr.splitlines()[-1] if stderr else f"exit status {code}"

@@ -135,3 +135,32 @@ def content_positions(out_dir: Path, enu: bool = False) -> list[tuple[dict[str, 
 
 def all_glbs(out_dir: Path) -> list[Path]:
     return sorted((out_dir / "content").glob("*.glb"))
+
+
+# -- large point clouds ---------------------------------------------------------------------
+
+#: RD New (EPSG:28992) near Amersfoort, the origin of the RD grid.
+AMERSFOORT_RD = (155_000.0, 463_000.0)
+
+
+def amersfoort_laz(path: Path, count: int, seed: int = 7) -> Path:
+    """``count`` random points in a 200 x 200 m square at :data:`AMERSFOORT_RD`, NAP heights
+    -1..20 m, white, as LAZ with EPSG:7415 in the header (lazrs writes 50,000-point chunks)."""
+    rng = np.random.default_rng(seed)
+    x0, y0 = AMERSFOORT_RD
+    xyz = np.column_stack(
+        [
+            rng.uniform(x0, x0 + 200, count),
+            rng.uniform(y0, y0 + 200, count),
+            rng.uniform(-1, 20, count),
+        ]
+    )
+    return write_las(path, xyz, white=True, compress=True)
+
+
+def laz_chunk_size(path: Path) -> int:
+    """The points per chunk of a LAZ file, from its LASzip VLR."""
+    with laspy.open(path) as reader:
+        (vlr,) = [v for v in reader.header.vlrs if v.user_id == "laszip encoded"]
+    size: int = struct.unpack_from("<I", vlr.record_data, 12)[0]
+    return size

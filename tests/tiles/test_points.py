@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pyproj
 import pytest
 
-from tests.tiles.support import ASSETS, all_glbs, content_positions, read_glb, tiles, write_las
+from tests.tiles.support import (
+    AMERSFOORT_RD,
+    ASSETS,
+    all_glbs,
+    amersfoort_laz,
+    content_positions,
+    laz_chunk_size,
+    read_glb,
+    tiles,
+    write_las,
+)
 from tests.validators.gltf import assert_valid_glb
 from tiles.convert import ConvertOptions, InputError, convert
 from tiles.crs import Transformer
@@ -93,3 +109,51 @@ def test_points_and_meshes_are_not_mixed(tmp_path: Path) -> None:
     other = ASSETS / "parking_zones.geojson"
     with pytest.raises(InputError, match="separate tilesets"):
         convert([SAMPLE, other], tmp_path / "out")
+
+
+_CONVERT = (
+    "import json, sys\n"
+    "from tiles.convert import convert\n"
+    "print(json.dumps(convert([sys.argv[1]], sys.argv[2]).summary))\n"
+)
+
+
+def _summary_of_conversion_in_a_process(source: Path, out: Path, timeout_s: float) -> Any:
+    """``tiles.convert.convert`` in a process of its own (in its own process group, with
+    py3dtiles' workers), killed as a whole at ``timeout_s``: a hang fails the test."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", _CONVERT, str(source), str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        pytest.fail(f"converting {source.name} did not end within {timeout_s:g} s")
+    assert process.returncode == 0, stderr
+    return json.loads(stdout.splitlines()[-1])
+
+
+def test_a_laz_of_many_chunks_converts_completely_and_in_place(tmp_path: Path) -> None:
+    # Forked py3dtiles workers hung in the LAZ decoder as soon as a file had a second chunk.
+    laz = amersfoort_laz(tmp_path / "scan.laz", 200_000)
+    assert laz_chunk_size(laz) < 200_000
+    summary = _summary_of_conversion_in_a_process(laz, tmp_path / "out", timeout_s=120)
+    assert summary["counts"]["points_in_tiles"] >= 200_000  # py3dtiles repeats a root sample
+    assert summary["counts"]["tiles"] > 1
+    x0, y0 = AMERSFOORT_RD
+    corners = np.array(
+        [[x, y, z] for x in (x0, x0 + 200) for y in (y0, y0 + 200) for z in (-1.0, 20.0)]
+    )
+    ecef = Transformer.from_crs("EPSG:7415", "EPSG:4978").transform(*corners.T)
+    lon, lat, h = pyproj.Transformer.from_crs("EPSG:4978", "EPSG:4979", always_xy=True).transform(
+        *ecef
+    )
+    assert summary["wgs84_bbox"] == pytest.approx(
+        [min(lon), min(lat), max(lon), max(lat)], abs=1e-6
+    )
+    assert summary["height_range"] == pytest.approx([min(h), max(h)], abs=0.05)
