@@ -114,17 +114,24 @@ class Area:
         return (self.west + self.east) / 2, (self.south + self.north) / 2
 
     def cells(self) -> Iterator[tuple[int, int]]:
-        """The grid cells this area's bounding box touches."""
-        x0, y0 = cell_of(self.west, self.south)
-        x1, y1 = cell_of(self.east, self.north)
+        """The grid cells this area's bounding box touches. There are ``cell_count`` of them:
+        about 2.6 billion for the whole world, so callers walk them only when they are few
+        (the index and the live state compare ``cell_count`` with what they hold)."""
+        x0, y0, x1, y1 = self.cell_range
         for x in range(x0, x1 + 1):
             for y in range(y0, y1 + 1):
                 yield x, y
 
     @property
-    def cell_count(self) -> int:
+    def cell_range(self) -> tuple[int, int, int, int]:
+        """The cells of the bounding box as (x0, y0, x1, y1), inclusive."""
         x0, y0 = cell_of(self.west, self.south)
         x1, y1 = cell_of(self.east, self.north)
+        return x0, y0, x1, y1
+
+    @property
+    def cell_count(self) -> int:
+        x0, y0, x1, y1 = self.cell_range
         return (x1 - x0 + 1) * (y1 - y0 + 1)
 
 

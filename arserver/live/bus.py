@@ -3,6 +3,10 @@
 Write paths call ``publish`` after their transaction committed; hubs ``subscribe`` a listener.
 ``LocalBus`` keeps it in one process (the embedded default); with ``ARSERVER_REDIS_URL`` a Redis
 bus carries the same events between processes and machines.
+
+Besides the overlays' changes, the bus carries control events on the reserved layer
+``TOKENS_LAYER``, which no client can subscribe to: ``token_revocations`` makes them, and every
+hub takes them out of a batch (``revoked_tokens``) and closes those tokens' connections.
 """
 
 from __future__ import annotations
@@ -10,11 +14,12 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol, cast
 
 from arserver.config import Settings
-from arserver.domain import Change
+from arserver.domain import Change, Layer
 from arserver.errors import ArserverError
 
 log = logging.getLogger(__name__)
@@ -22,6 +27,36 @@ log = logging.getLogger(__name__)
 #: Called with a batch of changes and its position in the bus (a Redis stream entry id; None on
 #: the in-process bus, which has no history).
 Listener = Callable[[Sequence[Change], str | None], None]
+
+#: The layer of token events on the bus: never a live item, never sent to a client.
+TOKENS_LAYER = "tokens"
+_TOKEN_KEY = "token:"
+
+
+def token_revocations(token_ids: Iterable[str]) -> list[Change]:
+    """The changes to publish so that every hub closes the live connections of these tokens
+    (one per token: key ``token:{id}``, ``removed``)."""
+    now = datetime.now(UTC).isoformat(timespec="microseconds")
+    # The layer is not one of domain.Layer's (clients cannot subscribe to it): hence the cast.
+    layer = cast(Layer, TOKENS_LAYER)
+    return [
+        Change(layer, _TOKEN_KEY + token_id, None, 0.0, 0.0, None, now, {"token": token_id},
+               removed=True)
+        for token_id in token_ids
+    ]  # fmt: skip
+
+
+def revoked_tokens(changes: Sequence[Change]) -> tuple[frozenset[str], list[Change]]:
+    """Split a batch from the bus: the token ids it revokes, and the changes for the overlays
+    (everything else on ``TOKENS_LAYER`` is dropped: it is not for clients)."""
+    if all(change.layer != TOKENS_LAYER for change in changes):
+        return frozenset(), list(changes)
+    revoked = frozenset(
+        change.key.removeprefix(_TOKEN_KEY)
+        for change in changes
+        if change.layer == TOKENS_LAYER and change.removed and change.key.startswith(_TOKEN_KEY)
+    )
+    return revoked, [change for change in changes if change.layer != TOKENS_LAYER]
 
 
 class Bus(Protocol):

@@ -6,26 +6,32 @@ Each connection has a reader task (client messages into its session) and a write
 session's output onto the socket). Broadcast never waits for a client: ``dispatch`` only queues
 into sessions (conflated, bounded in bytes) and wakes writers. A writer whose send does not
 complete within ``send_timeout_s``, or a session whose queue overflows, is closed with 4008.
+
+``revoke`` closes the connections of revoked tokens with 4003 and forgets their sessions; the
+bus carries revocations between processes (``bus.token_revocations``), and ``dispatch`` takes
+them out of each batch before anything in it reaches a client.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from arserver.domain import Change
-from arserver.live.bus import Bus
+from arserver.live.bus import Bus, revoked_tokens
 from arserver.live.index import SubscriptionIndex
 from arserver.live.mirror import RedisSessionMirror
 from arserver.live.protocol import (
     CLOSE_SESSION_TAKEN,
     CLOSE_SLOW_CONSUMER,
+    CLOSE_TOKEN_REVOKED,
     IndexChanges,
     Limits,
     Session,
@@ -54,6 +60,7 @@ class HubStats:
     messages_sent: int = 0
     changes_dispatched: int = 0
     slow_consumers_closed: int = 0
+    revoked_closed: int = 0  # connections closed because their token was revoked
 
 
 class Hub:
@@ -81,6 +88,7 @@ class Hub:
         self._sending: dict[str, float] = {}  # session id -> loop time its current send began
         self._writers: dict[str, asyncio.Task[None]] = {}
         self._closing: set[asyncio.Task[None]] = set()  # closes under way (keep a reference)
+        self._revoked: set[str] = set()  # token ids refused from now on (revocation is final)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
@@ -115,9 +123,13 @@ class Hub:
     # -- events -------------------------------------------------------------------------
 
     def dispatch(self, changes: Sequence[Change], position: str | None = None) -> None:
-        """Queue each change for the subscriptions it matches (on the hub's loop)."""
+        """Queue each change for the subscriptions it matches (on the hub's loop). Token
+        revocations in the batch are carried out first and go no further."""
         if position is not None:
             self.last_event_id = position
+        revoked, changes = revoked_tokens(changes)
+        if revoked:
+            self._revoke(revoked)
         touched: dict[str, Session] = {}
         for change in changes:
             if not self.state.apply(change):
@@ -136,6 +148,64 @@ class Hub:
                 if wake is not None:
                     wake.set()
 
+    # -- revocation ---------------------------------------------------------------------
+
+    def revoke(self, token_ids: Collection[str]) -> int:
+        """Close every connection whose session belongs to one of ``token_ids`` with 4003
+        ("token revoked"), and forget those sessions, connected or detached, so that none
+        can be resumed; connections of these tokens opened later are closed at once too.
+        Returns how many connections were closed.
+
+        Safe from any thread: the work is done on the hub's loop, and a caller on another
+        thread waits for it (the closing frames themselves are sent afterwards). To reach the
+        hubs of every process, publish ``arserver.live.bus.token_revocations(ids)`` on the bus
+        instead: each hub's listener (this one's too) calls this."""
+        ids = frozenset(token_ids)
+        loop = self._loop
+        if loop is None or not loop.is_running() or _running_loop() is loop:
+            return self._revoke(ids)  # on the loop, or no loop runs: nothing else touches us
+        done: concurrent.futures.Future[int] = concurrent.futures.Future()
+
+        def work() -> None:
+            try:
+                done.set_result(self._revoke(ids))
+            except BaseException as exc:  # the caller gets it, not the loop's handler
+                done.set_exception(exc)
+
+        try:
+            loop.call_soon_threadsafe(work)
+        except RuntimeError:  # the loop closed meanwhile: nothing runs on it any more
+            return self._revoke(ids)
+        return done.result()
+
+    def owners(self) -> frozenset[str]:
+        """The token ids of every session held now, connected or detached (on the hub's loop):
+        what a periodic check of revoked or expired tokens has to look up."""
+        return frozenset(session.owner for session in self.sessions.values())
+
+    def _revoke(self, token_ids: frozenset[str]) -> int:
+        """``revoke``, on the loop (or with no loop running)."""
+        self._revoked |= token_ids
+        closed = 0
+        for session in [s for s in self.sessions.values() if s.owner in token_ids]:
+            session.revoke()
+            self._forget(session)
+            if session.id in self._active:
+                # Stop the writer mid-send if need be: nothing more goes to this client.
+                # ``serve`` then closes the connection with the session's code.
+                writer = self._writers.get(session.id)
+                if writer is not None:
+                    writer.cancel()
+                closed += 1
+        self.stats.revoked_closed += closed
+        return closed
+
+    async def _refuse_revoked(self, connection: Connection) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(
+                connection.close(CLOSE_TOKEN_REVOKED, "token revoked"), self.send_timeout_s
+            )
+
     # -- connections --------------------------------------------------------------------
 
     async def serve(
@@ -143,7 +213,15 @@ class Hub:
     ) -> None:
         """Run one client connection until it ends. ``owner``: the token id; ``resume``:
         (session id, last seq) the client asked to continue."""
+        if owner in self._revoked:  # revoked after the API authenticated the token
+            await self._refuse_revoked(connection)
+            return
         session, recovered = await self._open(owner, resume)
+        if owner in self._revoked:  # revoked while the session was being opened
+            session.revoke()
+            self._forget(session)
+            await self._refuse_revoked(connection)
+            return
         self._active[session.id] = connection
         self._detached.pop(session.id, None)
         wake = self._wake[session.id] = asyncio.Event()
@@ -341,3 +419,10 @@ class Hub:
                     if session is not None:
                         self._forget(session)
                     self._detached.pop(session_id, None)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None

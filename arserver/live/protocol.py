@@ -9,6 +9,11 @@ id and last ``seq`` gets exactly what it missed.
 Sequenced messages (``snapshot``, ``update``, ``enter``, ``leave``, ``unsubscribed``) carry the
 connection's next ``seq`` when they are taken for sending; control messages (``welcome``,
 ``pong``, ``error``) carry none and are not replayed.
+
+A snapshot is made when it is taken for sending, not when it is asked for, and a newer one for
+the same subscription replaces one not sent yet: however many moves a client sends between two
+sends, each subscription costs one snapshot (of its latest area), and a client that does not
+read costs none.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from arserver.live.frames import Frame, FrameError
 CLOSE_SLOW_CONSUMER = 4008  # the client fell further behind than its queue allows
 CLOSE_SESSION_TAKEN = 4009  # the session was resumed on another connection
 CLOSE_UNAUTHORISED = 4001  # no valid token with a reading role
+CLOSE_TOKEN_REVOKED = 4003  # the connection's token was revoked
 
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_SUBSCRIPTIONS = 16
@@ -131,6 +137,14 @@ class Subscription:
         return self.area.reference
 
 
+@dataclass(eq=False)
+class _Snapshot:
+    """A snapshot to make for ``sub`` when it is taken for sending."""
+
+    sub: Subscription
+    reason: str
+
+
 @dataclass
 class IndexChanges:
     """Subscriptions the hub must (re)file or drop after a client message."""
@@ -165,7 +179,7 @@ class Session:
         self.close_code: int | None = None
         self.close_reason = ""
         self._control: list[str] = []
-        self._sequenced: list[dict[str, Any]] = []
+        self._sequenced: list[dict[str, Any] | _Snapshot] = []
         self._replay: list[str] = []
         # (subscription id, key) -> (item JSON text, item time); newest last
         self._pending: dict[tuple[str, str], tuple[str, str]] = {}
@@ -221,6 +235,7 @@ class Session:
             sub = self._known(message)
             del self.subscriptions[sub.id]
             self._drop_pending(sub.id)
+            self._drop_snapshot(sub.id)
             self._sequenced.append({"type": "unsubscribed", "id": sub.id})
             return IndexChanges(removed=[sub])
         raise ProtocolError("unknown_type", f"unknown message type {kind!r}")
@@ -301,11 +316,25 @@ class Session:
         return sub
 
     def _snapshot(self, sub: Subscription, reason: str) -> None:
+        """Queue a snapshot of ``sub``, made when it is taken (see the module docstring)."""
+        self._drop_snapshot(sub.id)
+        self._sequenced.append(_Snapshot(sub, reason))
+
+    def _drop_snapshot(self, ref: str) -> None:
+        """Forget a snapshot not sent yet for the subscription ``ref``, which is being replaced,
+        moved or unsubscribed: the client never saw it, and a newer snapshot replaces all it
+        holds. So every queued snapshot is of a subscription as it is now."""
+        self._sequenced = [
+            m for m in self._sequenced if not (isinstance(m, _Snapshot) and m.sub.id == ref)
+        ]
+
+    def _make_snapshot(self, queued: _Snapshot) -> dict[str, Any]:
+        sub = queued.sub
         items = [sub.render(c) for c in self.world.items_in(sub.area, sub.layers, sub.kinds)]
-        self._sequenced.append(
-            {"type": "snapshot", "id": sub.id, "reason": reason, "frame": sub.frame.name,
-             "items": items}
-        )  # fmt: skip
+        return {
+            "type": "snapshot", "id": sub.id, "reason": queued.reason, "frame": sub.frame.name,
+            "items": items,
+        }  # fmt: skip
 
     def _proximity_refresh(self, sub: Subscription) -> None:
         """Enter/leave for everything whose distance to the subscriber changed sides."""
@@ -375,6 +404,15 @@ class Session:
             self._pending.clear()
             self._queued_bytes = 0
 
+    def revoke(self) -> None:
+        """The session's token was revoked: close with 4003 (whatever closed it before) and
+        drop everything not sent yet, so nothing more goes out."""
+        self.close_code = CLOSE_TOKEN_REVOKED
+        self.close_reason = "token revoked"
+        self._control, self._sequenced, self._replay = [], [], []
+        self._pending.clear()
+        self._queued_bytes = 0
+
     # -- sending ------------------------------------------------------------------------
 
     @property
@@ -392,6 +430,8 @@ class Session:
         out = self._control + self._replay  # control first: a welcome precedes the replay
         self._replay, self._control = [], []
         for message in self._sequenced:
+            if isinstance(message, _Snapshot):  # of a current subscription: see _drop_snapshot
+                message = self._make_snapshot(message)
             out.append(self._sequence(message, wall))
         self._sequenced = []
         groups: dict[str, list[str]] = {}
@@ -494,7 +534,7 @@ class Session:
         if 0 <= last_seq < self.seq and self._history and self._history[0][0] <= last_seq + 1:
             self._replay = [text for seq, _, text in self._history if seq > last_seq]
             return True
-        self._sequenced = [m for m in self._sequenced if m["type"] not in ("update", "snapshot")]
+        self._sequenced = [m for m in self._sequenced if not isinstance(m, _Snapshot)]
         self._pending.clear()
         self._queued_bytes = 0
         for sub in self.subscriptions.values():

@@ -6,16 +6,24 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import threading
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from arserver.domain import Change
-from arserver.live.bus import LocalBus, RedisBus
+from arserver.live.bus import LocalBus, RedisBus, token_revocations
 from arserver.live.hub import Hub
-from arserver.live.protocol import CLOSE_SESSION_TAKEN, CLOSE_SLOW_CONSUMER, Limits
+from arserver.live.mirror import RedisSessionMirror
+from arserver.live.protocol import (
+    CLOSE_SESSION_TAKEN,
+    CLOSE_SLOW_CONSUMER,
+    CLOSE_TOKEN_REVOKED,
+    Limits,
+)
+from tests.arserver.live.test_protocol import EDGES, WORLD, count_steps
 
 pytestmark = pytest.mark.anyio
 
@@ -635,3 +643,180 @@ async def _until(condition: Any) -> None:
     """Yield to the loop until ``condition()`` holds (the caller bounds it with wait_for)."""
     while not condition():
         await asyncio.sleep(0.005)
+
+
+# -- large areas --------------------------------------------------------------------------
+
+
+async def test_a_whole_world_subscription_gets_everything_and_the_others_go_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    current = tuple(
+        reading(f"edge{k}", 1.0, lon=lon, lat=lat) for k, (lon, lat) in enumerate(EDGES)
+    )
+    current += (reading("home", 2.0), alert("x"))
+    running = await start(current)
+    steps = count_steps(monkeypatch, limit=10_000)  # the world has 2.6 billion cells
+    try:
+        near, _, _ = await running.subscribed()
+        world = running.connect(owner="token-2")
+        assert (await world.next())["type"] == "welcome"
+        world.send({"type": "subscribe", "id": "w", "area": {"bbox": WORLD}, "max_rate_hz": None})
+        snapshot = await world.next()
+        assert snapshot["items"] == [item(c) for c in sorted(current, key=lambda c: c.key)]
+        world.send(subscribe_message("marker"))
+        assert (await world.next())["type"] == "snapshot"
+        for _ in range(20):  # moves as fast as the client can send them
+            world.send({"type": "move", "id": "w", "bbox": WORLD})
+        world.send({"type": "unsubscribe", "id": "marker"})  # sequenced after the snapshots
+        snapshots = 0
+        while (message := await world.next())["type"] != "unsubscribed":
+            assert (message["type"], message["id"], message["reason"]) == ("snapshot", "w", "move")
+            assert len(message["items"]) == len(current)
+            snapshots += 1
+        assert 1 <= snapshots <= 20
+        here, antimeridian = reading("home", 3.0, t=1), reading("edge0", 4.0, t=1, lon=180, lat=90)
+        running.bus.publish([here, antimeridian])
+        assert (await near.next())["items"] == [item(here)]
+        assert (await world.next())["items"] == [item(here), item(antimeridian)]
+        assert steps.cells <= 10_000
+    finally:
+        await stop(running)
+
+
+# -- revocation ---------------------------------------------------------------------------
+
+
+async def test_revoke_closes_a_tokens_connections_with_4003_and_forgets_its_sessions(
+    running: Running,
+) -> None:
+    first, first_id, _ = await running.subscribed()
+    second, _, _ = await running.subscribed()
+    other = running.connect(owner="token-2")
+    assert (await other.next())["type"] == "welcome"
+    other.send(subscribe_message("o"))
+    assert (await other.next())["type"] == "snapshot"
+    away, _, _ = await running.subscribed()  # token-1 too, detached
+    away.leave()
+    await running.ended()
+    assert running.hub.stats.sessions == 4
+    assert running.hub.owners() == {"token-1", "token-2"}
+
+    assert running.hub.revoke(["token-1", "token-9"]) == 2  # connections; the detached one goes too
+    for connection in (first, second):
+        await asyncio.wait_for(connection.closed_event.wait(), TIMEOUT)
+        assert connection.closed == (CLOSE_TOKEN_REVOKED, "token revoked")
+    await running.ended(index=0)
+    await running.ended(index=1)
+    assert [s.owner for s in running.hub.sessions.values()] == ["token-2"]
+    assert len(running.hub.index) == 1
+    assert running.hub.stats.revoked_closed == 2
+    change = reading("a", 1.0, t=1)
+    running.bus.publish([change])
+    assert (await other.next())["items"] == [item(change)]
+    assert first.unread() == second.unread() == []
+
+    # The revoked token cannot resume, nor open a new session; another token starts afresh.
+    again = running.connect(resume=(first_id, 1))
+    await asyncio.wait_for(again.closed_event.wait(), TIMEOUT)
+    assert (again.closed, again.sent) == ((CLOSE_TOKEN_REVOKED, "token revoked"), [])
+    welcome = await running.connect(owner="token-2", resume=(first_id, 1)).next()
+    assert (welcome["session"] != first_id, welcome["recovered"]) == (True, False)
+    assert running.hub.revoke(["token-1"]) == 0
+
+
+async def test_revoke_from_another_thread_is_done_on_the_hub_loop(running: Running) -> None:
+    connection, _, _ = await running.subscribed()
+    assert await asyncio.to_thread(running.hub.revoke, {"token-1"}) == 1
+    await asyncio.wait_for(connection.closed_event.wait(), TIMEOUT)
+    assert connection.closed == (CLOSE_TOKEN_REVOKED, "token revoked")
+    assert running.hub.sessions == {}
+
+
+async def test_revoke_closes_a_connection_whose_send_stalls_at_once() -> None:
+    running = await start(send_timeout_s=3600.0)  # the sweeper would not close it in time
+    try:
+        stalled, _, _ = await running.subscribed(FakeConnection(stall_after=2))
+        running.bus.publish([reading("a", 1.0, t=1)])
+        await asyncio.wait_for(stalled.stalled.wait(), TIMEOUT)
+        assert running.hub.revoke(["token-1"]) == 1
+        await running.ended()
+        assert stalled.closed == (CLOSE_TOKEN_REVOKED, "token revoked")
+        assert running.hub.stats.slow_consumers_closed == 0
+    finally:
+        await stop(running)
+
+
+async def test_a_revocation_on_the_bus_closes_connections_and_reaches_no_client(
+    running: Running,
+) -> None:
+    revoked, _, _ = await running.subscribed(layers=None)
+    other = running.connect(owner="token-2")
+    assert (await other.next())["type"] == "welcome"
+    other.send(subscribe_message("o", layers=None))
+    assert (await other.next())["type"] == "snapshot"
+    change = reading("a", 1.0, t=1)
+    # From a write path's thread, in one batch with a change: the revocation goes first.
+    await asyncio.to_thread(running.bus.publish, [change, *token_revocations(["token-1"])])
+    await asyncio.wait_for(revoked.closed_event.wait(), TIMEOUT)
+    assert revoked.closed == (CLOSE_TOKEN_REVOKED, "token revoked")
+    assert revoked.unread() == []
+    assert (await other.next())["items"] == [item(change)]
+    assert running.hub.stats.changes_dispatched == 1
+    assert running.hub.state.get("token:token-1") is None
+
+
+class HeldMirror:
+    """A session mirror whose ``seq_of`` waits until the test lets it go."""
+
+    def __init__(self) -> None:
+        self.asked = threading.Event()
+        self.answer = threading.Event()
+
+    def record(self, session_id: str, meta: dict[str, Any], sent: Any) -> None:
+        pass
+
+    def seq_of(self, session_id: str) -> int | None:
+        self.asked.set()
+        self.answer.wait(TIMEOUT)
+        return None
+
+    def load(self, session_id: str) -> None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+async def test_a_token_revoked_while_its_session_is_being_opened_is_refused() -> None:
+    mirror = HeldMirror()
+    running = await start(mirror=cast(RedisSessionMirror, mirror))
+    try:
+        first, session_id, _ = await running.subscribed()
+        first.leave()
+        await running.ended()
+        resuming = running.connect(resume=(session_id, 1))  # asks the mirror, in a thread
+        await asyncio.to_thread(mirror.asked.wait, TIMEOUT)
+        assert running.hub.revoke(["token-1"]) == 0  # no connection yet: the session goes
+        mirror.answer.set()
+        await running.ended()
+        assert (resuming.closed, resuming.sent) == ((CLOSE_TOKEN_REVOKED, "token revoked"), [])
+        assert running.hub.sessions == {}
+    finally:
+        mirror.answer.set()
+        await stop(running)
+
+
+def test_revoke_before_the_hub_runs_refuses_the_token_later() -> None:
+    hub = Hub(flush_interval_s=0.0)
+    assert hub.revoke(["token-1"]) == 0
+
+    async def main() -> tuple[int, str] | None:
+        bus = LocalBus()
+        await hub.start(bus, ())
+        connection = FakeConnection()
+        await asyncio.wait_for(hub.serve(connection, "token-1"), TIMEOUT)
+        await hub.stop()
+        return connection.closed
+
+    assert asyncio.run(main()) == (CLOSE_TOKEN_REVOKED, "token revoked")

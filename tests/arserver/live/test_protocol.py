@@ -10,6 +10,7 @@ import pytest
 
 from arserver.domain import Change
 from arserver.live.area import Area
+from arserver.live.index import SubscriptionIndex
 from arserver.live.protocol import (
     CLOSE_SLOW_CONSUMER,
     MAX_SUBSCRIPTIONS,
@@ -295,8 +296,6 @@ def test_conflation_keeps_a_busy_key_within_bounds() -> None:
 
 
 def test_the_area_index_matches_only_nearby_subscriptions() -> None:
-    from arserver.live.index import SubscriptionIndex
-
     h = Harness()
     h.subscribe()
     index: SubscriptionIndex[Subscription] = SubscriptionIndex()
@@ -312,3 +311,177 @@ def test_the_area_index_matches_only_nearby_subscriptions() -> None:
     assert set(index.candidates(LON + 0.5, LAT)) == {big}
     index.remove(sub)
     assert list(index.candidates(LON, LAT)) == [big]
+
+
+# -- large areas: the work is bounded by what an area can match, not by its size ----------
+
+WORLD = [-180.0, -90.0, 180.0, 90.0]
+
+
+class Steps:
+    """The area-dependent steps the live code takes: grid cells walked (``Area.cells``) and
+    points tested (``Area.contains``). Past ``limit`` of either it fails at once, so that an
+    unbounded walk (2.6 billion cells for the world) fails the test instead of running on."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.cells = 0
+        self.points = 0
+
+    def reset(self) -> None:
+        self.cells = self.points = 0
+
+    def cell(self) -> None:
+        self.cells += 1
+        assert self.cells <= self.limit, f"walked more than {self.limit} cells"
+
+    def point(self) -> None:
+        self.points += 1
+        assert self.points <= self.limit, f"tested more than {self.limit} points"
+
+
+def count_steps(monkeypatch: pytest.MonkeyPatch, limit: int) -> Steps:
+    steps = Steps(limit)
+    cells, contains = Area.cells, Area.contains
+
+    def counted_cells(area: Area) -> Any:
+        for cell in cells(area):
+            steps.cell()
+            yield cell
+
+    def counted_contains(area: Area, lon: float, lat: float) -> bool:
+        steps.point()
+        return contains(area, lon, lat)
+
+    monkeypatch.setattr(Area, "cells", counted_cells)
+    monkeypatch.setattr(Area, "contains", counted_contains)
+    return steps
+
+
+#: Live things at the edges of the world as well as at home.
+EDGES = [
+    (180.0, 90.0), (-180.0, -90.0), (180.0, -90.0), (-180.0, 90.0), (179.9999, 0.0),
+    (-179.9999, 0.0), (0.0, 89.9999), (0.0, -89.9999), (12.0, 84.8), (179.5, 85.2),
+]  # fmt: skip
+
+
+def spread_state() -> tuple[LiveState, list[Change]]:
+    state = LiveState()
+    changes = [reading(f"edge{k}", 1.0, lon, lat) for k, (lon, lat) in enumerate(EDGES)]
+    changes += [
+        reading(f"nl{k}", 2.0, 3.4 + (k % 40) * 0.09, 50.8 + (k // 40) * 0.11) for k in range(800)
+    ]
+    changes.append(alert("pole", 0.0, 90.0))
+    for change in changes:
+        state.apply(change)
+    return state, changes
+
+
+class Indexed(Harness):
+    """A session whose subscriptions are filed in an index, as the hub does."""
+
+    def __init__(self, state: LiveState) -> None:
+        super().__init__()
+        self.state = state
+        self.session = Session("sid", "token-1", state, Limits())
+        self.index: SubscriptionIndex[Subscription] = SubscriptionIndex()
+
+    def send(self, message: dict[str, Any] | str) -> None:
+        text = message if isinstance(message, str) else json.dumps(message)
+        changes = self.session.receive(text, self.now)
+        for sub in changes.removed:
+            self.index.remove(sub)
+        for sub in changes.added:
+            self.index.add(sub)
+
+
+@pytest.mark.parametrize(
+    "area",
+    [
+        {"bbox": WORLD},
+        {"bbox": [-180, 80, 180, 90]},  # the north polar cap
+        {"bbox": [-180, -90, 180, -80]},  # the south polar cap
+        {"bbox": [179, -90, 180, 90]},  # the strip west of the antimeridian...
+        {"bbox": [-180, -90, -179, 90]},  # ...and east of it: a box crossing it is two boxes
+        {"center": [179.9, 85.0], "radius_m": 50_000},  # near the pole and the antimeridian
+        {"center": [0.0, -85.0], "radius_m": 50_000},
+        {"bbox": [3.3, 50.7, 7.3, 53.6]},  # the whole Netherlands
+    ],
+)
+def test_a_large_area_costs_what_it_can_match_not_its_size(
+    monkeypatch: pytest.MonkeyPatch, area: dict[str, Any]
+) -> None:
+    state, changes = spread_state()
+    layers = frozenset({"sensors", "alerts"})
+    wanted = Area.parse(area)
+    expected = sorted(c.key for c in changes if wanted.contains(c.lon, c.lat) and c.layer in layers)
+    h = Indexed(state)
+    steps = count_steps(monkeypatch, limit=10_000)
+    h.send({"type": "subscribe", "id": "big", "area": area, "layers": sorted(layers)})
+    [snapshot] = h.take()
+    assert [i["key"] for i in snapshot["items"]] == expected
+    # A snapshot walks the occupied cells at most and tests each live thing once at most;
+    # the index files a large area in its list without walking a cell.
+    assert steps.cells <= state.occupied_cells <= len(state)
+    assert steps.points <= len(state)
+    sub = h.session.subscriptions["big"]
+    for lon, lat in EDGES:
+        if wanted.contains(lon, lat):
+            assert sub in set(h.index.candidates(lon, lat))
+
+
+def test_moving_between_huge_areas_stays_bounded_and_sends_the_latest_snapshot(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    state, changes = spread_state()
+    h = Indexed(state)
+    steps = count_steps(monkeypatch, limit=10_000)
+    h.send({"type": "subscribe", "id": "big", "area": {"bbox": WORLD}})
+    [snapshot] = h.take()
+    assert len(snapshot["items"]) == len(changes)  # every live thing
+    steps.reset()
+    for _ in range(50):  # a client repeating moves faster than it reads
+        h.send({"type": "move", "id": "big", "bbox": [-180, 80, 180, 90]})
+        h.send({"type": "move", "id": "big", "bbox": WORLD})
+    assert steps.cells == 0  # filing and unfiling huge areas walks no cell
+    assert steps.points == 0  # and no snapshot is made until one is sent
+    [moved] = h.take()  # one snapshot, of the latest area
+    assert (moved["seq"], moved["reason"]) == (2, "move")
+    assert len(moved["items"]) == len(changes)
+    assert steps.points <= len(state)
+    assert len(h.index) == 1
+    h.publish(reading("edge0", 5.0, 180.0, 90.0, t=1))
+    [update] = h.take()
+    assert [i["key"] for i in update["items"]] == ["sensor:edge0:no2"]
+
+
+def test_a_subscription_replaced_or_unsubscribed_before_its_snapshot_went_out_gets_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    h = Harness()
+    count_steps(monkeypatch, limit=10_000)
+    h.publish(reading("a", 1.0))
+    h.send({"type": "subscribe", "id": "s1", "area": {"bbox": WORLD}})
+    h.send({"type": "subscribe", "id": "s1", "area": {"center": [LON, LAT], "radius_m": 50}})
+    h.send({"type": "subscribe", "id": "s2", "area": {"bbox": WORLD}})
+    h.send({"type": "unsubscribe", "id": "s2"})
+    messages = h.take()
+    assert [(m["seq"], m["type"], m["id"]) for m in messages] == [
+        (1, "snapshot", "s1"),
+        (2, "unsubscribed", "s2"),
+    ]
+    assert [i["key"] for i in messages[0]["items"]] == ["sensor:a:no2"]
+
+
+def test_the_live_state_keeps_only_occupied_cells(monkeypatch: pytest.MonkeyPatch) -> None:
+    state = LiveState()
+    count_steps(monkeypatch, limit=10_000)
+    for t in range(50):  # a mobile sensor crossing 50 cells
+        state.apply(reading("bus", 1.0, LON + t * 0.01, LAT, t=t))
+    state.apply(reading("still", 1.0))
+    assert (len(state), state.occupied_cells) == (2, 2)
+    state.apply(alert("gone", LON, LAT + 0.1))
+    state.apply(alert("gone", LON, LAT + 0.1, status="resolved", t=1))
+    assert (len(state), state.occupied_cells) == (2, 2)
+    everything = state.items_in(Area.box(*WORLD), frozenset({"sensors"}))
+    assert [c.key for c in everything] == ["sensor:bus:no2", "sensor:still:no2"]
