@@ -23,6 +23,7 @@ from arserver.api.live import live_router
 from arserver.api.metrics import install_metrics
 from arserver.api.sensors import sensors_router
 from arserver.api.tiles import tiles_router
+from arserver.api.tokens import tokens_router
 from arserver.config import Settings
 from arserver.errors import (
     ArserverError,
@@ -44,6 +45,7 @@ from arserver.services.alerts import AlertService
 from arserver.services.assets import AssetService
 from arserver.services.observations import ObservationWriter
 from arserver.services.sensors import SensorService
+from arserver.services.tokens import TokenService
 from arserver.store.database import DatabaseError, open_database
 from arserver.store.live import current_changes
 from arserver.store.retention import run_retention
@@ -130,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.bus = open_bus(settings)
         app.state.assets = AssetService(app.state.engine, settings.data_dir, store, app.state.bus)
         app.state.sensors = SensorService(app.state.engine)
+        app.state.tokens = TokenService(app.state.engine, app.state.bus)
         app.state.alerts = AlertService(app.state.engine, app.state.bus)
         app.state.writer = ObservationWriter(
             app.state.engine,
@@ -162,6 +165,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             target=run_retention, args=(app.state.engine, settings, stop), daemon=True
         )
         retention_thread.start()
+        token_thread = threading.Thread(
+            target=app.state.tokens.watch,
+            args=(app.state.hub, stop, settings.live_token_check_s),
+            name="arserver-live-tokens",
+            daemon=True,
+        )
+        token_thread.start()
         worker_thread = None
         if settings.embedded_worker:
             worker = Worker(app.state.engine, settings, bus=app.state.bus)
@@ -176,6 +186,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 mqtt_ingest.stop()
             stop.set()
             retention_thread.join(timeout=60)
+            token_thread.join(timeout=60)
             if worker_thread is not None:
                 worker_thread.join(timeout=settings.job_timeout_s)
             await app.state.hub.stop()
@@ -207,5 +218,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sensors_router())
     app.include_router(alerts_router())
     app.include_router(live_router())
+    app.include_router(tokens_router())
     app.include_router(tiles_router(store))
     return app

@@ -81,6 +81,12 @@ class Settings(BaseSettings):
         description="Updates for one client that arrive within this interval go out in one "
         "frame (fewer, larger frames: less CPU per update, a little more latency).",
     )
+    live_token_check_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How often live connections are checked for revoked or expired tokens "
+        "(revocations through the API or Redis close them at once).",
+    )
     live_send_timeout_s: float = Field(
         default=10.0,
         gt=0,

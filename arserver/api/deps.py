@@ -16,6 +16,7 @@ from arserver.services.alerts import AlertService
 from arserver.services.assets import AssetService
 from arserver.services.observations import ObservationWriter
 from arserver.services.sensors import SensorService
+from arserver.services.tokens import TokenService
 
 
 def get_engine(request: Request) -> Engine:
@@ -41,6 +42,11 @@ def get_alerts(request: Request) -> AlertService:
 def get_sensors(request: Request) -> SensorService:
     sensors: SensorService = request.app.state.sensors
     return sensors
+
+
+def get_tokens(request: Request) -> TokenService:
+    tokens: TokenService = request.app.state.tokens
+    return tokens
 
 
 def get_settings(request: Request) -> Settings:

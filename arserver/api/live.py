@@ -13,7 +13,7 @@ from starlette.routing import WebSocketRoute
 from arserver.api.deps import optional_token, require_reader
 from arserver.live.hub import Hub
 from arserver.live.protocol import CLOSE_UNAUTHORISED
-from arserver.security.policy import Action, allows
+from arserver.security.policy import Action, permits
 from arserver.security.tokens import TokenRecord, authenticate
 
 
@@ -55,7 +55,7 @@ def live_router() -> APIRouter:
         record = None
         if secret:
             record = await run_in_threadpool(authenticate, websocket.app.state.engine, secret)
-        if record is None or not allows(record.role, Action.SUBSCRIBE_LIVE):
+        if record is None or not permits(record, Action.SUBSCRIBE_LIVE):
             # Before accept: the handshake is refused (HTTP 403) with this code in the close.
             await websocket.close(code=CLOSE_UNAUTHORISED, reason="a token with a reading role")
             return
@@ -87,6 +87,7 @@ def live_router() -> APIRouter:
             "messages_sent": hub.stats.messages_sent,
             "changes_dispatched": hub.stats.changes_dispatched,
             "slow_consumers_closed": hub.stats.slow_consumers_closed,
+            "revoked_closed": hub.stats.revoked_closed,
         }
 
     return router

@@ -18,10 +18,11 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import FileResponse
 from sqlalchemy import Engine
 
-from arserver.api.deps import get_engine, optional_token, require_reader
+from arserver.api.deps import get_engine, optional_token
 from arserver.errors import NotFoundError
+from arserver.security.policy import Action, admits, authorize
 from arserver.security.tokens import TokenRecord
-from arserver.store.assets import AssetRow, public_flag, ready_assets_in_layer
+from arserver.store.assets import AssetRow, ready_assets_in_layer, tile_access
 from arserver.store.tilestore import TileStore
 
 MEDIA_TYPES = {
@@ -79,8 +80,12 @@ def tiles_router(store: TileStore) -> APIRouter:
         token: Annotated[TokenRecord | None, Depends(optional_token)],
     ) -> Response:
         if token is not None:
-            require_reader(token)
-        rows = ready_assets_in_layer(engine, layer, public_only=token is None)
+            authorize(token, Action.READ_ASSETS)
+        rows = [
+            row
+            for row in ready_assets_in_layer(engine, layer, public_only=token is None)
+            if row["public"] or admits(token, row["id"], row["layer"])
+        ]
         body = json.dumps(scene_tileset(rows, store), separators=(",", ":")).encode("utf-8")
         etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
         headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Authorization"}
@@ -117,11 +122,14 @@ def tiles_router(store: TileStore) -> APIRouter:
         engine: Annotated[Engine, Depends(get_engine)],
         token: Annotated[TokenRecord | None, Depends(optional_token)],
     ) -> Response:
-        public = public_flag(engine, asset_id)
-        if public is None:
+        access = tile_access(engine, asset_id)
+        if access is None:
             raise NotFoundError(f"no asset {asset_id!r}")
+        public, layer = access
         if not public:
-            require_reader(token)
+            authorize(token, Action.READ_ASSETS)
+            if not admits(token, asset_id, layer):
+                raise NotFoundError(f"no asset {asset_id!r}")
         file = store.resolve(asset_id, path)
         etag = etags.of(file)
         entry_point = "/" not in path.strip("/")

@@ -7,15 +7,23 @@ allow it say so by not calling :func:`authorize` for anonymous callers). Roles:
 - ``admin``: everything; ``gis``: assets, sensors, rules and everything a reader does;
 - ``inspector``, ``planner``: read, and acknowledge alerts; ``viewer``: read;
 - ``ingest``: devices and gateways, which only write observations.
+
+A token may also be narrowed to one asset or one layer (:class:`Scope`): it then only reads
+those assets and their tiles (:attr:`Action.READ_ASSETS`, checked per asset by :func:`admits`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, TypeVar
 
 from arserver.errors import AuthenticationError, PermissionDeniedError
+
+_ASSET_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_LAYER = re.compile(r"^[^\x00-\x1f\x7f]{1,100}$")
 
 #: Every role a token can have (a contract of ``arserver token create --role``).
 ROLES = ("admin", "gis", "inspector", "planner", "viewer", "ingest")
@@ -25,12 +33,14 @@ class Action(StrEnum):
     """What a caller asks to do; the value is how a refusal names it."""
 
     READ = "read this"
+    READ_ASSETS = "read assets"
     CHANGE_ASSETS = "change assets"
     REGISTER_SENSORS = "register sensors"
     WRITE_OBSERVATIONS = "write observations"
     ADD_RULES = "add rules"
     ACKNOWLEDGE_ALERTS = "acknowledge alerts"
     SUBSCRIBE_LIVE = "follow the live overlay"
+    MANAGE_TOKENS = "manage tokens"
 
 
 _READERS = frozenset({"admin", "gis", "inspector", "planner", "viewer"})
@@ -39,18 +49,49 @@ _EDITORS = frozenset({"admin", "gis"})
 #: The roles allowed each action.
 POLICY: Mapping[Action, frozenset[str]] = {
     Action.READ: _READERS,
+    Action.READ_ASSETS: _READERS,
     Action.CHANGE_ASSETS: _EDITORS,
     Action.REGISTER_SENSORS: _EDITORS,
     Action.WRITE_OBSERVATIONS: _EDITORS | {"ingest"},
     Action.ADD_RULES: _EDITORS,
     Action.ACKNOWLEDGE_ALERTS: _EDITORS | {"inspector", "planner"},
     Action.SUBSCRIBE_LIVE: _READERS,
+    Action.MANAGE_TOKENS: frozenset({"admin"}),
 }
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a narrowed token may read: one asset (``kind`` ``asset``, ``name`` its id) or the
+    assets of one layer (``kind`` ``layer``)."""
+
+    kind: str
+    name: str
+
+    @classmethod
+    def parse(cls, text: str) -> Scope:
+        """``asset:ID`` or ``layer:NAME``; :class:`ValueError` otherwise."""
+        kind, _, name = text.partition(":")
+        if kind == "asset" and _ASSET_ID.match(name):
+            return cls(kind, name)
+        if kind == "layer" and _LAYER.match(name):
+            return cls(kind, name)
+        raise ValueError(f"a scope is 'asset:ID' or 'layer:NAME', got {text[:150]!r}")
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+    def admits(self, asset_id: str, layer: str) -> bool:
+        """Whether an asset with this id, in this layer, is within the scope."""
+        return asset_id == self.name if self.kind == "asset" else layer == self.name
 
 
 class Caller(Protocol):
     @property
     def role(self) -> str: ...
+
+    @property
+    def scope(self) -> Scope | None: ...
 
 
 C = TypeVar("C", bound=Caller)
@@ -61,11 +102,28 @@ def allows(role: str, action: Action) -> bool:
     return role in POLICY[action]
 
 
+def permits(caller: Caller, action: Action) -> bool:
+    """Whether :func:`authorize` would let ``caller`` do ``action``."""
+    return allows(caller.role, action) and (
+        caller.scope is None or action is Action.READ_ASSETS
+    )
+
+
 def authorize(caller: C | None, action: Action) -> C:
     """``caller`` if its role may do ``action``; :class:`AuthenticationError` without a caller,
-    :class:`PermissionDeniedError` for a role that may not."""
+    :class:`PermissionDeniedError` for a role that may not, and for a narrowed token (one with
+    a scope) asked for anything but :attr:`Action.READ_ASSETS` (whose route then checks the
+    asset with :func:`admits`)."""
     if caller is None:
         raise AuthenticationError("a token is required")
     if not allows(caller.role, action):
         raise PermissionDeniedError(f"role {caller.role!r} may not {action.value}")
+    if caller.scope is not None and action is not Action.READ_ASSETS:
+        raise PermissionDeniedError(f"this token is limited to {caller.scope}")
     return caller
+
+
+def admits(caller: Caller | None, asset_id: str, layer: str) -> bool:
+    """Whether ``caller``'s scope (if any) takes in this asset; callers without a scope take in
+    every asset their role may read."""
+    return caller is None or caller.scope is None or caller.scope.admits(asset_id, layer)

@@ -3,51 +3,110 @@
 A token is 32 random bytes (URL-safe text, prefixed ``ars_`` so that secret scanners and people
 recognise it). Its hash is enough to look it up: with 256 bits of entropy a fast hash is safe,
 and lookups stay O(1). What each role may do is :mod:`arserver.security.policy`.
+
+A token may expire (``expires_at``) and may be narrowed to one asset or one layer (``scope``,
+like an asset-scoped token of Cesium ion): such a token reads only that asset's metadata and
+tiles, or those of the layer's assets, and nothing else. Revoking a token takes effect for
+every request from then on; open live connections are closed by the token service.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, insert, or_, select, update
 
 from arserver.errors import ArserverError
-from arserver.security.policy import ROLES
+from arserver.security.policy import ROLES, Scope
 from arserver.store.schema import tokens
 
 PREFIX = "ars_"
+#: The longest lifetime a token can be given (``--expires``).
+MAX_LIFETIME = timedelta(days=3650)
+_LIFETIME = re.compile(r"^\s*(\d{1,6})\s*([mhdw])\s*$")
+_UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1)}
+_UNITS["w"] = timedelta(weeks=1)
 
 
 class TokenError(ArserverError):
-    """A token request that cannot be honoured (unknown role, empty name)."""
+    """A token request that cannot be honoured (unknown role, bad lifetime or scope)."""
 
 
 @dataclass(frozen=True)
 class TokenRecord:
+    """A valid token as a request presents it (never its secret). ``expires_at`` and
+    ``created_at`` are timezone-aware UTC; ``scope`` None means everything its role may."""
+
     id: str
     name: str
     role: str
     created_at: datetime
+    expires_at: datetime | None = None
+    scope: Scope | None = None
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """A token as the token list shows it, revoked and expired ones included."""
+
+    id: str
+    name: str
+    role: str
+    scope: str | None
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+def parse_lifetime(text: str) -> timedelta:
+    """``30d``, ``12h``, ``90m`` or ``2w`` as a duration (at most :data:`MAX_LIFETIME`)."""
+    match = _LIFETIME.match(text)
+    if match is None:
+        raise TokenError(f"a lifetime is a number and m, h, d or w (e.g. 30d), got {text[:50]!r}")
+    lifetime = int(match.group(1)) * _UNITS[match.group(2)]
+    if not timedelta(0) < lifetime <= MAX_LIFETIME:
+        raise TokenError(f"a lifetime is more than 0 and at most {MAX_LIFETIME.days} days")
+    return lifetime
 
 
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-def create_token(engine: Engine, role: str, name: str | None = None) -> tuple[str, TokenRecord]:
-    """A new token: returns the secret (shown once, never stored) and its record."""
+def create_token(
+    engine: Engine,
+    role: str,
+    name: str | None = None,
+    *,
+    expires_in: timedelta | None = None,
+    scope: str | None = None,
+) -> tuple[str, TokenRecord]:
+    """A new token: returns the secret (shown once, never stored) and its record.
+    ``expires_in``: its lifetime (None: until revoked); ``scope``: ``asset:ID`` or
+    ``layer:NAME`` (None: everything its role may)."""
     if role not in ROLES:
         raise TokenError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+    if expires_in is not None and not timedelta(0) < expires_in <= MAX_LIFETIME:
+        raise TokenError(f"a lifetime is more than 0 and at most {MAX_LIFETIME.days} days")
+    try:
+        narrowed = Scope.parse(scope) if scope is not None else None
+    except ValueError as exc:
+        raise TokenError(str(exc)) from None
+    now = datetime.now(UTC)
     secret = PREFIX + secrets.token_urlsafe(32)
     record = TokenRecord(
         id=uuid.uuid4().hex,
         name=(name or f"{role} token").strip()[:200] or f"{role} token",
         role=role,
-        created_at=datetime.now(UTC),
+        created_at=now,
+        expires_at=now + expires_in if expires_in is not None else None,
+        scope=narrowed,
     )
     with engine.begin() as connection:
         connection.execute(
@@ -57,24 +116,58 @@ def create_token(engine: Engine, role: str, name: str | None = None) -> tuple[st
                 role=record.role,
                 token_hash=_hash(secret),
                 created_at=record.created_at,
+                expires_at=record.expires_at,
+                scope=str(narrowed) if narrowed is not None else None,
             )
         )
     return secret, record
 
 
 def authenticate(engine: Engine, secret: str) -> TokenRecord | None:
-    """The record of a valid, unrevoked token, or None."""
-    if not secret.startswith(PREFIX):
+    """The record of a valid token (not revoked, not expired), or None."""
+    if not secret.startswith(PREFIX) or len(secret) > 100:
         return None
+    now = datetime.now(UTC)
     with engine.connect() as connection:
         row = connection.execute(
-            select(tokens.c.id, tokens.c.name, tokens.c.role, tokens.c.created_at).where(
-                tokens.c.token_hash == _hash(secret), tokens.c.revoked_at.is_(None)
+            select(
+                tokens.c.id, tokens.c.name, tokens.c.role, tokens.c.created_at,
+                tokens.c.expires_at, tokens.c.scope,
+            ).where(
+                tokens.c.token_hash == _hash(secret),
+                tokens.c.revoked_at.is_(None),
+                or_(tokens.c.expires_at.is_(None), tokens.c.expires_at > now),
             )
-        ).first()
+        ).first()  # fmt: skip
     if row is None:
         return None
-    return TokenRecord(row.id, row.name, row.role, row.created_at)
+    scope = Scope.parse(row.scope) if row.scope else None
+    return TokenRecord(row.id, row.name, row.role, row.created_at, row.expires_at, scope)
+
+
+def list_tokens(engine: Engine) -> list[TokenInfo]:
+    """Every token, newest first (without secrets or hashes)."""
+    query = select(
+        tokens.c.id, tokens.c.name, tokens.c.role, tokens.c.scope, tokens.c.created_at,
+        tokens.c.expires_at, tokens.c.revoked_at,
+    ).order_by(tokens.c.created_at.desc(), tokens.c.id)  # fmt: skip
+    with engine.connect() as connection:
+        return [TokenInfo(*row) for row in connection.execute(query)]
+
+
+def invalid_among(engine: Engine, token_ids: Collection[str]) -> set[str]:
+    """Those of ``token_ids`` that are no longer valid: revoked, expired or unknown."""
+    if not token_ids:
+        return set()
+    now = datetime.now(UTC)
+    query = select(tokens.c.id).where(
+        tokens.c.id.in_(sorted(token_ids)),
+        tokens.c.revoked_at.is_(None),
+        or_(tokens.c.expires_at.is_(None), tokens.c.expires_at > now),
+    )
+    with engine.connect() as connection:
+        valid = set(connection.execute(query).scalars())
+    return set(token_ids) - valid
 
 
 def revoke_token(engine: Engine, token_id: str) -> bool:

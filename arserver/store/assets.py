@@ -67,11 +67,13 @@ def _row(mapping: Any) -> AssetRow:
     return cast(AssetRow, dict(mapping))
 
 
-def public_flag(engine: Engine, asset_id: str) -> bool | None:
-    """Whether an asset's tiles are public; None if there is no such asset."""
+def tile_access(engine: Engine, asset_id: str) -> tuple[bool, str] | None:
+    """Whether an asset's tiles are public, and its layer; None if there is no such asset."""
     with engine.connect() as connection:
-        value = connection.execute(select(assets.c.public).where(assets.c.id == asset_id)).scalar()
-    return None if value is None else bool(value)
+        row = connection.execute(
+            select(assets.c.public, assets.c.layer).where(assets.c.id == asset_id)
+        ).first()
+    return None if row is None else (bool(row.public), str(row.layer))
 
 
 LIFECYCLES = ("existing", "planned", "removed")

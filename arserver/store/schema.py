@@ -36,6 +36,8 @@ tokens = Table(
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("revoked_at", UTCDateTime()),
+    Column("expires_at", UTCDateTime()),  # None: until revoked
+    Column("scope", String(140)),  # None: everything the role may; "asset:ID" or "layer:NAME"
 )
 
 assets = Table(

@@ -85,6 +85,7 @@ def insert_asset(
     status: str = "ready",
     public: bool = False,
     extent: tuple[float, float, float, float] | None = None,
+    layer: str = "default",
 ) -> None:
     """An asset row as the upload would leave it (``ready``: converted, progress 1), with its
     WGS 84 ``extent`` (west, south, east, north) if given."""
@@ -93,7 +94,7 @@ def insert_asset(
     with engine.begin() as connection:
         connection.execute(
             insert(assets).values(
-                id=asset_id, name=asset_id, layer="default", heading=0.0, lifecycle="existing",
+                id=asset_id, name=asset_id, layer=layer, heading=0.0, lifecycle="existing",
                 public=public, status=status, progress=1.0 if status == "ready" else 0.0,
                 created_at=now, updated_at=now, west=west, south=south, east=east, north=north,
             )
