@@ -61,6 +61,49 @@ POLICY: Mapping[Action, frozenset[str]] = {
 
 
 @dataclass(frozen=True)
+class RouteRule:
+    """What a route needs: ``action``; ``anonymous``: callers without a token may use it too,
+    and then see public things only (public assets and their tiles)."""
+
+    action: Action
+    anonymous: bool = False
+
+
+#: Every route of the API and the live endpoint ("METHOD path" as in the OpenAPI schema) and
+#: what it needs. The routes check it themselves; tests/arserver/security/test_policy.py calls
+#: every route with every role and asserts this table, and fails for a route missing here.
+ROUTES: Mapping[str, RouteRule] = {
+    "POST /api/v1/assets": RouteRule(Action.CHANGE_ASSETS),
+    "GET /api/v1/assets": RouteRule(Action.READ_ASSETS, anonymous=True),
+    "GET /api/v1/assets/{asset_id}": RouteRule(Action.READ_ASSETS, anonymous=True),
+    "PATCH /api/v1/assets/{asset_id}": RouteRule(Action.CHANGE_ASSETS),
+    "DELETE /api/v1/assets/{asset_id}": RouteRule(Action.CHANGE_ASSETS),
+    "GET /tiles/scene/{layer}/tileset.json": RouteRule(Action.READ_ASSETS, anonymous=True),
+    "GET /tiles/{asset_id}/{path}": RouteRule(Action.READ_ASSETS, anonymous=True),
+    "HEAD /tiles/{asset_id}/{path}": RouteRule(Action.READ_ASSETS, anonymous=True),
+    "POST /api/v1/sensors": RouteRule(Action.REGISTER_SENSORS),
+    "GET /api/v1/sensors/{sensor_id}": RouteRule(Action.READ),
+    "GET /api/v1/sensors/{sensor_id}/observations": RouteRule(Action.READ),
+    "GET /api/v1/sensors/{sensor_id}/trajectory": RouteRule(Action.READ),
+    "GET /api/v1/sensors/{sensor_id}/observations/buckets": RouteRule(Action.READ),
+    "GET /api/v1/observations/latest": RouteRule(Action.READ),
+    "POST /api/v1/observations": RouteRule(Action.WRITE_OBSERVATIONS),
+    "GET /api/v1/ingest/stats": RouteRule(Action.READ),
+    "POST /api/v1/rules": RouteRule(Action.ADD_RULES),
+    "GET /api/v1/rules": RouteRule(Action.READ),
+    "GET /api/v1/alerts": RouteRule(Action.READ),
+    "POST /api/v1/alerts/{alert_id}/acknowledge": RouteRule(Action.ACKNOWLEDGE_ALERTS),
+    "GET /api/v1/live/stats": RouteRule(Action.READ),
+    "WEBSOCKET /api/v1/live": RouteRule(Action.SUBSCRIBE_LIVE),
+    "POST /api/v1/tokens": RouteRule(Action.MANAGE_TOKENS),
+    "GET /api/v1/tokens": RouteRule(Action.MANAGE_TOKENS),
+    "DELETE /api/v1/tokens/{token_id}": RouteRule(Action.MANAGE_TOKENS),
+}
+#: Routes for load balancers and monitoring that ask for no token at all.
+OPEN_ROUTES = frozenset({"GET /healthz", "GET /readyz", "GET /metrics"})
+
+
+@dataclass(frozen=True)
 class Scope:
     """What a narrowed token may read: one asset (``kind`` ``asset``, ``name`` its id) or the
     assets of one layer (``kind`` ``layer``)."""

@@ -1,0 +1,116 @@
+"""The one policy table, asserted: every route of the OpenAPI schema (and the live WebSocket)
+called with every role, without a token and with an invalid one, answers as
+``arserver.security.policy`` says; a route missing from the table fails here."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from arserver.security.policy import OPEN_ROUTES, POLICY, ROLES, ROUTES, RouteRule
+from arserver.security.tokens import create_token
+from arserver.store.sensors import create_sensor
+from arserver.store.tilestore import TileStore
+from tests.arserver.support import engine_of, insert_asset
+
+INVALID = "ars_" + "x" * 43
+PRIVATE = {"asset_id": "a1", "layer": "closed", "path": "tileset.json"}
+PUBLIC = {"asset_id": "p1", "layer": "open", "path": "tileset.json"}
+OTHER = {"sensor_id": "s1", "alert_id": "no-such-alert", "token_id": "no-such-token"}
+_ids = itertools.count()
+
+
+def body_for(route: str) -> dict[str, Any]:
+    """Keyword arguments of a request that passes validation, so that only the policy decides."""
+    if route == "POST /api/v1/assets":
+        geojson = json.dumps({"type": "FeatureCollection", "features": []}).encode()
+        return {"files": {"file": ("zones.geojson", geojson)}}
+    bodies: dict[str, Any] = {
+        "PATCH /api/v1/assets/{asset_id}": {"name": "renamed"},
+        "POST /api/v1/sensors": {
+            "id": f"new-{next(_ids)}", "name": "n", "kind": "no2", "unit": "ug/m3",
+        },
+        "POST /api/v1/observations": {"observations": []},
+        "POST /api/v1/rules": {"name": "r", "kind": "no2", "threshold": 40, "reset": 35},
+        "POST /api/v1/tokens": {"role": "viewer"},
+    }  # fmt: skip
+    return {"json": bodies[route]} if route in bodies else {}
+
+
+def url_for(route: str, ids: dict[str, str]) -> str:
+    path = route.split(" ", 1)[1].format(**ids, **OTHER)
+    return path + ("?bbox=4,52,5,53" if path.endswith("/latest") else "")
+
+
+def call(client: TestClient, route: str, ids: dict[str, str], secret: str | None) -> int:
+    method = route.split(" ", 1)[0]
+    headers = {"Authorization": f"Bearer {secret}"} if secret else {}
+    response = client.request(method, url_for(route, ids), headers=headers, **body_for(route))
+    assert response.status_code < 500, (route, response.status_code, response.text[:300])
+    return response.status_code
+
+
+def prepare(client: TestClient) -> dict[str, str]:
+    """A private and a public asset with a tileset, a sensor, and a token per role."""
+    engine = engine_of(client)
+    store: TileStore = client.app.state.store  # type: ignore[attr-defined]
+    for ids, public in ((PRIVATE, False), (PUBLIC, True)):
+        insert_asset(
+            engine, ids["asset_id"], public=public, layer=ids["layer"],
+            extent=(4.7, 52.3, 4.8, 52.4),
+        )  # fmt: skip
+        folder = store.asset_dir(ids["asset_id"])
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "tileset.json").write_text('{"asset": {"version": "1.1"}}')
+    create_sensor(engine, {"id": "s1", "name": "s1"}, [("no2", "ug/m3")])
+    return {role: create_token(engine, role)[0] for role in ROLES}
+
+
+def test_every_route_is_in_the_policy_table(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    served = {f"{m.upper()} {path}" for path, ops in schema["paths"].items() for m in ops}
+    assert served - set(ROUTES) - OPEN_ROUTES == set(), "routes without a policy entry"
+    http_rules = {r for r in ROUTES if not r.startswith("WEBSOCKET ")}
+    assert http_rules - served == set(), "policy entries without a route"
+
+
+def ordered() -> list[tuple[str, RouteRule]]:
+    """Reads and writes first, deletions last (they remove what the others use)."""
+    return sorted(ROUTES.items(), key=lambda item: item[0].startswith("DELETE "))
+
+
+def test_every_route_answers_every_identity_as_the_table_says(client: TestClient) -> None:
+    secrets = prepare(client)
+    for route, rule in ordered():
+        if route.startswith("WEBSOCKET "):
+            continue
+        for role, secret in secrets.items():
+            status = call(client, route, PRIVATE, secret)
+            if role in POLICY[rule.action]:
+                assert status not in (401, 403), (route, role, status)
+            else:
+                assert status == 403, (route, role, status)
+        anonymous = call(client, route, PUBLIC, None)
+        if rule.anonymous:
+            assert anonymous not in (401, 403), (route, "anonymous", anonymous)
+        else:
+            assert anonymous == 401, (route, "anonymous", anonymous)
+        assert call(client, route, PUBLIC, INVALID) == 401, (route, "invalid token")
+
+
+def test_the_live_endpoint_admits_exactly_the_roles_of_the_table(client: TestClient) -> None:
+    secrets = prepare(client)
+    allowed = POLICY[ROUTES["WEBSOCKET /api/v1/live"].action]
+    for identity, secret in [*secrets.items(), ("anonymous", ""), ("invalid", INVALID)]:
+        url = f"/api/v1/live?access_token={secret}" if secret else "/api/v1/live"
+        if identity in allowed:
+            with client.websocket_connect(url) as ws:
+                assert ws.receive_json()["type"] == "welcome", identity
+        else:
+            with pytest.raises(WebSocketDisconnect), client.websocket_connect(url) as ws:
+                ws.receive_json()
