@@ -27,7 +27,6 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import laspy
 import numpy as np
@@ -106,8 +105,13 @@ def _spawned_workers() -> Iterator[None]:
 
     # Forked workers hang decoding LAZ: lazrs' thread pool, started here, does not survive fork.
     spawning = multiprocessing.get_context("spawn").Process
-    with _PY3DTILES, mock.patch.object(py3dtiles_module, "Process", spawning):
-        yield
+    with _PY3DTILES:
+        forking = py3dtiles_module.__dict__["Process"]  # KeyError if py3dtiles renamed it
+        setattr(py3dtiles_module, "Process", spawning)  # noqa: B010 (not an exported name)
+        try:
+            yield
+        finally:
+            setattr(py3dtiles_module, "Process", forking)  # noqa: B010
 
 
 def run_py3dtiles(paths: list[Path], work: Path, crs: pyproj.CRS) -> dict[str, Any]:
