@@ -7,17 +7,19 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from arserver.api.deps import get_assets, get_engine, get_settings, optional_token, require_reader
+from arserver.api.sensors import CheckedModel
 from arserver.config import Settings
 from arserver.errors import InputError, NotFoundError, TooLargeError
 from arserver.security.policy import Action, authorize
 from arserver.security.tokens import TokenRecord
 from arserver.services.assets import AssetService
+from arserver.services.checks import storable_text
 from arserver.store.assets import LIFECYCLES, AssetRow, extent_of, list_assets
 from tiles.crs import parse_crs
 from tiles.errors import UnknownCrsError
@@ -48,10 +50,10 @@ class AssetList(BaseModel):
     assets: list[AssetOut]
 
 
-class AssetChange(BaseModel):
+class AssetChange(CheckedModel):
     """Metadata that can change without converting again (placement and CRS cannot)."""
 
-    model_config = {"extra": "forbid"}
+    model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     layer: str | None = Field(default=None, min_length=1, max_length=100)
@@ -78,7 +80,22 @@ def _text(form: Any, name: str, default: str | None = None) -> str | None:
     value = form.get(name)
     if value is None or isinstance(value, UploadFile):
         return default
-    return str(value).strip() or default
+    return _storable(str(value), name).strip() or default
+
+
+def _storable(value: str, name: str) -> str:
+    """``value``, if a database can store it (no NUL character); else a 422."""
+    if not storable_text(value):
+        raise InputError(f"{name} must be text without NUL characters")
+    return value
+
+
+def _asset_id(asset_id: str) -> str:
+    """The id from the path, or a 404 when no asset can have it (too long for the id column,
+    or a NUL character, which PostgreSQL cannot even compare)."""
+    if len(asset_id) > 32 or not storable_text(asset_id):
+        raise NotFoundError(f"no asset {asset_id!r}")
+    return asset_id
 
 
 def _origin(value: str | None) -> list[float] | None:
@@ -163,9 +180,12 @@ def assets_router() -> APIRouter:
             try:
                 heading = float(_text(form, "heading", "0") or 0)
             except ValueError:
-                raise InputError("heading must be a number of degrees") from None
+                heading = math.nan
+            if not math.isfinite(heading):
+                raise InputError("heading must be a finite number of degrees")
+            filename = _storable(upload_file.filename or "upload", "the file name")
             values = {
-                "name": (_text(form, "name") or upload_file.filename or "asset")[:200],
+                "name": (_text(form, "name") or filename or "asset")[:200],
                 "layer": (_text(form, "layer", "default") or "default")[:100],
                 "crs": _crs(_text(form, "crs")),
                 "origin": _origin(_text(form, "origin")),
@@ -174,8 +194,7 @@ def assets_router() -> APIRouter:
                 "public": (_text(form, "public", "false") or "").lower() in ("1", "true", "yes"),
             }
             row = await run_in_threadpool(
-                assets.accept_upload, upload_file.filename or "upload", upload_file.file,
-                values, limit,
+                assets.accept_upload, filename, upload_file.file, values, limit,
             )  # fmt: skip
         return _out(row)
 
@@ -185,7 +204,7 @@ def assets_router() -> APIRouter:
         assets: Annotated[AssetService, Depends(get_assets)],
         token: Annotated[TokenRecord | None, Depends(optional_token)],
     ) -> AssetOut:
-        row = assets.get(asset_id)
+        row = assets.get(_asset_id(asset_id))
         if row is None:
             raise NotFoundError(f"no asset {asset_id!r}")
         if not row["public"]:
@@ -200,7 +219,7 @@ def assets_router() -> APIRouter:
         token: Annotated[TokenRecord | None, Depends(optional_token)],
     ) -> AssetOut:
         authorize(token, Action.CHANGE_ASSETS)
-        row = assets.change(asset_id, body.model_dump(exclude_none=True))
+        row = assets.change(_asset_id(asset_id), body.model_dump(exclude_none=True))
         if row is None:
             raise NotFoundError(f"no asset {asset_id!r}")
         return _out(row)
@@ -216,7 +235,7 @@ def assets_router() -> APIRouter:
         token: Annotated[TokenRecord | None, Depends(optional_token)],
     ) -> Response:
         authorize(token, Action.CHANGE_ASSETS)
-        if not assets.delete(asset_id):
+        if not assets.delete(_asset_id(asset_id)):
             raise NotFoundError(f"no asset {asset_id!r}")
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -235,8 +254,14 @@ def assets_router() -> APIRouter:
             try:
                 w, s, e, n = (float(v) for v in bbox.split(","))
             except ValueError:
-                raise InputError(f"bbox must be 'west,south,east,north', got {bbox!r}") from None
+                w = s = e = n = math.nan
+            if not all(math.isfinite(v) for v in (w, s, e, n)):
+                raise InputError(
+                    f"bbox must be 'west,south,east,north' (finite degrees), got {bbox!r}"
+                )
             box = (w, s, e, n)
+        if layer is not None:
+            _storable(layer, "layer")
         public_only = token is None
         if token is not None:
             require_reader(token)

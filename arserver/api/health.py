@@ -25,11 +25,18 @@ def health_router() -> APIRouter:
 
     @router.get(
         "/readyz",
-        summary="Readiness: the database answers",
+        summary="Readiness: the database answers and the background loops run",
         description="`database`: the backend's name; `mqtt` (when ARSERVER_MQTT_URL is set): "
-        "`subscribed` while the broker delivers uplinks, else `connecting` (HTTP is served "
-        "either way, so it does not make the server unready).",
-        responses={503: {"description": "The database cannot be reached"}},
+        "`subscribed` while the broker delivers uplinks, `connecting` while it does not (HTTP "
+        "is served either way, so that does not make the server unready), `stopped` once the "
+        "consumer no longer runs; `worker` (with the embedded conversion worker): `starting`, "
+        "`running` or `stopped`.",
+        responses={
+            503: {
+                "description": "The database cannot be reached, or the MQTT consumer or the "
+                "embedded worker stopped"
+            }
+        },
     )
     def readyz(request: Request, engine: Annotated[Engine, Depends(get_engine)]) -> JSONResponse:
         try:
@@ -40,9 +47,13 @@ def health_router() -> APIRouter:
                 {"status": "unavailable", "database": "unreachable"}, status_code=503
             )
         body: dict[str, Any] = {"status": "ok", "database": engine.dialect.name}
-        mqtt = getattr(request.app.state, "mqtt", None)
-        if mqtt is not None:
-            body["mqtt"] = mqtt.state
-        return JSONResponse(body)
+        # Loops of the app (app.state.mqtt, app.state.worker), when it runs them.
+        for name in ("mqtt", "worker"):
+            loop = getattr(request.app.state, name, None)
+            if loop is not None:
+                body[name] = loop.state
+                if loop.state == "stopped":
+                    body["status"] = "unavailable"
+        return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 
     return router

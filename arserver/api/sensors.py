@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Response, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
 from sqlalchemy import Engine
 
 from arserver.api.deps import get_engine, get_sensors, get_writer, optional_token, require_reader
@@ -19,6 +20,7 @@ from arserver.errors import InputError, NotFoundError
 from arserver.live.area import bbox_around, distance_m
 from arserver.security.policy import Action, authorize
 from arserver.security.tokens import TokenRecord
+from arserver.services.checks import MAX_ABS_HEIGHT_M, storable_text
 from arserver.services.observations import ObservationWriter
 from arserver.services.sensors import SensorService
 from arserver.store.sensors import (
@@ -32,25 +34,73 @@ from arserver.store.sensors import (
 )
 
 MAX_BATCH = 10_000
+MAX_DEVICE_FIELDS = 50
 _KIND = r"^[a-z0-9_]{1,50}$"
+_SENSOR_ID = r"^[A-Za-z0-9._:-]{1,100}$"
 
 
-class DatastreamIn(BaseModel):
+def unstorable_text(value: Any) -> str | None:
+    """Where in a JSON value (``device.fields``, ``datastreams[0].unit``...) the first text is
+    that a database cannot store (a NUL character, a lone surrogate), in a key or a value; None
+    if there is none. Iterative, so any depth the JSON parser allowed is fine."""
+    pending: list[tuple[str, Any]] = [("", value)]
+    while pending:
+        where, item = pending.pop()
+        if isinstance(item, str):
+            if not storable_text(item):
+                return where or "the value"
+        elif isinstance(item, dict):
+            for key, inner in item.items():
+                if isinstance(key, str) and not storable_text(key):
+                    return f"a field name in {where or 'the object'}"
+                pending.append((f"{where}.{key}" if where else str(key), inner))
+        elif isinstance(item, list | tuple):
+            pending.extend((f"{where}[{n}]", inner) for n, inner in enumerate(item))
+    return None
+
+
+class CheckedModel(BaseModel):
+    """A request body whose text (every key and string value, at any depth) must be storable:
+    a NUL character or a lone surrogate (``"\\ud800"`` in JSON) anywhere is a 422 before any
+    field is validated. The error names the place, never the text, so that the 422 itself can
+    be encoded as UTF-8."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable_text(cls, data: Any) -> Any:
+        where = unstorable_text(data)
+        if where is None:
+            return data
+        if not isinstance(data, dict):
+            return None  # not an object anyway: refused without echoing the text
+        raise ValueError(
+            f"{where[:100]}: text must be valid Unicode without NUL characters or lone surrogates"
+        )
+
+
+class DatastreamIn(CheckedModel):
     kind: str = Field(pattern=_KIND, examples=["no2"])
     unit: str = Field(min_length=1, max_length=30, description="UCUM code", examples=["ug/m3"])
 
 
-class DeviceIn(BaseModel):
+class DeviceIn(CheckedModel):
     dev_eui: str = Field(pattern=r"^[0-9A-Fa-f]{16}$", examples=["0004A30B001C0530"])
-    fields: dict[str, str] = Field(description="decoded payload field -> datastream kind")
+    fields: dict[
+        Annotated[str, StringConstraints(min_length=1, max_length=100)],
+        Annotated[str, StringConstraints(max_length=100)],
+    ] = Field(
+        max_length=MAX_DEVICE_FIELDS,
+        description=f"decoded payload field -> datastream kind (at most {MAX_DEVICE_FIELDS}; "
+        "names of at most 100 characters)",
+    )
 
 
-class SensorIn(BaseModel):
+class SensorIn(CheckedModel):
     """A sensor with one datastream (``kind``, ``unit``) or several (``datastreams``)."""
 
     model_config = {"extra": "forbid"}
 
-    id: str = Field(pattern=r"^[A-Za-z0-9._:-]{1,100}$")
+    id: str = Field(pattern=_SENSOR_ID)
     name: str = Field(min_length=1, max_length=200)
     kind: str | None = Field(default=None, pattern=_KIND)
     unit: str | None = Field(default=None, min_length=1, max_length=30)
@@ -77,9 +127,11 @@ class SensorIn(BaseModel):
     @field_validator("placed_at", "removed_at")
     @classmethod
     def _zoned(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
             raise ValueError("needs a time zone, e.g. 2026-05-01T12:00:00Z")
-        return value
+        return _utc(value, "the time")
 
     @field_validator("location")
     @classmethod
@@ -99,6 +151,13 @@ class SensorIn(BaseModel):
             and not (-180 <= where[0] <= 180 and -90 <= where[1] <= 90)
         ):
             raise ValueError("location must be [lon, lat] or [lon, lat, h] in degrees")
+        if (
+            self.crs is None
+            and where is not None
+            and len(where) == 3
+            and not -MAX_ABS_HEIGHT_M <= where[2] <= MAX_ABS_HEIGHT_M
+        ):
+            raise ValueError(f"the height must be within {MAX_ABS_HEIGHT_M:g} m")
         single = self.kind is not None or self.unit is not None
         if single == (self.datastreams is not None):
             raise ValueError("give either 'kind' and 'unit', or 'datastreams'")
@@ -118,6 +177,9 @@ class SensorIn(BaseModel):
 
 
 class ObservationBatch(BaseModel):
+    """Not a :class:`CheckedModel`: an item with text that cannot be stored is a ``malformed``
+    rejection of that item alone."""
+
     observations: list[Any] = Field(
         max_length=MAX_BATCH,
         description='items {"sensor", optional "kind", "time", "value", optional "position", '
@@ -166,7 +228,7 @@ def sensors_router() -> APIRouter:
         token: Annotated[TokenRecord | None, Depends(optional_token)],
     ) -> dict[str, Any]:
         require_reader(token)
-        return _sensor_out(get_sensor(engine, sensor_id))
+        return _sensor_out(_known_sensor(engine, sensor_id))
 
     @router.get("/sensors/{sensor_id}/observations", summary="Raw observations, newest first")
     def observations(
@@ -235,6 +297,8 @@ def sensors_router() -> APIRouter:
     ) -> dict[str, Any]:
         require_reader(token)
         wanted = {k for k in kinds.split(",") if k} if kinds else None
+        if wanted is not None and not all(re.fullmatch(_KIND, k) for k in wanted):
+            raise InputError("kinds must be comma-separated datastream kinds such as no2,pm25")
         if bbox is not None:
             box = _numbers(bbox, 4, "bbox", "west,south,east,north")
             items = latest_in_area(engine, (box[0], box[1], box[2], box[3]), wanted)
@@ -283,7 +347,7 @@ def sensors_router() -> APIRouter:
 class Window:
     """Which datastream and which period (``from`` inclusive, ``to`` exclusive, with zones)."""
 
-    kind: Annotated[str | None, Query(description="Which datastream")] = None
+    kind: Annotated[str | None, Query(description="Which datastream", pattern=_KIND)] = None
     start: Annotated[datetime | None, Query(alias="from", description="Inclusive")] = None
     end: Annotated[datetime | None, Query(alias="to", description="Exclusive")] = None
 
@@ -292,12 +356,29 @@ class Window:
             if moment is not None and moment.tzinfo is None:
                 raise InputError(f"'{name}' needs a time zone, e.g. 2026-05-01T12:00:00Z")
         # SQLite compares times as UTC text: one zone for every comparison.
-        self.start = self.start.astimezone(UTC) if self.start else None
-        self.end = self.end.astimezone(UTC) if self.end else None
+        try:
+            self.start = _utc(self.start, "'from'") if self.start else None
+            self.end = _utc(self.end, "'to'") if self.end else None
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+
+
+def _utc(moment: datetime, name: str) -> datetime:
+    """``moment`` (timezone-aware) in UTC; ValueError if its UTC is before year 1 or after
+    9999 (``0001-01-01T00:00:00+01:00``), which no datetime holds."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(
+            f"{name} is out of range: in UTC it must fall within the years 1 to 9999"
+        ) from None
 
 
 def _known_sensor(engine: Engine, sensor_id: str) -> SensorRow:
-    sensor = get_sensor(engine, sensor_id)
+    # An id no sensor can have (too long, or a NUL character, which PostgreSQL cannot even
+    # compare) is not looked up.
+    possible = len(sensor_id) <= 100 and storable_text(sensor_id)
+    sensor = get_sensor(engine, sensor_id) if possible else None
     if sensor is None:
         raise NotFoundError(f"no sensor {sensor_id!r}")
     return sensor

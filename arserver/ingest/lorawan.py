@@ -13,6 +13,7 @@ is stored once.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,40 +39,61 @@ def _dict(value: Any, what: str) -> dict[str, Any]:
     return value
 
 
+def _dev_eui(value: Any, what: str) -> str:
+    """A device EUI (16 hex digits) in upper case."""
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9A-Fa-f]{16}", value):
+        raise UplinkError(f"{what} must be 16 hex digits")
+    return value.upper()
+
+
+def _coordinate(value: Any, what: str) -> float:
+    """A number (or a number as text) of a location; the observation check judges its range."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise UplinkError(f"{what} must be a number")
+    try:
+        return float(value)
+    except (ValueError, OverflowError):
+        raise UplinkError(f"{what} must be a number") from None
+
+
 def from_tts(message: Any) -> Uplink:
     """An uplink from The Things Stack v3."""
     body = _dict(message, "the message")
     ids = _dict(body.get("end_device_ids"), "end_device_ids")
     uplink = _dict(body.get("uplink_message"), "uplink_message")
-    dev_eui = ids.get("dev_eui")
     time = uplink.get("received_at") or body.get("received_at")
-    if not isinstance(dev_eui, str) or not isinstance(time, str):
+    if ids.get("dev_eui") is None or not isinstance(time, str):
         raise UplinkError("end_device_ids.dev_eui or received_at is missing")
+    dev_eui = _dev_eui(ids.get("dev_eui"), "end_device_ids.dev_eui")
     fields = _dict(uplink.get("decoded_payload"), "uplink_message.decoded_payload")
     position = None
-    user = (uplink.get("locations") or {}).get("user") or (uplink.get("locations") or {}).get(
-        "frm-payload"
+    locations = uplink.get("locations")
+    user = (
+        (locations.get("user") or locations.get("frm-payload"))
+        if isinstance(locations, dict)
+        else None
     )
     if isinstance(user, dict) and "latitude" in user and "longitude" in user:
-        position = [float(user["longitude"]), float(user["latitude"])]
+        position = [
+            _coordinate(user["longitude"], "longitude"),
+            _coordinate(user["latitude"], "latitude"),
+        ]
         if "altitude" in user:
-            position.append(float(user["altitude"]))
-    return Uplink(
-        dev_eui.upper(), time, fields, position, f"tts:{dev_eui.upper()}:{uplink.get('f_cnt')}"
-    )
+            position.append(_coordinate(user["altitude"], "altitude"))
+    return Uplink(dev_eui, time, fields, position, f"tts:{dev_eui}:{uplink.get('f_cnt')}")
 
 
 def from_chirpstack(message: Any) -> Uplink:
     """An uplink event from ChirpStack v4."""
     body = _dict(message, "the message")
     device = _dict(body.get("deviceInfo"), "deviceInfo")
-    dev_eui = device.get("devEui")
     time = body.get("time")
-    if not isinstance(dev_eui, str) or not isinstance(time, str):
+    if device.get("devEui") is None or not isinstance(time, str):
         raise UplinkError("deviceInfo.devEui or time is missing")
+    dev_eui = _dev_eui(device.get("devEui"), "deviceInfo.devEui")
     fields = _dict(body.get("object"), "object (the decoded payload)")
     source = body.get("deduplicationId") or f"{dev_eui}:{body.get('fCnt')}"
-    return Uplink(dev_eui.upper(), time, fields, None, f"chirpstack:{source}")
+    return Uplink(dev_eui, time, fields, None, f"chirpstack:{source}")
 
 
 def items_for(uplink: Uplink, sensor_id: str, field_kinds: dict[str, str]) -> list[dict[str, Any]]:

@@ -8,6 +8,13 @@ before the commit means the broker delivers them again, and the duplicates are r
 message is counted by cause and acknowledged; it never stops the consumer. While the database is
 unreachable the batch is retried and nothing is acknowledged.
 
+A message that makes storing fail in any other way (a bug, or the database refusing its data)
+must not be retried forever, nor take the rest of its batch with it: the batch is stored again
+message by message, and the one that still fails is counted ``malformed`` and acknowledged. An
+error that looks like an outage while the database answers is blamed on the batch too, after a
+few tries (a statement too large for the database, say). Should the consumer thread end anyway,
+:attr:`MqttIngest.state` says ``stopped`` and ``/readyz`` fails.
+
 The broker must keep sessions across its own restarts (Mosquitto: ``persistence true``) and
 queue enough for an absent consumer (``max_queued_messages``); see docs/sensors.md.
 """
@@ -19,7 +26,10 @@ import logging
 import queue
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
+from functools import partial
 from typing import Any
 from urllib.parse import urlparse
 
@@ -27,10 +37,18 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from arserver.ingest.lorawan import Uplink, UplinkError, from_chirpstack, from_tts, items_for
 from arserver.services.observations import IngestResult, ObservationWriter
+from arserver.store.database import ping
 from arserver.store.sensors import sensors_for_devices
 
 log = logging.getLogger(__name__)
@@ -39,6 +57,25 @@ TTS_TOPIC = "v3/+/devices/+/up"
 CHIRPSTACK_TOPIC = "application/+/device/+/event/up"
 OWN_TOPIC = "arserver/observations"
 SESSION_EXPIRY_S = 7 * 24 * 3600  # the broker keeps our queue for a week of absence
+#: Tries of a batch that fails like an outage while the database answers, before the batch is
+#: blamed (a lock held a while longer than the busy timeout gets these chances).
+TRIES_WHILE_THE_DATABASE_ANSWERS = 3
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether ``error`` says that the database cannot be reached (then a batch waits and is
+    tried again), rather than that it refused the data or that the code failed."""
+    if isinstance(error, OperationalError | InterfaceError | DisconnectionError):
+        return True
+    if isinstance(error, PoolTimeoutError):
+        return True  # no connection free in the pool
+    return isinstance(error, DBAPIError) and error.connection_invalidated
+
+
+class _Outcome(Enum):
+    STORED = "stored"
+    STOPPED = "stopped"  # asked to stop while waiting for the database
+    FAILED = "failed"  # the batch itself makes storing fail
 
 
 @dataclass(frozen=True)
@@ -91,7 +128,9 @@ class MqttIngest:
         properties.SessionExpiryInterval = SESSION_EXPIRY_S
         properties.ReceiveMaximum = max(self.batch_size * 2, 20)  # room for the next batch
         self._stop.clear()
-        self._consumer = threading.Thread(target=self._consume, name="mqtt-ingest", daemon=True)
+        self._consumer = threading.Thread(
+            target=self._run_consumer, name="mqtt-ingest", daemon=True
+        )
         self._consumer.start()
         self._client.connect_async(
             self.host, self.port, keepalive=30, clean_start=False, properties=properties
@@ -126,7 +165,11 @@ class MqttIngest:
 
     @property
     def state(self) -> str:
-        """``subscribed`` while the broker delivers to us, else ``connecting``."""
+        """``subscribed`` while the broker delivers to us, ``connecting`` while it does not,
+        ``stopped`` once the consumer thread no longer runs (stopped, or ended by an exception
+        such as ``SystemExit``); nothing is stored then."""
+        if self._consumer is not None and not self._consumer.is_alive():
+            return "stopped"
         return "subscribed" if self.connected.is_set() else "connecting"
 
     def _on_disconnect(self, *_args: Any) -> None:
@@ -134,6 +177,12 @@ class MqttIngest:
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
         self._inbox.put(_Message(message.topic, bytes(message.payload), message.mid, message.qos))
+
+    def _run_consumer(self) -> None:
+        try:
+            self._consume()
+        except BaseException:  # SystemExit and the like: the thread ends, but not silently
+            log.critical("the MQTT consumer stopped; nothing is stored", exc_info=True)
 
     def _consume(self) -> None:
         while not self._stop.is_set():
@@ -146,24 +195,66 @@ class MqttIngest:
                     batch.append(self._inbox.get_nowait())
                 except queue.Empty:
                     break
-            if self._store_until_done(batch):
-                for message in batch:
-                    if message.qos > 0:
-                        self._client.ack(message.mid, message.qos)
+            try:
+                done = self._store_until_done(batch)
+                if done:
+                    for message in batch:
+                        if message.qos > 0:
+                            self._client.ack(message.mid, message.qos)
+            except Exception:
+                # Unacknowledged, the messages come again after a reconnect; the consumer goes on.
+                log.exception("could not finish a batch of %d MQTT messages", len(batch))
 
     def _store_until_done(self, batch: list[_Message]) -> bool:
         """Store the batch, retrying while the database is unreachable; False if stopped first
-        (then nothing is acknowledged and the broker delivers the messages again)."""
+        (then nothing is acknowledged and the broker delivers the messages again). A batch that
+        fails otherwise is stored again message by message; a message that still fails is
+        counted ``malformed`` (and acknowledged with the rest)."""
+        groups = [batch]
+        while groups:
+            group = groups.pop(0)
+            outcome = self._retrying(partial(self.handle, group))
+            if outcome is _Outcome.FAILED and len(group) > 1:
+                log.warning("storing %d MQTT messages failed; one by one now", len(group))
+                groups[:0] = [[message] for message in group]
+            elif outcome is _Outcome.FAILED:
+                log.error("an MQTT message on %s cannot be stored: malformed", group[0].topic)
+                # Counted at once, so that counts follow the order of the messages.
+                malformed = Counter({"malformed": 1})
+                outcome = self._retrying(partial(self.writer.write, [], counted=malformed))
+            if outcome is _Outcome.STOPPED:
+                return False
+        return True
+
+    def _retrying(self, store: Callable[[], object]) -> _Outcome:
+        """Call ``store`` until it returns, waiting while the database is unreachable; FAILED
+        when it raises for another reason (logged), STOPPED if asked to stop meanwhile."""
         pause = 0.1
+        tries_while_answering = 0
         while True:
             try:
-                self.handle(batch)
-                return True
-            except DBAPIError:
-                log.exception("could not store %d MQTT messages; retrying", len(batch))
+                store()
+                return _Outcome.STORED
+            except Exception as exc:
+                if not is_outage(exc):
+                    log.exception("storing MQTT messages failed")
+                    return _Outcome.FAILED
+                if self._database_answers():
+                    tries_while_answering += 1
+                    if tries_while_answering >= TRIES_WHILE_THE_DATABASE_ANSWERS:
+                        log.exception("storing MQTT messages failed while the database answers")
+                        return _Outcome.FAILED
+                log.warning("could not store MQTT messages (%s); retrying", exc)
             if self._stop.wait(pause):
-                return False
+                return _Outcome.STOPPED
             pause = min(pause * 2, 5.0)
+
+    def _database_answers(self) -> bool:
+        try:
+            ping(self.writer.engine)
+        except SQLAlchemyError:
+            return False
+        return True
 
     def handle(self, batch: list[_Message]) -> IngestResult:
         """Store a batch of messages' observations in one transaction; what cannot be used is
@@ -174,7 +265,7 @@ class MqttIngest:
         for message in batch:
             try:
                 body = json.loads(message.payload)
-            except (UnicodeDecodeError, json.JSONDecodeError):
+            except (ValueError, RecursionError):  # not UTF-8, not JSON, too deep, too long
                 causes["malformed"] += 1
                 continue
             if message.topic == OWN_TOPIC:
@@ -188,7 +279,7 @@ class MqttIngest:
                 uplinks.append(
                     from_tts(body) if message.topic.startswith("v3/") else from_chirpstack(body)
                 )
-            except (UplinkError, TypeError, ValueError):
+            except (UplinkError, TypeError, ValueError, OverflowError):
                 causes["malformed"] += 1
         devices = sensors_for_devices(self.writer.engine, {u.dev_eui for u in uplinks})
         for uplink in uplinks:

@@ -7,7 +7,10 @@ Causes (counted at ``GET /api/v1/ingest/stats``): ``malformed``, ``unknown_senso
 and could be counted twice in the hourly aggregates).
 
 Times are normalised to UTC here, so that one instant written with different offsets is one
-reading on every backend.
+reading on every backend. Nothing in an item can make the check raise: a time whose UTC falls
+outside the years the code can compute with (before 1900, or past 9999 after the conversion) is
+``bad_time``, text that a database cannot hold (a NUL character, a lone surrogate) is
+``malformed``, a number no double holds is ``out_of_range``.
 """
 
 from __future__ import annotations
@@ -33,6 +36,25 @@ KIND_RANGES: dict[str, tuple[float, float]] = {
 }
 #: Readings dated later than this after their arrival are refused (clock faults).
 FUTURE_LIMIT = timedelta(minutes=5)
+#: Readings dated earlier are refused (clock faults). It leaves room below for the trailing
+#: windows of the rules and the hours of the aggregates, which must not fall before year 1.
+EARLIEST_TIME = datetime(1900, 1, 1, tzinfo=UTC)
+#: Larger values are refused for every kind: sums and means of them would overflow a double.
+MAX_ABS_VALUE = 1e15
+#: Heights of a position (m) beyond this are not on or near the earth.
+MAX_ABS_HEIGHT_M = 100_000.0
+
+
+def storable_text(value: str) -> bool:
+    """Whether both databases can store ``value`` as it is: PostgreSQL text holds no NUL
+    character, and a lone surrogate (``"\\ud800"`` in JSON) has no UTF-8 encoding."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check(
@@ -57,7 +79,7 @@ def _check_one(
     if not isinstance(item, dict):
         return Rejection(index, "malformed", "an observation must be a JSON object")
     sensor = item.get("sensor")
-    if not isinstance(sensor, str) or not sensor:
+    if not isinstance(sensor, str) or not sensor or not storable_text(sensor):
         return Rejection(index, "malformed", "'sensor' must be a sensor id")
     kinds = streams.get(sensor)
     if kinds is None:
@@ -71,21 +93,30 @@ def _check_one(
                 f"sensor {sensor!r} has several datastreams; say which 'kind'",
             )
         kind = next(iter(kinds))
+    if not isinstance(kind, str):
+        return Rejection(index, "malformed", "'kind' must be the name of a datastream")
     if kind not in kinds:
         return Rejection(index, "unknown_kind", f"sensor {sensor!r} has no datastream {kind!r}")
-    value = item.get("value")
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    raw_value = item.get("value")
+    if isinstance(raw_value, bool) or not isinstance(raw_value, int | float):
         return Rejection(index, "malformed", "'value' must be a number")
+    value = _float(raw_value)
+    if value is None:
+        return Rejection(index, "out_of_range", "value is too large for a double")
     if not math.isfinite(value):
         return Rejection(index, "not_finite", f"value {value!r} is not a finite number")
-    low, high = KIND_RANGES.get(kind, (-math.inf, math.inf))
+    low, high = KIND_RANGES.get(kind, (-MAX_ABS_VALUE, MAX_ABS_VALUE))
     if not low <= value <= high:
         return Rejection(
             index, "out_of_range", f"{kind} value {value} is outside {low:g}..{high:g}"
         )
     time = _time(item.get("time"))
-    if time is None:
-        return Rejection(index, "bad_time", "'time' must be an ISO 8601 time with a time zone")
+    if isinstance(time, str):
+        return Rejection(index, "bad_time", time)
+    if time < EARLIEST_TIME:
+        return Rejection(
+            index, "bad_time", f"time {item['time']} is before {EARLIEST_TIME.year} (UTC)"
+        )
     if time - now > FUTURE_LIMIT:
         return Rejection(index, "future_time", f"time {item['time']} is more than 5 minutes ahead")
     if oldest is not None and time < oldest:
@@ -95,26 +126,49 @@ def _check_one(
     raw_position = item.get("position")
     position = _position(raw_position)
     if raw_position is not None and position is None:
-        return Rejection(index, "malformed", "'position' must be [lon, lat] or [lon, lat, h]")
+        return Rejection(
+            index,
+            "malformed",
+            "'position' must be [lon, lat] or [lon, lat, h] (degrees, and metres within "
+            f"{MAX_ABS_HEIGHT_M:g} of the ellipsoid)",
+        )
     source_id = item.get("id")
+    if isinstance(source_id, str) and not storable_text(source_id):
+        return Rejection(
+            index, "malformed", "'id' must be text without NUL characters or lone surrogates"
+        )
     return Reading(
         index,
         kinds[kind],
         time,
-        float(value),
+        value,
         position,
         str(source_id)[:200] if source_id is not None else None,
     )
 
 
-def _time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
+def _float(value: int | float) -> float | None:
+    """``value`` as a float; None for an integer too large for one."""
+    try:
+        return float(value)
+    except OverflowError:
         return None
+
+
+def _time(value: Any) -> datetime | str:
+    """The UTC time of an ISO 8601 text with a time zone, or why there is none."""
+    if not isinstance(value, str):
+        return "'time' must be an ISO 8601 time with a time zone"
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        return None
-    return parsed.astimezone(UTC) if parsed.tzinfo is not None else None
+        return "'time' must be an ISO 8601 time with a time zone"
+    if parsed.tzinfo is None:
+        return "'time' must be an ISO 8601 time with a time zone"
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        return f"time {value} is out of range: in UTC it falls outside the years 1 to 9999"
 
 
 def _position(value: Any) -> tuple[float, float, float | None] | None:
@@ -123,12 +177,19 @@ def _position(value: Any) -> tuple[float, float, float | None] | None:
         value is None
         or not isinstance(value, list)
         or len(value) not in (2, 3)
-        or not all(
-            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-            for v in value
-        )
-        or not -180 <= value[0] <= 180
-        or not -90 <= value[1] <= 90
+        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
     ):
         return None
-    return (float(value[0]), float(value[1]), float(value[2]) if len(value) == 3 else None)
+    numbers: list[float] = []
+    for v in value:
+        number = _float(v)
+        if number is None or not math.isfinite(number):
+            return None
+        numbers.append(number)
+    lon, lat = numbers[0], numbers[1]
+    h = numbers[2] if len(numbers) == 3 else None
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        return None
+    if h is not None and not -MAX_ABS_HEIGHT_M <= h <= MAX_ABS_HEIGHT_M:
+        return None
+    return (lon, lat, h)

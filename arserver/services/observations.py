@@ -28,7 +28,7 @@ from arserver.domain import (
 )
 from arserver.live.bus import Bus
 from arserver.services.alerts import AlertService
-from arserver.services.checks import check
+from arserver.services.checks import check, storable_text
 from arserver.store.sensors import count_causes, store_readings, streams_of
 
 
@@ -77,10 +77,14 @@ class ObservationWriter:
         moment = now or datetime.now(UTC)
         oldest = moment - self.raw_retention if self.raw_retention is not None else None
         with self.engine.begin() as connection:
+            # Only ids a database can compare (text without NUL or lone surrogates); the
+            # check rejects the others as malformed.
             wanted = {
                 i["sensor"]
                 for i in items
-                if isinstance(i, dict) and isinstance(i.get("sensor"), str)
+                if isinstance(i, dict)
+                and isinstance(i.get("sensor"), str)
+                and storable_text(i["sensor"])
             }
             streams, info = streams_of(connection, wanted)
             readings, rejected = check(items, streams, moment, oldest)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select
 
 from arserver.app import create_app
 from arserver.config import Settings
+from arserver.jobs.worker import Worker
 from arserver.store.schema import assets, jobs
 from tests.arserver.support import (
     ASSETS,
@@ -100,6 +102,11 @@ def test_a_failed_conversion_says_why(
         ({"origin": "north,east"}, 422, "origin must be"),
         ({"lifecycle": "imagined"}, 422, "lifecycle must be"),
         ({"heading": "west"}, 422, "heading must be"),
+        ({"heading": "nan"}, 422, "heading must be"),
+        ({"heading": "-inf"}, 422, "heading must be"),
+        ({"heading": "1e400"}, 422, "heading must be"),
+        ({"name": "Zones\x00"}, 422, "name must be"),
+        ({"layer": "\x00"}, 422, "layer must be"),
     ],
 )
 def test_bad_metadata_is_refused_and_nothing_is_stored(
@@ -266,3 +273,38 @@ def test_metrics_count_requests_and_jobs(client: TestClient, settings: Settings)
     assert 'arserver_http_requests_total{method="GET",route="/healthz",status="200"} 1.0' in text
     assert 'arserver_jobs{status="done"} 1.0' in text
     assert "arserver_job_duration_seconds_count 1.0" in text
+
+
+def test_the_worker_loop_outlives_database_errors_and_says_when_it_stopped(
+    tmp_path: Path,
+) -> None:
+    unreachable = create_engine(f"sqlite:///{tmp_path / 'no such folder' / 'arserver.db'}")
+    worker = Worker(unreachable, Settings(data_dir=tmp_path / "data"), name="test-worker")
+    assert worker.state == "starting"
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop, 0.01), daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: worker.errors >= 3, 30, "the worker trying again")
+        assert thread.is_alive()
+        assert worker.state == "running"
+    finally:
+        stop.set()
+        thread.join(30)
+        unreachable.dispose()
+    assert not thread.is_alive()
+    assert worker.state == "stopped"
+
+
+def test_readyz_fails_once_the_embedded_worker_stopped(
+    client: TestClient, settings: Settings
+) -> None:
+    worker = Worker(engine_of(client), settings, name="test-worker")
+    client.app.state.worker = worker  # type: ignore[attr-defined]
+    assert client.get("/readyz").json().get("worker") == "starting"
+    stop = threading.Event()
+    stop.set()
+    worker.run(stop)  # returns at once
+    reply = client.get("/readyz")
+    assert reply.status_code == 503, reply.text
+    assert reply.json()["worker"] == "stopped"
