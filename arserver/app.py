@@ -43,6 +43,7 @@ from arserver.live.protocol import Limits
 from arserver.security.tokens import TokenError
 from arserver.services.alerts import AlertService
 from arserver.services.assets import AssetService
+from arserver.services.checks import storable_text
 from arserver.services.observations import ObservationWriter
 from arserver.services.sensors import SensorService
 from arserver.services.tokens import TokenService
@@ -83,18 +84,21 @@ MAX_ECHO_CHARS = 100
 def describe_problems(errors: Sequence[Any]) -> list[dict[str, Any]]:
     """Request validation errors as clients see them: where (``loc``), what (``msg``, ``type``)
     and the offending value only when it is a short scalar, so that a multi-megabyte body is
-    never sent back."""
+    never sent back; text that cannot be encoded (a lone surrogate) is never echoed."""
     problems: list[dict[str, Any]] = []
     for error in errors[:MAX_PROBLEMS]:
+        where = error.get("loc", ())
         problem = {
-            "loc": list(error.get("loc", ())),
+            "loc": [p if not isinstance(p, str) or storable_text(p) else "?" for p in where],
             "msg": error.get("msg"),
             "type": error.get("type"),
         }
         value = error.get("input")
-        if (value is None or isinstance(value, bool | int | float | str)) and len(
-            repr(value)
-        ) <= MAX_ECHO_CHARS:
+        if (
+            (value is None or isinstance(value, bool | int | float | str))
+            and len(repr(value)) <= MAX_ECHO_CHARS
+            and (not isinstance(value, str) or storable_text(value))
+        ):
             problem["input"] = value
         problems.append(problem)
     if len(errors) > MAX_PROBLEMS:
@@ -172,9 +176,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             daemon=True,
         )
         token_thread.start()
-        worker_thread = None
+        worker_thread = app.state.worker = None
         if settings.embedded_worker:
             worker = Worker(app.state.engine, settings, bus=app.state.bus)
+            app.state.worker = worker
             worker_thread = threading.Thread(
                 target=worker.run, args=(stop,), name="arserver-worker", daemon=True
             )

@@ -5,26 +5,28 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, status
-from pydantic import BaseModel, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 from sqlalchemy import Engine
 
 from arserver.api.deps import get_alerts, get_engine, optional_token, require_reader
+from arserver.api.models import CheckedModel
 from arserver.errors import NotFoundError
 from arserver.security.policy import Action, authorize
 from arserver.security.tokens import TokenRecord
 from arserver.services.alerts import AlertService
+from arserver.services.checks import storable_text
 from arserver.store.alerts import AlertRow, list_alerts
 from arserver.store.rules import RuleRow, list_rules
 
 WINDOWS = {"raw": 0, "1m": 60, "15m": 900, "1h": 3600, "1d": 86400}
 
 
-class RuleIn(BaseModel):
+class RuleIn(CheckedModel):
     """Example: NO2 hourly mean above 40 opens an alert, below 35 for 30 minutes resolves it:
     ``{"kind": "no2", "operator": "above", "threshold": 40, "reset": 35, "window": "1h",
     "resolve_after_s": 1800}``."""
 
-    model_config = {"extra": "forbid"}
+    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
     kind: str = Field(pattern=r"^[a-z0-9_]{1,50}$")
@@ -112,6 +114,8 @@ def alerts_router() -> APIRouter:
         token: Annotated[TokenRecord | None, Depends(optional_token)],
     ) -> dict[str, Any]:
         caller = authorize(token, Action.ACKNOWLEDGE_ALERTS)
+        if len(alert_id) > 32 or not storable_text(alert_id):  # no such id can exist
+            raise NotFoundError("no such alert")
         row = service.acknowledge(alert_id, caller.name)
         if row is None:
             raise NotFoundError(f"no alert {alert_id!r}")

@@ -12,11 +12,11 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from arserver.api.deps import get_assets, get_engine, get_settings, optional_token, require_reader
-from arserver.api.sensors import CheckedModel
+from arserver.api.deps import get_assets, get_engine, get_settings, optional_token
+from arserver.api.models import CheckedModel
 from arserver.config import Settings
 from arserver.errors import InputError, NotFoundError, TooLargeError
-from arserver.security.policy import Action, authorize
+from arserver.security.policy import Action, admits, authorize
 from arserver.security.tokens import TokenRecord
 from arserver.services.assets import AssetService
 from arserver.services.checks import storable_text
@@ -208,7 +208,9 @@ def assets_router() -> APIRouter:
         if row is None:
             raise NotFoundError(f"no asset {asset_id!r}")
         if not row["public"]:
-            require_reader(token)
+            authorize(token, Action.READ_ASSETS)
+            if not admits(token, row["id"], row["layer"]):  # outside its scope: as if absent
+                raise NotFoundError(f"no asset {asset_id!r}")
         return _out(row)
 
     @router.patch("/{asset_id}", response_model=AssetOut, summary="Change an asset's metadata")
@@ -264,8 +266,9 @@ def assets_router() -> APIRouter:
             _storable(layer, "layer")
         public_only = token is None
         if token is not None:
-            require_reader(token)
+            authorize(token, Action.READ_ASSETS)
         rows = list_assets(engine, layer=layer, bbox=box, public_only=public_only, limit=limit)
-        return AssetList(assets=[_out(r) for r in rows])
+        seen = [r for r in rows if r["public"] or admits(token, r["id"], r["layer"])]
+        return AssetList(assets=[_out(r) for r in seen])
 
     return router

@@ -11,11 +11,19 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Response, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy import Engine
 
 from arserver.api.deps import get_engine, get_sensors, get_writer, optional_token, require_reader
 from arserver.api.exports import to_csv, to_geojson, trajectory
+from arserver.api.models import CheckedModel
 from arserver.errors import InputError, NotFoundError
 from arserver.live.area import bbox_around, distance_m
 from arserver.security.policy import Action, authorize
@@ -39,45 +47,6 @@ _KIND = r"^[a-z0-9_]{1,50}$"
 _SENSOR_ID = r"^[A-Za-z0-9._:-]{1,100}$"
 
 
-def unstorable_text(value: Any) -> str | None:
-    """Where in a JSON value (``device.fields``, ``datastreams[0].unit``...) the first text is
-    that a database cannot store (a NUL character, a lone surrogate), in a key or a value; None
-    if there is none. Iterative, so any depth the JSON parser allowed is fine."""
-    pending: list[tuple[str, Any]] = [("", value)]
-    while pending:
-        where, item = pending.pop()
-        if isinstance(item, str):
-            if not storable_text(item):
-                return where or "the value"
-        elif isinstance(item, dict):
-            for key, inner in item.items():
-                if isinstance(key, str) and not storable_text(key):
-                    return f"a field name in {where or 'the object'}"
-                pending.append((f"{where}.{key}" if where else str(key), inner))
-        elif isinstance(item, list | tuple):
-            pending.extend((f"{where}[{n}]", inner) for n, inner in enumerate(item))
-    return None
-
-
-class CheckedModel(BaseModel):
-    """A request body whose text (every key and string value, at any depth) must be storable:
-    a NUL character or a lone surrogate (``"\\ud800"`` in JSON) anywhere is a 422 before any
-    field is validated. The error names the place, never the text, so that the 422 itself can
-    be encoded as UTF-8."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _storable_text(cls, data: Any) -> Any:
-        where = unstorable_text(data)
-        if where is None:
-            return data
-        if not isinstance(data, dict):
-            return None  # not an object anyway: refused without echoing the text
-        raise ValueError(
-            f"{where[:100]}: text must be valid Unicode without NUL characters or lone surrogates"
-        )
-
-
 class DatastreamIn(CheckedModel):
     kind: str = Field(pattern=_KIND, examples=["no2"])
     unit: str = Field(min_length=1, max_length=30, description="UCUM code", examples=["ug/m3"])
@@ -98,7 +67,7 @@ class DeviceIn(CheckedModel):
 class SensorIn(CheckedModel):
     """A sensor with one datastream (``kind``, ``unit``) or several (``datastreams``)."""
 
-    model_config = {"extra": "forbid"}
+    model_config = ConfigDict(extra="forbid")
 
     id: str = Field(pattern=_SENSOR_ID)
     name: str = Field(min_length=1, max_length=200)

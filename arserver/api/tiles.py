@@ -22,6 +22,7 @@ from arserver.api.deps import get_engine, optional_token
 from arserver.errors import NotFoundError
 from arserver.security.policy import Action, admits, authorize
 from arserver.security.tokens import TokenRecord
+from arserver.services.checks import storable_text
 from arserver.store.assets import AssetRow, ready_assets_in_layer, tile_access
 from arserver.store.tilestore import TileStore
 
@@ -81,6 +82,8 @@ def tiles_router(store: TileStore) -> APIRouter:
     ) -> Response:
         if token is not None:
             authorize(token, Action.READ_ASSETS)
+        if not storable_text(layer):  # no layer can have this name
+            raise NotFoundError("no such layer")
         rows = [
             row
             for row in ready_assets_in_layer(engine, layer, public_only=token is None)
@@ -122,6 +125,7 @@ def tiles_router(store: TileStore) -> APIRouter:
         engine: Annotated[Engine, Depends(get_engine)],
         token: Annotated[TokenRecord | None, Depends(optional_token)],
     ) -> Response:
+        store.asset_dir(asset_id)  # 404 for an id no asset can have, before the database
         access = tile_access(engine, asset_id)
         if access is None:
             raise NotFoundError(f"no asset {asset_id!r}")

@@ -226,3 +226,15 @@ def test_the_periodic_check_closes_connections_of_tokens_revoked_elsewhere(
         assert closed.value.code == 4003
         kept.send_json({"type": "subscribe", "id": "s1", "area": {"bbox": [4, 52, 5, 53]}})
         assert kept.receive_json()["type"] == "snapshot"
+
+
+def test_a_scoped_token_lists_and_reads_only_the_assets_in_its_scope(client: TestClient) -> None:
+    publish_stub(client, "pipe", "cables")
+    publish_stub(client, "lamp", "street")
+    secret, _ = create_token(engine_of(client), "viewer", scope="layer:cables")
+    listed = client.get("/api/v1/assets", headers=bearer(secret))
+    assert [a["id"] for a in listed.json()["assets"]] == ["pipe"]
+    assert client.get("/api/v1/assets/pipe", headers=bearer(secret)).status_code == 200
+    assert client.get("/api/v1/assets/lamp", headers=bearer(secret)).status_code == 404
+    refused = client.patch("/api/v1/assets/pipe", json={"name": "x"}, headers=bearer(secret))
+    assert refused.status_code == 403
