@@ -147,9 +147,7 @@ def allows(role: str, action: Action) -> bool:
 
 def permits(caller: Caller, action: Action) -> bool:
     """Whether :func:`authorize` would let ``caller`` do ``action``."""
-    return allows(caller.role, action) and (
-        caller.scope is None or action is Action.READ_ASSETS
-    )
+    return allows(caller.role, action) and (caller.scope is None or action is Action.READ_ASSETS)
 
 
 def authorize(caller: C | None, action: Action) -> C:
