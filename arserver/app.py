@@ -18,6 +18,7 @@ from arserver import __version__
 from arserver.api.alerts import alerts_router
 from arserver.api.assets import assets_router
 from arserver.api.guard import RequestGuard
+from arserver.api.headers import SecurityHeaders
 from arserver.api.health import health_router
 from arserver.api.live import live_router
 from arserver.api.metrics import install_metrics
@@ -209,6 +210,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_error_table(app)
     # Innermost of the middlewares, so that its refusals still carry CORS headers.
     app.add_middleware(RequestGuard, upload_bytes=settings.max_upload_mib * (1 << 20))
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(
         CORSMiddleware,
