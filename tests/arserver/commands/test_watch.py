@@ -31,7 +31,8 @@ def test_watch_prints_the_snapshot_then_updates(live: Live) -> None:
     args += ["--radius", "100", "--count", "2", "--max-rate", "10"]
     runner = threading.Thread(target=lambda: results.append(CliRunner().invoke(cli, args)))
     runner.start()
-    wait_until(lambda: live.stats()["subscriptions"], 10, "watch subscribing")
+    # Its welcome and snapshot went out (a snapshot shows the state when it is sent).
+    wait_until(lambda: live.stats()["messages_sent"] >= 2, 10, "watch's snapshot")
     live.observe(("air-1", 22.5))
     runner.join(timeout=20)
     [result] = results
