@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -17,11 +18,17 @@ from starlette.concurrency import run_in_threadpool
 from arserver import __version__
 from arserver.api.alerts import alerts_router
 from arserver.api.assets import assets_router
+from arserver.api.audit import AuditLog
+from arserver.api.audit_log import audit_router
+from arserver.api.docs import docs_router
 from arserver.api.guard import RequestGuard
 from arserver.api.headers import SecurityHeaders
 from arserver.api.health import health_router
 from arserver.api.live import live_router
 from arserver.api.metrics import install_metrics
+from arserver.api.models import ERROR_RESPONSES
+from arserver.api.privacy import privacy_router
+from arserver.api.ratelimit import AuthFailureLimit, RateLimits, WriteLimit
 from arserver.api.sensors import sensors_router
 from arserver.api.tiles import tiles_router
 from arserver.api.tokens import tokens_router
@@ -41,11 +48,14 @@ from arserver.live.bus import open_bus
 from arserver.live.hub import Hub
 from arserver.live.mirror import RedisSessionMirror
 from arserver.live.protocol import Limits
-from arserver.security.tokens import TokenError
+from arserver.security.oidc import verifier_from_settings
+from arserver.security.tokens import Authenticator, TokenError
 from arserver.services.alerts import AlertService
 from arserver.services.assets import AssetService
+from arserver.services.audit import AuditService
 from arserver.services.checks import storable_text
 from arserver.services.observations import ObservationWriter
+from arserver.services.privacy import PrivacyService
 from arserver.services.sensors import SensorService
 from arserver.services.tokens import TokenService
 from arserver.store.database import DatabaseError, open_database
@@ -99,6 +109,7 @@ def describe_problems(errors: Sequence[Any]) -> list[dict[str, Any]]:
             (value is None or isinstance(value, bool | int | float | str))
             and len(repr(value)) <= MAX_ECHO_CHARS
             and (not isinstance(value, str) or storable_text(value))
+            and (not isinstance(value, float) or math.isfinite(value))  # JSON has no inf, nan
         ):
             problem["input"] = value
         problems.append(problem)
@@ -130,6 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     and migrated when the application starts."""
     settings = settings or Settings()
     store = TileStore(settings.data_dir / "tiles")
+    oidc = verifier_from_settings(settings)  # OpenID Connect settings that cannot work fail here
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -137,8 +149,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.bus = open_bus(settings)
         app.state.assets = AssetService(app.state.engine, settings.data_dir, store, app.state.bus)
         app.state.sensors = SensorService(app.state.engine)
-        app.state.tokens = TokenService(app.state.engine, app.state.bus)
+        app.state.authenticator = Authenticator(app.state.engine, oidc)
+        app.state.tokens = TokenService(app.state.engine, app.state.bus, app.state.authenticator)
         app.state.alerts = AlertService(app.state.engine, app.state.bus)
+        app.state.audit = AuditService(app.state.engine)
+        app.state.privacy = PrivacyService(app.state.engine, app.state.tokens)
         app.state.writer = ObservationWriter(
             app.state.engine,
             raw_retention=settings.raw_retention,
@@ -204,27 +219,42 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Location-bound data for AR and VR: 3D Tiles, live overlays, sensors.",
         lifespan=lifespan,
+        responses=ERROR_RESPONSES,
+        docs_url=None,  # served from local assets by docs_router
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.store = store
     _install_error_table(app)
-    # Innermost of the middlewares, so that its refusals still carry CORS headers.
+    limits = app.state.rate_limits = RateLimits.from_settings(settings)
+    # Innermost: writes are limited per token, which the request guard has found by then.
+    app.add_middleware(WriteLimit, limits=limits)
+    # Inside the others, so that its refusals (and the limits') still carry CORS headers.
     app.add_middleware(RequestGuard, upload_bytes=settings.max_upload_mib * (1 << 20))
+    # Just outside the guard: records its refusals and every write; throttled requests
+    # (AuthFailureLimit, outside) never reach it.
+    app.add_middleware(AuditLog)
+    # Outside the guard: sees its 401s, and refuses throttled addresses before its lookup.
+    app.add_middleware(AuthFailureLimit, limits=limits)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(
         CORSMiddleware,
-        allow_origins=["*"],
+        # "*" by default: safe because the API authenticates with bearer tokens, never cookies.
+        allow_origins=settings.cors_origins,
         allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type", "If-None-Match"],
-        expose_headers=["ETag"],
+        expose_headers=["ETag", "Retry-After"],
     )
     install_metrics(app)
+    app.include_router(docs_router(app.title, app.openapi_url or "/openapi.json"))
     app.include_router(health_router())
     app.include_router(assets_router())
     app.include_router(sensors_router())
     app.include_router(alerts_router())
     app.include_router(live_router())
     app.include_router(tokens_router())
+    app.include_router(audit_router())
+    app.include_router(privacy_router())
     app.include_router(tiles_router(store))
     return app

@@ -18,9 +18,11 @@ import click
 
 from arserver import __version__
 from arserver.commands import EXIT_FAILED, EXIT_USAGE
+from arserver.commands.audit import audit
 from arserver.commands.convert import convert
 from arserver.commands.demo import demo
 from arserver.commands.import_ import import_
+from arserver.commands.privacy import privacy
 from arserver.commands.retention import retention
 from arserver.commands.serve import serve
 from arserver.commands.simulate import simulate
@@ -81,7 +83,8 @@ def _register(group: click.Group, command: click.Command, prefix: str = "") -> N
 
 
 for _command in (
-    transform, convert, demo, serve, import_, simulate, worker, watch, retention, token
+    transform, convert, demo, serve, import_, simulate, worker, watch, retention, token, audit,
+    privacy,
 ):  # fmt: skip
     _register(cli, _command)
 

@@ -7,18 +7,27 @@ worker (the embedded default).
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import timedelta
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+#: A web origin as browsers send it: scheme://host[:port], no path.
+_ORIGIN = re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s?#]+$")
 
 
 class Settings(BaseSettings):
     """Where data lives and which real engines to use at scale."""
 
     model_config = SettingsConfigDict(
-        env_prefix="ARSERVER_", extra="ignore", env_parse_none_str="none"
+        env_prefix="ARSERVER_",
+        extra="ignore",
+        env_parse_none_str="none",
+        hide_input_in_errors=True,  # a refused value may be a secret or a URL with a password
     )
 
     data_dir: Path = Field(default=Path("data"), description="Database, uploads and tiles.")
@@ -59,6 +68,17 @@ class Settings(BaseSettings):
         gt=0,
         description="Hourly aggregates older than this are deleted ('none': keep them).",
     )
+    mobile_retention_days: float | None = Field(
+        default=30.0,
+        gt=0,
+        description="Positions of raw observations (mobile sensors) older than this are removed; "
+        "the values stay ('none': positions live as long as their raw observations).",
+    )
+    audit_retention_days: float | None = Field(
+        default=365.0,
+        gt=0,
+        description="Audit log entries older than this are deleted ('none': keep them all).",
+    )
     retention_interval_s: float = Field(
         default=3600.0, gt=0, description="How often the server applies retention."
     )
@@ -94,6 +114,94 @@ class Settings(BaseSettings):
         "with code 4008.",
     )
 
+    rate_writes_per_s: float = Field(
+        default=200.0,
+        ge=0,
+        description="Writes (POST, PUT, PATCH, DELETE under /api/v1) per second and token, "
+        "sustained, counted by each server process; more get 429 (0: no limit).",
+    )
+    rate_writes_burst: int = Field(
+        default=1000, gt=0, description="Writes a token may make at once before that rate applies."
+    )
+    rate_auth_failures_per_min: float = Field(
+        default=30.0,
+        ge=0,
+        description="Refused credentials (answers 401) per minute and client address (IPv6: "
+        "per /64), counted by each server process; beyond it, requests from that address with "
+        "a credential this process has not accepted before get 429 (0: no limit).",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="A secret that Prometheus may present (Authorization: Bearer) for /metrics "
+        "instead of an admin token; at least 16 characters; none: admin tokens only.",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default=["*"],
+        description="Origins whose web pages may call the API (comma-separated or a JSON list); "
+        "* (any) is safe while the API authenticates with bearer tokens, never cookies.",
+    )
+
+    @field_validator("metrics_token", mode="after")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("the metrics token must be at least 16 characters long")
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origin_list(cls, value: object) -> object:
+        """``a,b`` or ``["a", "b"]`` from the environment; each ``*`` or scheme://host[:port]."""
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else text.split(",")
+        if isinstance(value, list):
+            # Browsers send origins in lower case and without a trailing slash.
+            value = [
+                item.strip().rstrip("/").lower() if isinstance(item, str) else item
+                for item in value
+            ]
+            value = [item for item in value if item != ""]
+            for item in value:
+                if isinstance(item, str) and item != "*" and not _ORIGIN.match(item):
+                    raise ValueError(
+                        f"an origin is * or scheme://host[:port] without a path, got {item[:100]!r}"
+                    )
+        return value
+
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="OpenID Connect issuer whose bearer JWTs are accepted beside our tokens "
+        "(its `iss`, e.g. https://idp.example.nl/realms/gemeente); none: our tokens only.",
+    )
+    oidc_audience: str | None = Field(
+        default=None, description="The `aud` those JWTs must carry (required with an issuer)."
+    )
+    oidc_jwks_url: str | None = Field(
+        default=None,
+        description="The issuer's JWKS URL; default: `jwks_uri` of "
+        "<issuer>/.well-known/openid-configuration, read once when first needed.",
+    )
+    oidc_role_claim: str = Field(
+        default="roles",
+        description="The claim that holds a JWT's roles (dotted path, e.g. "
+        "realm_access.roles; a string or a list of strings).",
+    )
+    oidc_roles: dict[str, str] = Field(
+        default_factory=dict,
+        description='JSON object from claim value to arserver role, e.g. {"gis-staff": "gis"}; '
+        "of several, the most capable role wins; none mapped: refused.",
+    )
+    oidc_leeway_s: float = Field(
+        default=60.0, ge=0, le=300, description="Clock skew allowed on exp, nbf and iat."
+    )
+    oidc_jwks_refetch_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="Shortest time between two JWKS fetches (an unknown key id fetches again "
+        "at most this often).",
+    )
+
     @property
     def raw_retention(self) -> timedelta | None:
         return timedelta(days=self.raw_retention_days) if self.raw_retention_days else None
@@ -101,6 +209,16 @@ class Settings(BaseSettings):
     @property
     def aggregate_retention(self) -> timedelta | None:
         days = self.aggregate_retention_days
+        return timedelta(days=days) if days else None
+
+    @property
+    def mobile_retention(self) -> timedelta | None:
+        days = self.mobile_retention_days
+        return timedelta(days=days) if days else None
+
+    @property
+    def audit_retention(self) -> timedelta | None:
+        days = self.audit_retention_days
         return timedelta(days=days) if days else None
 
     @property

@@ -25,6 +25,7 @@ from tiles.atomic import atomic_directory
 from tiles.crs import EnuFrame, parse_crs
 from tiles.errors import TilesError, UnsupportedFormatError
 from tiles.georef import LocalPlacement, Placement, frame_for, geodetic_extent, with_heights
+from tiles.limits import InputLimits
 from tiles.model import FeatureModel
 from tiles.readers import Source, cityjson, geojson, mesh, sniff
 from tiles.readers.geojson import FeatureOptions
@@ -48,7 +49,8 @@ class ConvertOptions:
     (ETRS89 longitude, latitude, ellipsoidal height) places inputs in local metres, turned by
     ``heading_deg`` (clockwise from north) and scaled by ``scale``. ``up_axis`` ("y" or "z")
     overrides a model format's usual up axis; ``cityjson_lod`` picks a CityJSON level of
-    detail (default: the highest in the file).
+    detail (default: the highest in the file). ``limits`` bounds what decoding the inputs may
+    cost (textures, LAZ point counts; default: from this process's memory limit).
     """
 
     crs: str | None = None
@@ -60,6 +62,7 @@ class ConvertOptions:
     allow_ballpark: bool = False
     max_triangles_per_tile: int = DEFAULT_MAX_TRIANGLES
     features: FeatureOptions = field(default_factory=FeatureOptions)
+    limits: InputLimits = field(default_factory=InputLimits.of_this_process)
 
 
 class ConversionSummary(TypedDict):
@@ -127,6 +130,7 @@ def _convert_points(
     found: list[pyproj.CRS] = []
     for path, file_format in zip(paths, formats, strict=True):
         try:
+            points.check_header(path, file_format, options.limits)
             crs = parse_crs(options.crs) if options.crs else points.file_crs(path, file_format)
         except TilesError as exc:
             raise InputError(f"{path}: {exc}") from exc
@@ -149,7 +153,7 @@ def _convert_points(
         ]
         report(0.05, "building the octree (py3dtiles)")
         try:
-            document = points.run_py3dtiles(named, scratch, crs)
+            document = points.run_py3dtiles(named, scratch, crs, options.limits.point_cache_mib)
             frame, rewriter = points.rewriter(
                 document,
                 scratch,
@@ -194,7 +198,7 @@ def _read(path: Path, file_format: sniff.Format, options: ConvertOptions) -> Sou
         if file_format.reader == "mesh":
             # CRS coordinates are easting, northing, height: z up whatever the format.
             up_axis = options.up_axis or ("z" if options.crs else None)
-            return mesh.read(path, up_axis, file_format)
+            return mesh.read(path, up_axis, file_format, options.limits)
     except TilesError as exc:
         raise InputError(f"{path}: {exc}") from exc
     raise InputError(f"{path}: {file_format.label} is not read here")

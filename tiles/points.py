@@ -37,6 +37,7 @@ from tiles.crs import EnuFrame
 from tiles.errors import TilesError
 from tiles.georef import Placement, frame_for, geodetic_extent
 from tiles.gltf import Material, Primitive, write_glb
+from tiles.limits import InputLimits
 from tiles.readers import sniff
 from tiles.tileset import Box, Tile
 
@@ -71,6 +72,37 @@ def file_crs(path: Path, file_format: sniff.Format | None = None) -> pyproj.CRS 
     except Exception as exc:  # laspy raises several kinds for damaged headers
         raise TilesError(f"cannot read the LAS header: {exc}") from exc
     return pyproj.CRS(crs) if crs is not None else None
+
+
+def check_header(path: Path, file_format: sniff.Format, limits: InputLimits) -> None:
+    """Refuse a LAS/LAZ file whose header claims more points than the file can hold, before
+    anything is decoded: a LAS file must hold every record it claims, a LAZ file at most
+    ``limits.max_laz_points_per_byte`` points per byte of compressed point data. Other point
+    formats are not compressed and are read as they come."""
+    if file_format not in (sniff.LAS, sniff.LAZ):
+        return
+    try:
+        with laspy.open(path) as reader:
+            header = reader.header
+            claimed = int(header.point_count)
+            record = int(header.point_format.size)
+            start = int(header.offset_to_point_data)
+    except Exception as exc:  # laspy raises several kinds for damaged headers
+        raise TilesError(f"cannot read the LAS header: {exc}") from exc
+    available = max(path.stat().st_size - start, 0)
+    if file_format is sniff.LAS and claimed * record > available:
+        raise TilesError(
+            f"the header claims {claimed:,} points ({claimed * record:,} bytes), but the file "
+            f"holds {available:,} bytes of point data: it is truncated or damaged"
+        )
+    most = int(available * limits.max_laz_points_per_byte)
+    if file_format is sniff.LAZ and claimed > most:
+        raise TilesError(
+            f"the header claims {claimed:,} points in {available:,} bytes of compressed point "
+            f"data, more than the limit of {limits.max_laz_points_per_byte:g} points per "
+            "compressed byte (LAZ cannot pack points tighter): it is damaged or not a real "
+            "point cloud"
+        )
 
 
 def named_for_py3dtiles(path: Path, file_format: sniff.Format, directory: Path) -> Path:
@@ -114,12 +146,17 @@ def _spawned_workers() -> Iterator[None]:
             setattr(py3dtiles_module, "Process", forking)  # noqa: B010
 
 
-def run_py3dtiles(paths: list[Path], work: Path, crs: pyproj.CRS) -> dict[str, Any]:
-    """py3dtiles' octree of ``paths`` in their own CRS, in ``work``; returns its tileset JSON."""
+def run_py3dtiles(
+    paths: list[Path], work: Path, crs: pyproj.CRS, cache_mib: int | None = None
+) -> dict[str, Any]:
+    """py3dtiles' octree of ``paths`` in their own CRS, in ``work``; returns its tileset JSON.
+    ``cache_mib``: the points py3dtiles keeps in memory (None: its default, a tenth of the
+    machine's memory)."""
     from py3dtiles.convert import convert as py3dtiles_convert
     from py3dtiles.exceptions import Py3dtilesException
 
     chatter = io.StringIO()
+    extra: dict[str, Any] = {} if cache_mib is None else {"cache_size": cache_mib}
     try:
         with _spawned_workers(), contextlib.redirect_stdout(chatter):
             py3dtiles_convert(
@@ -131,6 +168,7 @@ def run_py3dtiles(paths: list[Path], work: Path, crs: pyproj.CRS) -> dict[str, A
                 force_crs_in=True,
                 rgb=True,
                 verbose=0,
+                **extra,
             )
     except Py3dtilesException as exc:
         raise TilesError(f"py3dtiles could not tile the points: {exc}") from exc

@@ -1,4 +1,9 @@
-"""``/api/v1/assets``: upload location-bound data and follow its conversion to 3D Tiles."""
+"""``/api/v1/assets``: upload location-bound data and follow its conversion to 3D Tiles.
+
+An asset the caller may not see (a private one without a token, one outside a narrowed token's
+scope) is answered exactly as one that does not exist: ``404``, same body, same headers. A token
+whose role may not do an action at all is ``403`` before any lookup, so that reveals nothing.
+"""
 
 from __future__ import annotations
 
@@ -110,7 +115,9 @@ def _origin(value: str | None) -> list[float] | None:
         or not all(math.isfinite(v) for v in numbers)
         or not -90 <= numbers[1] <= 90
     ):
-        raise InputError(f"origin must be 'lon,lat,h' (degrees, degrees, metres), got {value!r}")
+        raise InputError(
+            f"origin must be 'lon,lat,h' (degrees, degrees, metres), got {value[:100]!r}"
+        )
     return numbers
 
 
@@ -204,13 +211,13 @@ def assets_router() -> APIRouter:
         assets: Annotated[AssetService, Depends(get_assets)],
         token: Annotated[TokenRecord | None, Depends(optional_token)],
     ) -> AssetOut:
-        row = assets.get(_asset_id(asset_id))
-        if row is None:
-            raise NotFoundError(f"no asset {asset_id!r}")
-        if not row["public"]:
+        if token is not None:  # a role that may not read assets: 403, whatever the id
             authorize(token, Action.READ_ASSETS)
-            if not admits(token, row["id"], row["layer"]):  # outside its scope: as if absent
-                raise NotFoundError(f"no asset {asset_id!r}")
+        row = assets.get(_asset_id(asset_id))
+        if row is None or not (
+            row["public"] or (token is not None and admits(token, row["id"], row["layer"]))
+        ):  # absent, private to an anonymous caller, or outside the token's scope: all alike
+            raise NotFoundError(f"no asset {asset_id!r}")
         return _out(row)
 
     @router.patch("/{asset_id}", response_model=AssetOut, summary="Change an asset's metadata")
@@ -259,7 +266,7 @@ def assets_router() -> APIRouter:
                 w = s = e = n = math.nan
             if not all(math.isfinite(v) for v in (w, s, e, n)):
                 raise InputError(
-                    f"bbox must be 'west,south,east,north' (finite degrees), got {bbox!r}"
+                    f"bbox must be 'west,south,east,north' (finite degrees), got {bbox[:100]!r}"
                 )
             box = (w, s, e, n)
         if layer is not None:

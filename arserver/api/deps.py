@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Query, Request
 from sqlalchemy import Engine
 
-from arserver.api.guard import checked_token, presented_secret
+from arserver.api.guard import authenticator_of, checked_token, presented_secret
 from arserver.config import Settings
 from arserver.errors import AuthenticationError
 from arserver.security.policy import Action, authorize
-from arserver.security.tokens import TokenRecord, authenticate
+from arserver.security.tokens import TokenRecord
 from arserver.services.alerts import AlertService
 from arserver.services.assets import AssetService
 from arserver.services.observations import ObservationWriter
@@ -56,7 +56,6 @@ def get_settings(request: Request) -> Settings:
 
 def optional_token(
     request: Request,
-    engine: Annotated[Engine, Depends(get_engine)],
     access_token: Annotated[
         str | None,
         Query(description="The token, for clients that cannot set headers (CesiumJS, headsets)."),
@@ -64,7 +63,9 @@ def optional_token(
 ) -> TokenRecord | None:
     """The caller's token from ``Authorization: Bearer`` or ``?access_token=``, if any
     (``access_token`` is declared here for the OpenAPI schema; :func:`presented_secret` reads
-    both).
+    both): one of our tokens or, when configured, an OpenID Connect JWT. A plain function, so
+    FastAPI runs it in a worker thread (the lookup may wait on the database or the identity
+    provider).
 
     A token that is presented but invalid is an error, not anonymity."""
     checked = checked_token(request.state)
@@ -73,7 +74,7 @@ def optional_token(
     secret = presented_secret(request)
     if secret is None:
         return None
-    record = authenticate(engine, secret)
+    record = authenticator_of(request.app.state).authenticate(secret)
     if record is None:
         raise AuthenticationError("invalid or revoked token")
     return record

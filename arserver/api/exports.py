@@ -6,7 +6,15 @@ import csv
 import io
 from typing import Any
 
+from fastapi.responses import JSONResponse
+
 from arserver.store.sensors import ObservationItem
+
+
+class GeoJSONResponse(JSONResponse):
+    """JSON with the GeoJSON media type (RFC 7946)."""
+
+    media_type = "application/geo+json"
 
 
 def to_csv(rows: list[ObservationItem]) -> str:

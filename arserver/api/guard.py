@@ -5,7 +5,9 @@ answer is ``401`` at once, whatever the body (so an anonymous caller cannot make
 parse, validate or spool anything). A body larger than its route allows is ``413``: at once
 when ``Content-Length`` says so, and as soon as the bytes read pass the limit when it is sent
 chunked. The token found here is handed on to the route (``scope["state"]["token"]``), so it is
-looked up once per request.
+looked up once per request. Tokens are looked up by the application's
+:class:`~arserver.security.tokens.Authenticator` (``app.state.authenticator``: our tokens, and
+OpenID Connect JWTs when configured), in a worker thread, never on the event loop.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from arserver.security.tokens import TokenRecord, authenticate
+from arserver.security.tokens import Authenticator, TokenRecord
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 API_PREFIX = "/api/v1/"
@@ -69,7 +71,8 @@ class RequestGuard:
             if secret is None:
                 await _refuse(send, 401, "a token is required")
                 return
-            record = await run_in_threadpool(authenticate, scope["app"].state.engine, secret)
+            authenticator = authenticator_of(scope["app"].state)
+            record = await run_in_threadpool(authenticator.authenticate, secret)
             if record is None:
                 await _refuse(send, 401, "invalid or revoked token")
                 return
@@ -80,6 +83,12 @@ class RequestGuard:
             await _refuse(send, 413, f"the body is larger than {limit:,} bytes")
             return
         await self.app(scope, _bounded(receive, limit), send)
+
+
+def authenticator_of(app_state: Any) -> Authenticator:
+    """The application's authenticator (``app.state.authenticator``, set when it starts)."""
+    authenticator: Authenticator = app_state.authenticator
+    return authenticator
 
 
 def checked_token(state: Any) -> TokenRecord | None:

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, WebSocket
@@ -11,10 +13,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import WebSocketRoute
 
 from arserver.api.deps import optional_token, require_reader
+from arserver.api.guard import authenticator_of
 from arserver.live.hub import Hub
 from arserver.live.protocol import CLOSE_UNAUTHORISED
 from arserver.security.policy import Action, permits
-from arserver.security.tokens import TokenRecord, authenticate
+from arserver.security.tokens import TokenRecord
 
 
 class StarletteConnection:
@@ -47,14 +50,16 @@ def live_router() -> APIRouter:
 
     async def live(websocket: WebSocket) -> None:
         """The live WebSocket. A plain Starlette route, not a FastAPI one: no dependency
-        machinery is kept alive per connection (about 5 KB a client)."""
+        machinery is kept alive per connection (about 5 KB a client). A connection ends
+        (4003) when its token expires: an OpenID Connect JWT at its ``exp`` plus the leeway."""
         query = websocket.query_params
         header = websocket.headers.get("authorization", "")
         secret = header[7:].strip() if header.lower().startswith("bearer ") else None
         secret = secret or query.get("access_token")
         record = None
+        authenticator = authenticator_of(websocket.app.state)
         if secret:
-            record = await run_in_threadpool(authenticate, websocket.app.state.engine, secret)
+            record = await run_in_threadpool(authenticator.authenticate, secret)
         if record is None or not permits(record, Action.SUBSCRIBE_LIVE):
             # Before accept: the handshake is refused (HTTP 403) with this code in the close.
             await websocket.close(code=CLOSE_UNAUTHORISED, reason="a token with a reading role")
@@ -63,7 +68,16 @@ def live_router() -> APIRouter:
         hub: Hub = websocket.app.state.hub
         session, last_seq = query.get("session"), query.get("last_seq", "")
         resume = (session, int(last_seq)) if session and last_seq.isdigit() else None
-        await hub.serve(StarletteConnection(websocket), record.id, resume)
+        valid_until = authenticator.valid_until(record)
+        expiry = None
+        if valid_until is not None:  # revoking an expired token's id is final, as it should be
+            delay = max((valid_until - datetime.now(UTC)).total_seconds(), 0.0)
+            expiry = asyncio.get_running_loop().call_later(delay, hub.revoke, {record.id})
+        try:
+            await hub.serve(StarletteConnection(websocket), record.id, resume)
+        finally:
+            if expiry is not None:
+                expiry.cancel()
 
     router.routes.append(WebSocketRoute("/api/v1/live", live))
 

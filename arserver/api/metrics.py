@@ -1,20 +1,30 @@
 """``/metrics`` for Prometheus: HTTP requests by route and status, request latency, and the job
 queue (depth by status, conversion durations) read from the database, so that the figures cover
-every worker on every machine."""
+every worker on every machine.
+
+Reading them needs a token whose role may :attr:`~arserver.security.policy.Action.READ_METRICS`
+(``admin``), or the scrape secret ``ARSERVER_METRICS_TOKEN``, which Prometheus sends as
+``Authorization: Bearer`` (compared in constant time, and without a database lookup)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Query, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, SummaryMetricFamily
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 
+from arserver.api.deps import optional_token
+from arserver.api.guard import presented_secret
+from arserver.config import Settings
+from arserver.security.policy import Action, authorize
 from arserver.store.jobs import queue_figures
 
 
@@ -68,8 +78,42 @@ def install_metrics(app: FastAPI) -> None:
 
     router = APIRouter(tags=["health"])
 
-    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-    def metrics() -> Response:
+    @router.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        description="Needs an admin token or the scrape secret `ARSERVER_METRICS_TOKEN`, as "
+        "`Authorization: Bearer`.",
+        response_class=Response,
+        responses={
+            200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}}},
+            401: {"description": "No token, or neither an admin token nor the scrape secret"},
+            403: {"description": "The token's role may not read the metrics"},
+        },
+    )
+    def metrics(
+        request: Request,
+        access_token: Annotated[
+            str | None, Query(description="The token, for scrapers that cannot set headers.")
+        ] = None,
+    ) -> Response:
+        # The scrape secret first: it is no token, and needs no database lookup.
+        if not is_scrape_secret(request):
+            authorize(optional_token(request), Action.READ_METRICS)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(router)
+
+
+def is_scrape_secret(request: Request) -> bool:
+    """Whether the request presents ``ARSERVER_METRICS_TOKEN`` (constant time: the digests of
+    both are compared, so not even the length shows)."""
+    settings: Settings = request.app.state.settings
+    presented = presented_secret(request)
+    if settings.metrics_token is None or presented is None:
+        return False
+    expected = settings.metrics_token.get_secret_value()
+    return hmac.compare_digest(_digest(presented), _digest(expected))
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8", errors="replace")).digest()

@@ -46,3 +46,51 @@ class CheckedModel(BaseModel):
         raise ValueError(
             f"{where[:100]}: text must be valid Unicode without NUL characters or lone surrogates"
         )
+
+
+class ValidationProblem(BaseModel):
+    """One problem of a request that does not match its schema: where (``loc``), what
+    (``msg``, ``type``) and, when it is short, the offending ``input``."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+    input: Any = None
+
+
+class Problem(BaseModel):
+    """Every error answer: ``detail`` is one sentence, or for a request that does not match
+    its schema, the list of its problems (at most 20, then a "more" entry)."""
+
+    detail: str | list[ValidationProblem]
+
+
+def _problem(description: str, **headers: str) -> dict[str, Any]:
+    answer: dict[str, Any] = {"model": Problem, "description": description}
+    if headers:
+        answer["headers"] = {
+            name: {"description": text, "schema": {"type": "string"}}
+            for name, text in headers.items()
+        }
+    return answer
+
+
+#: The error answers any route may give, declared once for the OpenAPI schema (a route that
+#: documents one itself keeps its own description).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _problem("The body is not valid JSON (or not UTF-8)"),
+    401: _problem(
+        "No token, or one that is invalid, revoked or expired",
+        **{"WWW-Authenticate": "Bearer"},
+    ),
+    403: _problem("The token's role or scope does not allow this"),
+    404: _problem("No such thing, or none this caller may see"),
+    409: _problem("Conflicts with what exists (an id taken)"),
+    413: _problem("The body is larger than this route allows"),
+    422: _problem("The request is not valid: the detail says why"),
+    429: _problem(
+        "Too many requests from this token or address",
+        **{"Retry-After": "Seconds to wait before trying again"},
+    ),
+    503: _problem("A component the service needs is unavailable"),
+}

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Response, status
-from fastapi.responses import JSONResponse
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -22,7 +21,7 @@ from pydantic import (
 from sqlalchemy import Engine
 
 from arserver.api.deps import get_engine, get_sensors, get_writer, optional_token, require_reader
-from arserver.api.exports import to_csv, to_geojson, trajectory
+from arserver.api.exports import GeoJSONResponse, to_csv, to_geojson, trajectory
 from arserver.api.models import CheckedModel
 from arserver.errors import InputError, NotFoundError
 from arserver.live.area import bbox_around, distance_m
@@ -43,6 +42,8 @@ from arserver.store.sensors import (
 
 MAX_BATCH = 10_000
 MAX_DEVICE_FIELDS = 50
+#: A sensor measures at most this many quantities (one datastream each).
+MAX_DATASTREAMS = 50
 _KIND = r"^[a-z0-9_]{1,50}$"
 _SENSOR_ID = r"^[A-Za-z0-9._:-]{1,100}$"
 
@@ -73,7 +74,9 @@ class SensorIn(CheckedModel):
     name: str = Field(min_length=1, max_length=200)
     kind: str | None = Field(default=None, pattern=_KIND)
     unit: str | None = Field(default=None, min_length=1, max_length=30)
-    datastreams: list[DatastreamIn] | None = None
+    datastreams: list[DatastreamIn] | None = Field(
+        default=None, min_length=1, max_length=MAX_DATASTREAMS
+    )
     location: list[float] | None = Field(
         default=None,
         description="[lon, lat] or [lon, lat, h]: WGS 84 degrees, ellipsoidal m; or x, y [, z] "
@@ -199,7 +202,19 @@ def sensors_router() -> APIRouter:
         require_reader(token)
         return _sensor_out(_known_sensor(engine, sensor_id))
 
-    @router.get("/sensors/{sensor_id}/observations", summary="Raw observations, newest first")
+    @router.get(
+        "/sensors/{sensor_id}/observations",
+        summary="Raw observations, newest first",
+        responses={
+            200: {
+                "content": {
+                    "text/csv": {"schema": {"type": "string"}},
+                    "application/geo+json": {"schema": {"type": "object"}},
+                },
+                "description": "JSON, or with `format` CSV or a GeoJSON FeatureCollection",
+            }
+        },
+    )
     def observations(
         sensor_id: str,
         engine: Annotated[Engine, Depends(get_engine)],
@@ -216,14 +231,18 @@ def sensors_router() -> APIRouter:
         if export == "csv":
             return Response(to_csv(rows), media_type="text/csv; charset=utf-8")
         if export == "geojson":
-            return JSONResponse(
-                to_geojson(_sensor_out(sensor), rows), media_type="application/geo+json"
-            )
+            return GeoJSONResponse(to_geojson(_sensor_out(sensor), rows))
         return {"observations": rows}
 
     @router.get(
         "/sensors/{sensor_id}/trajectory",
         summary="A mobile sensor's path as a GeoJSON Feature (LineString), oldest first",
+        responses={
+            200: {
+                "content": {"application/geo+json": {"schema": {"type": "object"}}},
+                "description": "A GeoJSON Feature with a LineString geometry",
+            }
+        },
     )
     def path(
         sensor_id: str,
@@ -231,11 +250,11 @@ def sensors_router() -> APIRouter:
         token: Annotated[TokenRecord | None, Depends(optional_token)],
         window: Annotated[Window, Depends()],
         limit: Annotated[int, Query(ge=1, le=10_000)] = 10_000,
-    ) -> JSONResponse:
+    ) -> GeoJSONResponse:
         require_reader(token)
         _known_sensor(engine, sensor_id)
         rows = history(engine, sensor_id, window.kind, window.start, window.end, limit)
-        return JSONResponse(trajectory(sensor_id, rows), media_type="application/geo+json")
+        return GeoJSONResponse(trajectory(sensor_id, rows))
 
     @router.get(
         "/sensors/{sensor_id}/observations/buckets",
@@ -359,7 +378,7 @@ def _numbers(text: str, count: int, name: str, shape: str) -> list[float]:
     except ValueError:
         values = []
     if len(values) != count or not all(math.isfinite(v) for v in values):
-        raise InputError(f"{name} must be '{shape}', got {text!r}")
+        raise InputError(f"{name} must be '{shape}', got {text[:100]!r}")
     return values
 
 

@@ -4,6 +4,16 @@ The entry point ``tileset.json`` is revalidated (``no-cache`` + ETag: it changes
 converted again); everything under a revision folder is ``immutable``. Strong ETags are content
 hashes; ``If-None-Match`` gives ``304``. Public assets need no token; others need a reading role,
 by header or ``?access_token=``.
+
+A caller who may not see an asset (no token for a private one, a narrowed token outside its
+scope) gets the very answer an asset that does not exist gets: ``404``, same body, same headers.
+A token whose role may not read assets at all is ``403`` before anything is looked up.
+
+A tileset JSON document (the entry point, a child tileset, a subtree, a glTF JSON) asked for with
+``?access_token=`` comes back with that token written into its relative references
+(:mod:`tiles.references`), for clients that do not pass the query string on; such answers are
+``private, no-store`` with an ETag of their own. Without ``access_token`` the files are served
+as stored.
 """
 
 from __future__ import annotations
@@ -19,12 +29,14 @@ from fastapi.responses import FileResponse
 from sqlalchemy import Engine
 
 from arserver.api.deps import get_engine, optional_token
+from arserver.api.guard import presented_secret
 from arserver.errors import NotFoundError
 from arserver.security.policy import Action, admits, authorize
 from arserver.security.tokens import TokenRecord
 from arserver.services.checks import storable_text
 from arserver.store.assets import AssetRow, ready_assets_in_layer, tile_access
 from arserver.store.tilestore import TileStore
+from tiles.references import DOCUMENT_SUFFIXES, TemplateCache, with_parameter
 
 MEDIA_TYPES = {
     ".json": "application/json",
@@ -37,6 +49,10 @@ MEDIA_TYPES = {
 }
 REVALIDATE = "no-cache"
 IMMUTABLE = "public, max-age=31536000, immutable"
+#: Answers that carry a token in their body: never stored by any cache.
+TOKENED = "private, no-store"
+#: The query parameter a token comes in, and goes on in, for clients that cannot set headers.
+TOKEN_PARAMETER = "access_token"
 
 
 class _ETags:
@@ -89,9 +105,12 @@ def tiles_router(store: TileStore) -> APIRouter:
             for row in ready_assets_in_layer(engine, layer, public_only=token is None)
             if row["public"] or admits(token, row["id"], row["layer"])
         ]
-        body = json.dumps(scene_tileset(rows, store), separators=(",", ":")).encode("utf-8")
+        secret = _query_token(request)
+        document = scene_tileset(rows, store, secret)
+        body = json.dumps(document, separators=(",", ":")).encode("utf-8")
         etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
-        headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Authorization"}
+        caching = TOKENED if secret is not None else "private, no-cache"
+        headers = {"ETag": etag, "Cache-Control": caching, "Vary": "Authorization"}
         if etag in _tags(request.headers.get("if-none-match", "")):
             return Response(status_code=304, headers=headers)
         return Response(body, media_type="application/json", headers=headers)
@@ -99,10 +118,11 @@ def tiles_router(store: TileStore) -> APIRouter:
     responses: dict[int | str, dict[str, object]] = {
         200: {"content": {"application/json": {}, "model/gltf-binary": {}}},
         304: {"description": "Not modified (If-None-Match matched)"},
-        401: {"description": "A token is required"},
+        401: {"description": "The token is invalid or revoked"},
         403: {"description": "The token's role may not read tiles"},
-        404: {"description": "No such asset or file"},
+        404: {"description": "No such asset or file, or one the caller may not see"},
     }
+    documents = TemplateCache(TOKEN_PARAMETER)
 
     @router.head(
         "/tiles/{asset_id}/{path:path}",
@@ -126,14 +146,12 @@ def tiles_router(store: TileStore) -> APIRouter:
         token: Annotated[TokenRecord | None, Depends(optional_token)],
     ) -> Response:
         store.asset_dir(asset_id)  # 404 for an id no asset can have, before the database
-        access = tile_access(engine, asset_id)
-        if access is None:
-            raise NotFoundError(f"no asset {asset_id!r}")
-        public, layer = access
-        if not public:
+        if token is not None:  # a role that may not read assets: 403, whatever the id
             authorize(token, Action.READ_ASSETS)
-            if not admits(token, asset_id, layer):
-                raise NotFoundError(f"no asset {asset_id!r}")
+        access = tile_access(engine, asset_id)
+        if access is None or not _sees(token, asset_id, *access):
+            raise NotFoundError(f"no asset {asset_id!r}")  # absent, or not this caller's to see
+        public = access[0]
         file = store.resolve(asset_id, path)
         etag = etags.of(file)
         entry_point = "/" not in path.strip("/")
@@ -141,17 +159,25 @@ def tiles_router(store: TileStore) -> APIRouter:
         if not public:
             headers["Cache-Control"] = headers["Cache-Control"].replace("public", "private")
             headers["Vary"] = "Authorization"
+        media_type = MEDIA_TYPES.get(file.suffix.lower(), "application/octet-stream")
+        secret = _query_token(request)
+        if secret is not None and file.suffix.lower() in DOCUMENT_SUFFIXES:
+            document = documents.of(file)
+            if document is not None and document.references:
+                return _tokened(document.render(secret), media_type, etag, secret, request)
         if etag in _tags(request.headers.get("if-none-match", "")):
             return Response(status_code=304, headers=headers)
-        media_type = MEDIA_TYPES.get(file.suffix.lower(), "application/octet-stream")
         return FileResponse(file, media_type=media_type, headers=headers)
 
     return router
 
 
-def scene_tileset(rows: list[AssetRow], store: TileStore) -> dict[str, Any]:
+def scene_tileset(
+    rows: list[AssetRow], store: TileStore, secret: str | None = None
+) -> dict[str, Any]:
     """A tileset whose children are the assets' tilesets, by reference (external tilesets), each
-    bounded by its WGS 84 region and height range."""
+    bounded by its WGS 84 region and height range; with ``secret``, each reference carries it as
+    ``?access_token=``."""
     children: list[dict[str, Any]] = []
     errors: list[float] = []
     for row in rows:
@@ -166,11 +192,14 @@ def scene_tileset(rows: list[AssetRow], store: TileStore) -> dict[str, Any]:
             continue
         west, south, east, north = (math.radians(v) for v in bbox)
         errors.append(error)
+        uri = f"/tiles/{row['id']}/tileset.json"
+        if secret is not None:
+            uri = with_parameter(uri, TOKEN_PARAMETER, secret)
         children.append(
             {
                 "boundingVolume": {"region": [west, south, east, north, heights[0], heights[1]]},
                 "geometricError": error,
-                "content": {"uri": f"/tiles/{row['id']}/tileset.json"},
+                "content": {"uri": uri},
             }
         )
     if children:
@@ -193,6 +222,30 @@ def scene_tileset(rows: list[AssetRow], store: TileStore) -> dict[str, Any]:
             "children": children,
         },
     }
+
+
+def _tokened(body: bytes, media_type: str, etag: str, secret: str, request: Request) -> Response:
+    """The answer for a document with ``secret`` in its references: never stored by caches,
+    with an ETag of its own (derived from the file's and the token, so it changes with both)."""
+    tag = hashlib.sha256(f"{etag}\n{secret}".encode()).hexdigest()[:32]
+    headers = {"ETag": f'"{tag}"', "Cache-Control": TOKENED}
+    if headers["ETag"] in _tags(request.headers.get("if-none-match", "")):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=media_type, headers=headers)
+
+
+def _sees(token: TokenRecord | None, asset_id: str, public: bool, layer: str) -> bool:
+    """Whether the caller may know of this asset: it is public, or the (reading) token's scope
+    takes it in."""
+    return public or (token is not None and admits(token, asset_id, layer))
+
+
+def _query_token(request: Request) -> str | None:
+    """The token when it came as ``?access_token=`` and is the one the request was
+    authenticated with (a token in the ``Authorization`` header goes first, and then the query
+    parameter is not written anywhere)."""
+    secret = request.query_params.get(TOKEN_PARAMETER)
+    return secret if secret and presented_secret(request) == secret else None
 
 
 def _tags(header: str) -> set[str]:

@@ -8,6 +8,7 @@ import copy
 import gc
 import logging
 import socket
+import sys
 import threading
 import time
 from typing import Any
@@ -16,6 +17,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from arserver.app import create_app
+from arserver.commands.websocket_protocol import WebSocketProtocol
 from arserver.config import Settings
 from arserver.errors import ArserverError
 from arserver.security.redaction import LogRedactionFilter
@@ -63,6 +65,32 @@ def redact_uvicorn_loggers() -> None:
             logger.addFilter(_REDACTION)
 
 
+class _RedactedStandardError(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes records to whatever ``sys.stderr`` is when they come, through the redaction."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.addFilter(_REDACTION)
+        self.setFormatter(logging.Formatter("%(levelname)s:%(name)s: %(message)s"))
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
+def redact_service_logs() -> None:
+    """Every other record (``arserver.*`` and the libraries it uses, warnings and above as
+    before) is written to standard error by one handler on the root logger, through the
+    redaction, instead of Python's last-resort handler; installed once."""
+    root = logging.getLogger()
+    if not any(isinstance(handler, _RedactedStandardError) for handler in root.handlers):
+        root.addHandler(_RedactedStandardError())
+
+
 def uvicorn_config(app: FastAPI, host: str, port: int, log_level: str = "info") -> uvicorn.Config:
     """uvicorn serving ``app`` on ``host``:``port`` with the WebSocket settings of this
     service (heartbeats above, messages of at most 256 KiB, no per-message compression) and
@@ -73,7 +101,7 @@ def uvicorn_config(app: FastAPI, host: str, port: int, log_level: str = "info") 
         port=port,
         log_config=log_config(),
         log_level=log_level,
-        ws="websockets-sansio",
+        ws=WebSocketProtocol,  # websockets-sansio, which answers refused handshakes
         ws_ping_interval=WS_PING_INTERVAL_S,
         ws_ping_timeout=WS_PING_TIMEOUT_S,
         ws_max_size=256 * 1024,
@@ -82,6 +110,7 @@ def uvicorn_config(app: FastAPI, host: str, port: int, log_level: str = "info") 
         ws_per_message_deflate=False,
     )
     redact_uvicorn_loggers()  # after uvicorn.Config, which (re)configures its logging
+    redact_service_logs()
     return config
 
 

@@ -28,12 +28,14 @@ def token() -> None:
 def create(role: str, name: str | None, expires: str | None, scope: str | None) -> None:
     """Create a token and print it alone on stdout (it is not shown again)."""
     from arserver.security.tokens import create_token, parse_lifetime
+    from arserver.services.audit import CLI_ACTOR, AuditService
     from arserver.store.database import open_database
 
     lifetime = parse_lifetime(expires) if expires is not None else None
     engine = open_database(current_settings())
     try:
-        secret, _ = create_token(engine, role, name, expires_in=lifetime, scope=scope)
+        secret, record = create_token(engine, role, name, expires_in=lifetime, scope=scope)
+        AuditService(engine).record(CLI_ACTOR, "token create", record.id)
     finally:
         engine.dispose()
     click.echo(secret)
@@ -68,6 +70,7 @@ def revoke(token_id: str) -> None:
     by the server's periodic check of its connections' tokens."""
     from arserver.errors import NotFoundError
     from arserver.live.bus import RedisBus
+    from arserver.services.audit import CLI_ACTOR, AuditService
     from arserver.services.tokens import TokenService
     from arserver.store.database import open_database
 
@@ -75,7 +78,11 @@ def revoke(token_id: str) -> None:
     engine = open_database(settings)
     bus = RedisBus(settings.redis_url) if settings.redis_url else None
     try:
-        if not TokenService(engine, bus).revoke(token_id):
+        revoked = TokenService(engine, bus).revoke(token_id)
+        AuditService(engine).record(
+            CLI_ACTOR, "token revoke", token_id, "ok" if revoked else "refused"
+        )
+        if not revoked:
             raise NotFoundError(f"no token {token_id[:64]!r} that is not revoked already")
     finally:
         if bus is not None:

@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
+from urllib.parse import urlsplit
 
 from arserver.config import Settings
 from arserver.domain import Change, Layer
@@ -135,7 +136,10 @@ class RedisBus:
         try:
             self._redis.ping()
         except redis.RedisError as exc:
-            raise BusError(f"cannot reach Redis at {url}: {exc}") from exc
+            where = urlsplit(url)  # host and port only: the URL may carry a password
+            raise BusError(
+                f"cannot reach Redis at {where.hostname}:{where.port or 6379}: {exc}"
+            ) from exc
         self._errors: tuple[type[Exception], ...] = (redis.RedisError,)
         self.stream = stream
         self.maxlen = maxlen

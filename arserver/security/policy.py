@@ -41,6 +41,9 @@ class Action(StrEnum):
     ACKNOWLEDGE_ALERTS = "acknowledge alerts"
     SUBSCRIBE_LIVE = "follow the live overlay"
     MANAGE_TOKENS = "manage tokens"
+    READ_METRICS = "read the metrics"
+    READ_AUDIT = "read the audit log"
+    MANAGE_PERSONAL_DATA = "export or erase a person's data"
 
 
 _READERS = frozenset({"admin", "gis", "inspector", "planner", "viewer"})
@@ -57,6 +60,9 @@ POLICY: Mapping[Action, frozenset[str]] = {
     Action.ACKNOWLEDGE_ALERTS: _EDITORS | {"inspector", "planner"},
     Action.SUBSCRIBE_LIVE: _READERS,
     Action.MANAGE_TOKENS: frozenset({"admin"}),
+    Action.READ_METRICS: frozenset({"admin"}),
+    Action.READ_AUDIT: frozenset({"admin"}),
+    Action.MANAGE_PERSONAL_DATA: frozenset({"admin"}),
 }
 
 
@@ -98,9 +104,14 @@ ROUTES: Mapping[str, RouteRule] = {
     "POST /api/v1/tokens": RouteRule(Action.MANAGE_TOKENS),
     "GET /api/v1/tokens": RouteRule(Action.MANAGE_TOKENS),
     "DELETE /api/v1/tokens/{token_id}": RouteRule(Action.MANAGE_TOKENS),
+    # Also open to the scrape secret ARSERVER_METRICS_TOKEN (arserver.api.metrics).
+    "GET /metrics": RouteRule(Action.READ_METRICS),
+    "GET /api/v1/audit": RouteRule(Action.READ_AUDIT),
+    "GET /api/v1/privacy/subjects/{subject}": RouteRule(Action.MANAGE_PERSONAL_DATA),
+    "DELETE /api/v1/privacy/subjects/{subject}": RouteRule(Action.MANAGE_PERSONAL_DATA),
 }
-#: Routes for load balancers and monitoring that ask for no token at all.
-OPEN_ROUTES = frozenset({"GET /healthz", "GET /readyz", "GET /metrics"})
+#: Routes for load balancers and orchestrators that ask for no token at all.
+OPEN_ROUTES = frozenset({"GET /healthz", "GET /readyz"})
 
 
 @dataclass(frozen=True)

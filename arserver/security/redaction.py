@@ -15,6 +15,8 @@ module rewrites such text before it is logged:
 * names are compared percent-decoded (also twice encoded), case-folded and without
   punctuation, so ``access%5Ftoken``, ``Access_Token`` and ``accessToken`` are all the token;
 * other values longer than :data:`MAX_VALUE_CHARS` are cut short;
+* in free text, the user and password of a URL (``redis://:PASSWORD@host``,
+  ``mqtt://user:PASSWORD@host``) become ``[redacted]``;
 * client addresses keep their network only: IPv4 ``/24``, IPv6 ``/48``, no port.
 
 :class:`LogRedactionFilter` applies it to log records; ``arserver.commands.server`` installs it
@@ -63,6 +65,12 @@ _SECRET = re.compile(r"ars_[A-Za-z0-9_\-]+", re.IGNORECASE)
 _NUMBER = r"[-+]?\d{1,3}\.\d{2,}"
 #: Two or more decimal numbers separated by commas (also encoded): a position or a bbox.
 _COORDINATES = re.compile(rf"{_NUMBER}(?:\s*(?:,|%2C)\s*{_NUMBER})+", re.IGNORECASE)
+#: ``scheme://user:password@`` in a URL (a broker or database address quoted in an error).
+#: (A scheme starts after a character that cannot be in one, so a long run of letters is
+#: scanned once.)
+_USERINFO = re.compile(
+    r"(?<![a-z0-9+.\-])([a-z][a-z0-9+.\-]{0,30}://)[^\s/?#@'\"<>]+@", re.IGNORECASE
+)
 _BEARER = re.compile(r"\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=\-]+", re.IGNORECASE)
 _AUTHORIZATION = re.compile(
     r"(authorization['\"]?\s*[:,=]\s*(?:b?['\"])?)[^'\"\r\n]*", re.IGNORECASE
@@ -194,9 +202,10 @@ def truncate_client(address: str) -> str:
 
 
 def redact_text(text: str) -> str:
-    """Free text (a log message, a traceback) with token secrets, ``Authorization`` values,
-    ``Bearer``/``Basic`` credentials, secret or position parameters (``name=value``) and lists
-    of coordinates replaced."""
+    """Free text (a log message, a traceback) with the user and password of URLs, token
+    secrets, ``Authorization`` values, ``Bearer``/``Basic`` credentials, secret or position
+    parameters (``name=value``) and lists of coordinates replaced."""
+    text = _USERINFO.sub(lambda m: m.group(1) + REDACTED + "@", text)
     text = _AUTHORIZATION.sub(lambda m: m.group(1) + REDACTED, text)
     text = _BEARER.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
     text = _SECRET.sub(REDACTED, text)

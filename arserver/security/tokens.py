@@ -8,6 +8,10 @@ A token may expire (``expires_at``) and may be narrowed to one asset or one laye
 like an asset-scoped token of Cesium ion): such a token reads only that asset's metadata and
 tiles, or those of the layer's assets, and nothing else. Revoking a token takes effect for
 every request from then on; open live connections are closed by the token service.
+
+:class:`Authenticator` is how the API asks who presents a secret: one of these tokens, or, when
+one is configured, a token of an outside issuer (:mod:`arserver.security.oidc`: OpenID Connect
+JWTs of the municipality's identity provider), both as a :class:`TokenRecord`.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import Engine, insert, or_, select, update
 
@@ -179,3 +184,64 @@ def revoke_token(engine: Engine, token_id: str) -> bool:
             .values(revoked_at=datetime.now(UTC))
         )
     return bool(result.rowcount)
+
+
+class ExternalVerifier(Protocol):
+    """Tokens issued elsewhere (an OpenID Connect provider), seen as token records
+    whose ids it alone recognises (they cannot collide with the ids of our tokens)."""
+
+    def recognises(self, secret: str) -> bool:
+        """Whether ``secret`` has the shape of this verifier's tokens (cheap, no I/O)."""
+        ...
+
+    def verify(self, secret: str) -> TokenRecord | None:
+        """The record of a valid token, or None. May block on the network: never call it on
+        the event loop."""
+        ...
+
+    def owns(self, token_id: str) -> bool:
+        """Whether ``token_id`` is the id of one of this verifier's records."""
+        ...
+
+    def valid_until(self, record: TokenRecord) -> datetime:
+        """When ``record`` (one of this verifier's) stops being accepted (UTC)."""
+        ...
+
+    def invalid_among(self, token_ids: Collection[str]) -> set[str]:
+        """Those of ``token_ids`` (all this verifier's) that are no longer accepted."""
+        ...
+
+
+class Authenticator:
+    """Who presents a secret: our ``ars_`` tokens in ``engine``, and the tokens of ``external``
+    (None: ours only, which is the behaviour without OpenID Connect). Built once per
+    application; safe to share between threads."""
+
+    def __init__(self, engine: Engine, external: ExternalVerifier | None = None) -> None:
+        self.engine = engine
+        self.external = external
+
+    def authenticate(self, secret: str) -> TokenRecord | None:
+        """The record of a valid token, or None. Blocks on the database or the network: call
+        it off the event loop (``run_in_threadpool``)."""
+        external = self.external
+        if external is not None and not secret.startswith(PREFIX) and external.recognises(secret):
+            return external.verify(secret)
+        return authenticate(self.engine, secret)
+
+    def valid_until(self, record: TokenRecord) -> datetime | None:
+        """When ``record`` stops being accepted (UTC; None: until revoked)."""
+        if self.external is not None and self.external.owns(record.id):
+            return self.external.valid_until(record)
+        return record.expires_at
+
+    def invalid_among(self, token_ids: Collection[str]) -> set[str]:
+        """Those of ``token_ids`` that are no longer accepted: ours revoked, expired or unknown,
+        outside ones judged by their verifier (by their own expiry, not by our table)."""
+        external = self.external
+        outside = {i for i in token_ids if external is not None and external.owns(i)}
+        ours = set(token_ids) - outside
+        invalid = invalid_among(self.engine, ours)
+        if outside and external is not None:
+            invalid |= external.invalid_among(outside)
+        return invalid

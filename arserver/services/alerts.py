@@ -64,13 +64,22 @@ class AlertService:
         the rules' new states and the alerts they open or resolve; returns those transitions.
 
         Reads the rules of the batch's kinds, their states, and for windowed rules the
-        observations each datastream's windows span, in one query each."""
+        observations each datastream's windows span, in one query each; the watched sensors'
+        states are locked first, so concurrent batches of one sensor take turns."""
         if not stored:
             return []
         kinds = {info[r.datastream_id].kind for r in stored}
         rules = [Rule.from_row(row) for row in rule_rows.rules_of_kinds(connection, kinds)]
         if not rules:
             return []
+        rule_rows.lock_states(
+            connection,
+            {
+                about.sensor_id
+                for about in (info[r.datastream_id] for r in stored)
+                if any(rule.watches(about.sensor_id, about.kind) for rule in rules)
+            },
+        )
         series = _points(connection, rules, stored, info)
         states = {
             key: RuleState(**row)

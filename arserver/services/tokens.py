@@ -13,10 +13,10 @@ from sqlalchemy import Engine
 from arserver.live.bus import Bus, token_revocations
 from arserver.live.hub import Hub
 from arserver.security.tokens import (
+    Authenticator,
     TokenInfo,
     TokenRecord,
     create_token,
-    invalid_among,
     list_tokens,
     revoke_token,
 )
@@ -25,11 +25,16 @@ log = logging.getLogger(__name__)
 
 
 class TokenService:
-    """Tokens of one database; ``bus``: where revocations go (None: nowhere)."""
+    """Tokens of one database; ``bus``: where revocations go (None: nowhere);
+    ``authenticator``: who judges whether the tokens of live connections are still valid
+    (default: our tokens only; the application's also knows OpenID Connect JWTs)."""
 
-    def __init__(self, engine: Engine, bus: Bus | None = None) -> None:
+    def __init__(
+        self, engine: Engine, bus: Bus | None = None, authenticator: Authenticator | None = None
+    ) -> None:
         self.engine = engine
         self.bus = bus
+        self.authenticator = authenticator or Authenticator(engine)
 
     def create(
         self,
@@ -57,8 +62,8 @@ class TokenService:
     def close_invalid(self, hub: Hub) -> int:
         """Close the live connections of ``hub`` whose tokens are no longer valid (revoked
         where no bus told the hub, e.g. by ``arserver token revoke`` without Redis, or
-        expired); returns how many were closed."""
-        invalid = invalid_among(self.engine, hub.owners())
+        expired; an OpenID Connect JWT by its own expiry); returns how many were closed."""
+        invalid = self.authenticator.invalid_among(hub.owners())
         return hub.revoke(invalid) if invalid else 0
 
     def watch(self, hub: Hub, stop: threading.Event, interval_s: float) -> None:

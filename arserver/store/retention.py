@@ -6,20 +6,29 @@ deletes them, in one transaction; then it deletes aggregates older than their ow
 roll-up and the delete see the same snapshot (REPEATABLE READ on PostgreSQL; SQLite has one
 writer), so a reading committed meanwhile is neither lost nor counted twice. Running it twice,
 or from several processes, is safe.
+
+Personal data has its own, shorter windows: one :class:`PersonalData` entry per kind in
+``PERSONAL_DATA`` (its setting and one purge function), applied by ``apply_personal_retention``,
+each kind in its own transaction. Positions of raw observations (they locate whoever carries a
+mobile sensor) are set to NULL after ``mobile_retention_days`` and the value is kept: the row
+stays, so it is rolled up once, at the raw window, and a re-sent reading stays a duplicate,
+where deleting it early would let it in again and count it twice in its hour.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, Engine, delete, func, select, text
+from sqlalchemy import Connection, Engine, delete, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from arserver.config import Settings
+from arserver.store.audit import purge_before
 from arserver.store.schema import observation_hours, observations
 
 log = logging.getLogger(__name__)
@@ -61,6 +70,52 @@ def apply_retention(
     return RetentionResult(cutoff, rolled, hours)
 
 
+@dataclass(frozen=True)
+class PersonalData:
+    """One kind of personal data with its own window: ``window`` reads it from the settings
+    (None: no window of its own), ``purge`` removes what is older than the cutoff on an open
+    transaction and returns how many rows it changed; running it twice changes nothing."""
+
+    name: str
+    window: Callable[[Settings], timedelta | None]
+    purge: Callable[[Connection, datetime], int]
+
+
+def strip_positions(connection: Connection, cutoff: datetime) -> int:
+    """Set ``lon``, ``lat`` and ``h`` of raw observations measured before ``cutoff`` to NULL;
+    times and values stay (and still count in their hour)."""
+    o = observations.c
+    changed: int = connection.execute(
+        update(observations)
+        .where(o.time < cutoff, or_(o.lon.is_not(None), o.lat.is_not(None), o.h.is_not(None)))
+        .values(lon=None, lat=None, h=None)
+    ).rowcount
+    return changed
+
+
+#: Every kind of personal data with a window of its own, in the order they are purged.
+PERSONAL_DATA: tuple[PersonalData, ...] = (
+    PersonalData("positions of raw observations", lambda s: s.mobile_retention, strip_positions),
+    PersonalData("audit log entries", lambda s: s.audit_retention, purge_before),
+)
+
+
+def apply_personal_retention(
+    engine: Engine, settings: Settings, now: datetime | None = None
+) -> dict[str, int]:
+    """Purge each kind in ``PERSONAL_DATA`` older than its window (each in its own
+    transaction); {kind name: rows changed} for the kinds that have a window."""
+    moment = now or datetime.now(UTC)
+    changed: dict[str, int] = {}
+    for kind in PERSONAL_DATA:
+        window = kind.window(settings)
+        if window is None:
+            continue
+        with engine.begin() as connection:
+            changed[kind.name] = kind.purge(connection, moment - window)
+    return changed
+
+
 def run_retention(engine: Engine, settings: Settings, stop: threading.Event) -> None:
     """Apply retention now and every ``settings.retention_interval_s`` until ``stop``; a failed
     run is logged and tried again next time."""
@@ -73,6 +128,9 @@ def run_retention(engine: Engine, settings: Settings, stop: threading.Event) -> 
                     result.rolled_up,
                     result.hours_deleted,
                 )
+            for name, count in apply_personal_retention(engine, settings).items():
+                if count:
+                    log.info("retention: %s: %d rows purged", name, count)
         except SQLAlchemyError:
             log.exception("retention failed; trying again in %.0f s", settings.retention_interval_s)
         stop.wait(settings.retention_interval_s)

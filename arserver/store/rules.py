@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, TypedDict, cast
 
-from sqlalchemy import Connection, Engine, and_, or_, select
+from sqlalchemy import Connection, Engine, and_, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from arserver.store.schema import observations, rule_states, rules
@@ -61,6 +61,27 @@ def rules_of_kinds(connection: Connection, kinds: Iterable[str]) -> list[RuleRow
         .order_by(rules.c.created_at, rules.c.id)
     )
     return [cast(RuleRow, dict(r._mapping)) for r in connection.execute(query)]
+
+
+#: The first key of the advisory locks on rule states (the second is the sensor id's hash).
+_STATE_LOCKS = 0x52554C45  # "RULE"
+
+
+def lock_states(connection: Connection, sensor_ids: Iterable[str]) -> None:
+    """Hold the rule states of ``sensor_ids`` until the caller's transaction ends, so that
+    concurrent batches of one sensor see each other's states (and one breach opens one alert).
+    PostgreSQL: transaction-level advisory locks taken in sorted order (no deadlock between
+    two batches); SQLite needs none, its writer already holds the database's write lock."""
+    keys = sorted(set(sensor_ids))
+    if not keys or connection.dialect.name != "postgresql":
+        return
+    connection.execute(
+        text(
+            "SELECT pg_advisory_xact_lock(:space, hashtext(k))"
+            " FROM (SELECT k FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k) AS sorted"
+        ),
+        {"space": _STATE_LOCKS, "keys": keys},
+    )
 
 
 def states_of(

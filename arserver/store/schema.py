@@ -197,3 +197,42 @@ alerts = Table(
     Column("acknowledged_by", String(200)),
     Column("resolved_at", UTCDateTime()),
 )
+
+#: The audit log (BIO logging): append-only, each entry chained to the one before by its
+#: ``hash`` (see arserver/store/audit.py). ``actor`` and ``actor_salt`` are cleared when the
+#: person is erased; ``actor_digest`` (salted SHA-256 of the actor) stays, so the chain still
+#: verifies while the entry can no longer be linked to anyone.
+audit_entries = Table(
+    "audit_entries",
+    metadata,
+    Column(
+        "seq",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("actor", String(200)),  # token id, "oidc:..." subject, "cli", "anonymous", ...
+    Column("actor_salt", String(32)),
+    Column("actor_digest", String(64), nullable=False),
+    Column("action", String(200), nullable=False),  # "POST /api/v1/assets", "token create"
+    Column("object", String(200)),
+    Column("result", String(20), nullable=False),  # HTTP status, "ok" or "refused"
+    Column("origin", String(64)),  # client network (/24, /48) or "local"
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+Index("audit_entries_at", audit_entries.c.at)  # retention scans by age
+Index("audit_entries_actor", audit_entries.c.actor)  # export and erasure by person
+
+#: The audit chain's one row (``id`` 1): the newest entry (``last_seq``, ``last_hash``) and the
+#: anchor the oldest kept entry follows (``anchor_seq``, ``anchor_hash``; moved by the purge).
+audit_chain = Table(
+    "audit_chain",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("last_hash", String(64), nullable=False),
+    Column("anchor_seq", BigInteger, nullable=False),
+    Column("anchor_hash", String(64), nullable=False),
+)

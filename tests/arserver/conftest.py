@@ -66,7 +66,26 @@ def client(settings: Settings) -> Iterator[TestClient]:
         yield test_client
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+#: The backends a test that uses ``settings`` runs on, unless its module names fewer in
+#: ``BACKENDS`` (for behaviour above the database: rate limits, sign-in, headers) or the test
+#: parametrises ``settings`` itself.
+ALL_BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "settings" not in metafunc.fixturenames:
+        return
+    for marker in metafunc.definition.iter_markers("parametrize"):
+        names = marker.args[0]
+        if "settings" in (
+            [n.strip() for n in names.split(",")] if isinstance(names, str) else names
+        ):
+            return
+    backends = getattr(metafunc.module, "BACKENDS", ALL_BACKENDS)
+    metafunc.parametrize("settings", backends, indirect=True)
+
+
+@pytest.fixture
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     """Service settings on each backend: the same tests run against SQLite and PostgreSQL."""
     # Tests drive conversions themselves (Worker.run_once); one test covers the embedded worker.

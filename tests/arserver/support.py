@@ -208,3 +208,18 @@ def failed_asset(client: TestClient, settings: Settings, path: Path, **fields: s
     assert asset["status"] == "failed", asset
     assert asset["tileset"] is None
     return asset
+
+
+def database_text(engine: Engine) -> str:
+    """Every row of every table of the schema as text, one line per row: what a search of
+    the database for a secret or a name must not find."""
+    from sqlalchemy import select
+
+    from arserver.store.schema import metadata
+
+    lines = []
+    with engine.connect() as connection:
+        for table in metadata.sorted_tables:
+            for row in connection.execute(select(table)):
+                lines.append(f"{table.name}: " + "\t".join(str(v) for v in row))
+    return "\n".join(lines)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import struct
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -164,3 +165,74 @@ def laz_chunk_size(path: Path) -> int:
         (vlr,) = [v for v in reader.header.vlrs if v.user_id == "laszip encoded"]
     size: int = struct.unpack_from("<I", vlr.record_data, 12)[0]
     return size
+
+
+# -- decompression bombs --------------------------------------------------------------------
+
+
+def blank_png(width: int, height: int) -> bytes:
+    """A 1-bit black PNG of ``width`` x ``height``, written row by row (never held whole):
+    30,000 x 30,000 is about 110 KB and would decode to 900 million pixels."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    row = b"\x00" * (1 + (width + 7) // 8)
+    packer = zlib.compressobj(9)
+    rows = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+    )
+
+
+def glb_bytes(document: dict[str, Any], binary: bytes) -> bytes:
+    text = json.dumps(document).encode("utf-8")
+    text += b" " * (-len(text) % 4)
+    binary += b"\x00" * (-len(binary) % 4)
+    length = 12 + 8 + len(text) + 8 + len(binary)
+    return (
+        struct.pack("<III", 0x46546C67, 2, length)
+        + struct.pack("<II", len(text), 0x4E4F534A)
+        + text
+        + struct.pack("<II", len(binary), 0x004E4942)
+        + binary
+    )
+
+
+def bench_with_textures(*images: bytes) -> bytes:
+    """The repository's textured bench (bench.glb) with its texture replaced by ``images[0]``
+    and the others added as images of new materials."""
+    document, binary = split_glb((ASSETS / "bench.glb").read_bytes())
+    for k, image in enumerate(images):
+        binary += b"\x00" * (-len(binary) % 4)
+        document["bufferViews"].append(
+            {"buffer": 0, "byteOffset": len(binary), "byteLength": len(image)}
+        )
+        binary += image
+        view = len(document["bufferViews"]) - 1
+        if k == 0:
+            document["images"][0] = {"bufferView": view, "mimeType": "image/png"}
+        else:
+            document["images"].append({"bufferView": view, "mimeType": "image/png"})
+            document["textures"].append({"source": len(document["images"]) - 1})
+    document["buffers"][0]["byteLength"] = len(binary)
+    return glb_bytes(document, binary)
+
+
+def lying_header(path: Path, claimed: int, *, compress: bool) -> Path:
+    """A real LAS/LAZ of 1,000 points whose header claims ``claimed`` (LAS 1.4: the 64-bit
+    count, and the legacy 32-bit one where it fits)."""
+    rng = np.random.default_rng(3)
+    xyz = np.column_stack(
+        [rng.uniform(155_000, 155_100, 1000), rng.uniform(463_000, 463_100, 1000), np.zeros(1000)]
+    )
+    write_las(path, xyz, compress=compress)
+    data = bytearray(path.read_bytes())
+    struct.pack_into("<Q", data, 247, claimed)  # number of point records (LAS 1.4)
+    struct.pack_into("<I", data, 107, claimed if claimed < 1 << 32 else 0)
+    path.write_bytes(data)
+    with laspy.open(path) as reader:
+        assert reader.header.point_count == claimed
+    return path

@@ -26,8 +26,10 @@ from PIL import Image
 from tiles.errors import TilesError
 from tiles.georef import Placement
 from tiles.gltf import Material, Texture
+from tiles.limits import InputLimits
 from tiles.model import FeatureModel, MeshPart
 from tiles.readers import sniff
+from tiles.readers.textures import check_image, check_textures
 
 FloatArray = NDArray[np.float64]
 
@@ -94,9 +96,14 @@ def has_faces(path: Path) -> bool:
 
 
 def read(
-    path: Path, up_axis: str | None = None, file_format: sniff.Format | None = None
+    path: Path,
+    up_axis: str | None = None,
+    file_format: sniff.Format | None = None,
+    limits: InputLimits | None = None,
 ) -> MeshSource:
-    """Load and check a model file; raises :class:`TilesError` for unreadable or bad geometry.
+    """Load and check a model file; raises :class:`TilesError` for unreadable or bad geometry,
+    and for textures larger than ``limits`` allow (checked from their headers before anything
+    is decoded; default: :meth:`InputLimits.of_this_process`).
 
     ``file_format`` is what :func:`sniff.detect` found (detected here when not given): the
     content decides how the file is read, not its name.
@@ -104,6 +111,11 @@ def read(
     found = file_format or sniff.detect(path)
     if found.key not in UP_AXES:
         raise TilesError(f"{found.label} is not a model format")
+    limits = limits or InputLimits.of_this_process()
+    try:
+        check_textures(path, found, limits)
+    except OSError as exc:
+        raise TilesError(f"cannot read the model: {exc.strerror or exc}") from exc
     up = up_axis or UP_AXES[found.key]
     source = MeshSource(path, None)
     if found is sniff.OBJ:
@@ -122,7 +134,7 @@ def read(
         if not np.isfinite(vertices).all():
             raise TilesError(f"mesh {node_name!r} has NaN or infinite vertex coordinates")
         placed = trimesh.transformations.transform_points(vertices, transform) @ rotate.T
-        material, uvs, colors = _appearance(geometry)
+        material, uvs, colors = _appearance(geometry, limits)
         source.nodes.append(
             _Node(
                 str(node_name),
@@ -166,7 +178,7 @@ def _missing_obj_resources(path: Path) -> list[str]:
 
 
 def _appearance(
-    geometry: trimesh.Trimesh,
+    geometry: trimesh.Trimesh, limits: InputLimits
 ) -> tuple[Material, FloatArray | None, NDArray[np.uint8] | None]:
     visual = geometry.visual
     if isinstance(visual, trimesh.visual.TextureVisuals) and visual.material is not None:
@@ -174,7 +186,7 @@ def _appearance(
         pbr: Any = material.to_pbr() if hasattr(material, "to_pbr") else material
         factor = pbr.baseColorFactor
         base = (1.0, 1.0, 1.0, 1.0) if factor is None else tuple(float(c) / 255.0 for c in factor)
-        texture = _texture(getattr(pbr, "baseColorTexture", None))
+        texture = _texture(getattr(pbr, "baseColorTexture", None), limits)
         uvs = None
         if (
             texture is not None
@@ -207,9 +219,12 @@ def _appearance(
     return Material(), None, None
 
 
-def _texture(image: Any) -> Texture | None:
+def _texture(image: Any, limits: InputLimits) -> Texture | None:
+    """The image re-encoded (JPEG stays JPEG, anything else becomes PNG); it is decoded here,
+    after its size was checked against ``limits``."""
     if image is None or not isinstance(image, Image.Image):
         return None
+    check_image(image, repr(str(image.info.get("file_path") or "of a material")[:80]), limits)
     buffer = io.BytesIO()
     if image.format == "JPEG":
         image.convert("RGB").save(buffer, format="JPEG", quality=90)

@@ -19,10 +19,12 @@ from tests.arserver.support import (
     assert_names_no_server_path,
     auth,
     engine_of,
+    failed_asset,
     run_jobs,
     upload,
 )
 from tests.support import wait_until
+from tests.tiles.support import bench_with_textures, blank_png, lying_header
 
 
 def counts(client: TestClient) -> tuple[int, int]:
@@ -93,6 +95,29 @@ def test_a_failed_conversion_says_why(
     assert fragment in failed["error"]
     assert failed["tileset"] is None
     assert_names_no_server_path(failed["error"], settings)
+
+
+@pytest.mark.parametrize("kind", ["texture", "points"])
+def test_decompression_bombs_fail_at_once_within_a_small_memory_limit(
+    settings: Settings, tmp_path: Path, kind: str
+) -> None:
+    """A GLB with a 30,000 x 30,000 texture (3.6 GB decoded) and a LAZ whose header claims
+    three billion points, converted with 1 GiB of memory: the job fails with the limit named,
+    not by running out of memory."""
+    if kind == "texture":
+        path = tmp_path / "bench.glb"
+        path.write_bytes(bench_with_textures(blank_png(30_000, 30_000)))
+        fields = {"origin": "4.761,52.3095,39.6"}
+        fragment = "texture '#0' has more pixels than the limit of 67,108,864 for one texture"
+    else:
+        path = lying_header(tmp_path / "scan.laz", 3_000_000_000, compress=True)
+        fields = {"crs": "EPSG:7415"}
+        fragment = "the header claims 3,000,000,000 points in"
+    limited = settings.model_copy(update={"job_memory_mib": 1024})
+    with TestClient(create_app(limited)) as client:
+        failed = failed_asset(client, limited, path, **fields)
+    assert failed["error"].startswith(f"{path.name}: {fragment}"), failed["error"]
+    assert_names_no_server_path(failed["error"], limited)
 
 
 @pytest.mark.parametrize(
@@ -166,7 +191,7 @@ def test_list_filters_by_bbox_and_layer_and_hides_private_assets(
     assert [a["id"] for a in utilities] == [private["id"]]
     anonymous = client.get("/api/v1/assets").json()["assets"]
     assert [a["id"] for a in anonymous] == [public["id"]]
-    assert client.get(f"/api/v1/assets/{private['id']}").status_code == 401
+    assert client.get(f"/api/v1/assets/{private['id']}").status_code == 404  # as if absent
 
 
 @pytest.mark.parametrize(
@@ -269,7 +294,7 @@ def test_metrics_count_requests_and_jobs(client: TestClient, settings: Settings)
     upload(client, ASSETS / "parking_zones.geojson")
     run_jobs(client, settings)
     client.get("/healthz")
-    text = client.get("/metrics").text
+    text = client.get("/metrics", headers=auth(client, "admin")).text
     assert 'arserver_http_requests_total{method="GET",route="/healthz",status="200"} 1.0' in text
     assert 'arserver_jobs{status="done"} 1.0' in text
     assert "arserver_job_duration_seconds_count 1.0" in text

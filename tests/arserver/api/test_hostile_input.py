@@ -237,6 +237,19 @@ def test_device_fields_are_limited_in_number_and_length(client: TestClient) -> N
     assert reply.json()["device"]["fields"] == at_the_limit
 
 
+def test_datastreams_are_one_to_fifty(client: TestClient) -> None:
+    def sensor(count: int) -> dict[str, Any]:
+        streams = [{"kind": f"q{n}", "unit": "1"} for n in range(count)]
+        return {"id": f"multi-{count}", "name": "multi", "datastreams": streams}
+
+    for count in (0, 51):
+        reply = post_json(client, "/api/v1/sensors", sensor(count), "gis")
+        assert reply.status_code == 422, (count, reply.text)
+    reply = post_json(client, "/api/v1/sensors", sensor(50), "gis")
+    assert reply.status_code == 201, reply.text
+    assert len(reply.json()["datastreams"]) == 50
+
+
 # -- assets ----------------------------------------------------------------------------------
 
 

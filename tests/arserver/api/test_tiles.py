@@ -86,7 +86,8 @@ def test_private_tiles_need_a_reading_token_by_header_or_query(
     client: TestClient, tmp_path: Path
 ) -> None:
     publish(client, tmp_path, "plans", public=False)
-    assert client.get("/tiles/plans/tileset.json").status_code == 401
+    assert client.get("/tiles/plans/tileset.json").status_code == 404  # as if absent
+    assert client.get("/tiles/plans/r1/content/r.glb").status_code == 404
     viewer = token(client, "viewer")
     by_header = client.get(
         "/tiles/plans/tileset.json", headers={"Authorization": f"Bearer {viewer}"}

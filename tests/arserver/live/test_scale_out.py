@@ -15,7 +15,7 @@ import redis
 from websockets.sync.client import ClientConnection, connect
 
 from arserver.config import Settings
-from arserver.live.mirror import PREFIX
+from arserver.live.mirror import session_key, unseal
 from tests.arserver.processes import ServerProcess
 from tests.arserver.support import next_message, readings, receive, tokens_for
 from tests.support import wait_until
@@ -62,9 +62,13 @@ class Pair:
         seq in its sent list: what a process writes there comes in batches, every 20 ms."""
 
         def mirrored() -> bool:
-            stored = self.redis.hget(PREFIX + session, "seq")
-            newest = self.redis.lrange(PREFIX + session + ":sent", -1, -1)
-            return stored == str(seq).encode() and bool(newest) and json.loads(newest[0])[0] == seq
+            stored = self.redis.hget(session_key(session), "seq")
+            newest = self.redis.lrange(session_key(session) + ":sent", -1, -1)
+            return (
+                stored == str(seq).encode()
+                and bool(newest)
+                and json.loads(unseal(session, "sent", newest[0]))[0] == seq
+            )
 
         wait_until(mirrored, 10, f"live session {session} mirrored at seq {seq}")
 

@@ -21,7 +21,12 @@ from tests.arserver.support import engine_of, insert_asset
 INVALID = "ars_" + "x" * 43
 PRIVATE = {"asset_id": "a1", "layer": "closed", "path": "tileset.json"}
 PUBLIC = {"asset_id": "p1", "layer": "open", "path": "tileset.json"}
-OTHER = {"sensor_id": "s1", "alert_id": "no-such-alert", "token_id": "no-such-token"}
+OTHER = {
+    "sensor_id": "s1",
+    "alert_id": "no-such-alert",
+    "token_id": "no-such-token",
+    "subject": "token:no-such-token",
+}
 _ids = itertools.count()
 
 
@@ -100,6 +105,11 @@ def test_every_route_answers_every_identity_as_the_table_says(client: TestClient
             assert anonymous not in (401, 403), (route, "anonymous", anonymous)
         else:
             assert anonymous == 401, (route, "anonymous", anonymous)
+        hidden = call(client, route, PRIVATE, None)  # a private asset, as if it did not exist
+        if rule.anonymous and "{asset_id}" in route:
+            assert hidden == 404, (route, "anonymous on a private asset", hidden)
+        elif not rule.anonymous:
+            assert hidden == 401, (route, "anonymous", hidden)
         assert call(client, route, PUBLIC, INVALID) == 401, (route, "invalid token")
 
 

@@ -167,6 +167,12 @@ def test_client_addresses_keep_only_their_network(address: str, expected: str) -
         (f"unknown token {SECRET}", "unknown token [redacted]"),
         ("the user is at 4.7538, 52.3166 now", "the user is at [removed] now"),
         ("took 1.5 s, 2 retries", "took 1.5 s, 2 retries"),
+        ("cannot reach Redis at redis://:hunter2@127.0.0.1:6379/0: refused",
+         "cannot reach Redis at redis://[redacted]@127.0.0.1:6379/0: refused"),
+        ("broker 'mqtts://ingest:p%40ss:w0rd@mq.example.org:8883' refused",
+         "broker 'mqtts://[redacted]@mq.example.org:8883' refused"),
+        ("postgresql+psycopg://arserver:geheim@db/arserver", "postgresql+psycopg://[redacted]@db/arserver"),
+        ("mail a@b.example or see http://h/x?y=a@b", "mail a@b.example or see http://h/x?y=a@b"),
     ],
 )  # fmt: skip
 def test_free_text_loses_secrets_and_positions(text: str, expected: str) -> None:
@@ -268,8 +274,17 @@ def test_redacting_twice_is_redacting_once() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["1." + "1" * 100_000, "%25" * 30_000, "a" * 100_000, "1.11, " * 20_000, "a=b&" * 20_000],
-    ids=["digits", "escapes", "letters", "numbers", "pairs"],
+    [
+        "1." + "1" * 100_000,
+        "%25" * 30_000,
+        "a" * 100_000,
+        "1.11, " * 20_000,
+        "a=b&" * 20_000,
+        "a://" * 25_000,
+        "x://" + "b:" * 50_000,
+        "ab+" * 30_000,
+    ],
+    ids=["digits", "escapes", "letters", "numbers", "pairs", "schemes", "userinfo", "scheme"],
 )
 def test_large_inputs_are_handled_in_one_pass(text: str) -> None:
     """Inputs that would make a backtracking pattern quadratic (minutes, not milliseconds)."""

@@ -4,19 +4,25 @@ commit, and a batch's rule work in a fixed number of queries."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event, select
+import pytest
+from sqlalchemy import Engine, event, select, text
 
+from arserver.config import Settings
 from arserver.domain import AlertChange, Change
 from arserver.live.bus import Listener
 from arserver.services.alerts import AlertService
 from arserver.services.observations import ObservationWriter
+from arserver.store.database import open_database
 from arserver.store.schema import alerts, rule_states
 from arserver.store.sensors import create_sensor
+from tests.support import wait_until
 
 T0 = datetime(2026, 11, 3, 8, 0, tzinfo=UTC)
 NOW = T0 + timedelta(days=1)
@@ -103,7 +109,16 @@ def counted(engine: Engine) -> Iterator[list[str]]:
 
 def selects(statements: list[str]) -> int:
     """The SELECTs of a write (not counting the look the RecordingBus takes)."""
-    return sum(1 for s in statements if s.startswith("SELECT") and "FROM alerts" not in s)
+    return sum(
+        1
+        for s in statements
+        if s.startswith("SELECT") and "FROM alerts" not in s and "pg_advisory" not in s
+    )
+
+
+def locks(statements: list[str]) -> int:
+    """The statements of a write that lock rule states (PostgreSQL only)."""
+    return sum(1 for s in statements if "pg_advisory_xact_lock" in s)
 
 
 def test_add_rule_names_it_with_the_injected_ids(engine: Engine) -> None:
@@ -163,6 +178,7 @@ def test_window_means_take_earlier_batches_and_the_batch_itself_in_a_fixed_query
     # No query per reading: the same reads (datastreams, rules, window, states) as for one
     # reading, and one more write (the resolved alert).
     assert selects(large) == selects(small) == 4
+    assert locks(large) == locks(small) == (1 if engine.dialect.name == "postgresql" else 0)
     assert len(large) == len(small) + 1
     assert [(a.status, a.value, a.time) for a in result.alerts] == [
         ("resolved", 20.0, T0 + timedelta(minutes=120))
@@ -198,3 +214,67 @@ def test_acknowledge_persists_then_publishes_once(engine: Engine) -> None:
     # An acknowledged alert still resolves.
     writer.write(items([(5, 20)]), now=NOW)
     assert stored_alerts(engine)[0] == ("a2", "resolved", 50.0)  # the value it opened with
+
+
+class PausingAlerts(AlertService):
+    """An AlertService whose first evaluation waits, inside its transaction, until released:
+    a batch caught between reading the rule states and committing."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine, None, new_id=ids("p"))
+        self.reached = threading.Event()
+        self.release = threading.Event()
+
+    def evaluate(self, connection: Any, stored: Sequence[Any], info: Any) -> list[AlertChange]:
+        transitions = super().evaluate(connection, stored, info)
+        if not self.reached.is_set():
+            self.reached.set()
+            assert self.release.wait(30), "the test never released the first batch"
+        return transitions
+
+
+def waiting_for_a_lock(engine: Engine) -> bool:
+    """Whether some transaction waits for a lock (PostgreSQL)."""
+    with engine.connect() as connection:
+        query = "SELECT count(*) FROM pg_locks WHERE NOT granted"
+        return bool(connection.execute(text(query)).scalar_one())
+
+
+@pytest.fixture
+def postgres_engine(postgres_url: str, tmp_path: Path) -> Iterator[Engine]:
+    """A migrated PostgreSQL database (SQLite has one writer, so batches never overlap)."""
+    opened = open_database(Settings(data_dir=tmp_path, database_url=postgres_url))
+    yield opened
+    opened.dispose()
+
+
+def test_concurrent_batches_of_one_sensor_open_one_alert(postgres_engine: Engine) -> None:
+    engine = postgres_engine
+    setup(engine)
+    AlertService(engine).add_rule(rule())
+    service = PausingAlerts(engine)
+    first = ObservationWriter(engine, alerts=service)
+    second = ObservationWriter(engine, alerts=AlertService(engine, new_id=ids("q")))
+    results: dict[str, Any] = {}
+
+    def write(name: str, writer: ObservationWriter, minute: int) -> None:
+        try:
+            results[name] = writer.write(items([(minute, 50.0)]), now=NOW)
+        except Exception as exc:
+            results[name] = exc
+
+    one = threading.Thread(target=write, args=("first", first, 0))
+    one.start()
+    assert service.reached.wait(30)  # the first batch has seen no state and opened an alert
+    two = threading.Thread(target=write, args=("second", second, 1))
+    two.start()
+    # The second batch waits for the first: for the rule states' lock before it reads them
+    # (without that lock it would read no state, then wait for the ingest counters' row, and
+    # open a second alert once the first commits).
+    wait_until(lambda: waiting_for_a_lock(engine) or not two.is_alive(), 30, "the second batch")
+    service.release.set()
+    one.join(30)
+    two.join(30)
+    assert not isinstance(results.get("first"), Exception), results
+    assert not isinstance(results.get("second"), Exception), results
+    assert [status for _, status, _ in stored_alerts(engine)] == ["open"]

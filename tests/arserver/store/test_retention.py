@@ -136,9 +136,18 @@ def test_the_retention_command_reports_what_it_did(
 ) -> None:
     create_sensor(engine, {"id": "no2-1", "name": "NO2"}, [("no2", "ug/m3")])
     old = (datetime.now(UTC) - timedelta(days=100)).isoformat()
-    assert ObservationWriter(engine).write([{"sensor": "no2-1", "time": old, "value": 1}]).accepted
+    moved = (datetime.now(UTC) - timedelta(days=40)).isoformat()  # past the 30 days of positions
+    items = [
+        {"sensor": "no2-1", "time": old, "value": 1},
+        {"sensor": "no2-1", "time": moved, "value": 2, "position": [4.9, 52.37, 1.0]},
+    ]
+    assert ObservationWriter(engine).write(items).accepted == 2
     monkeypatch.setenv("ARSERVER_DATA_DIR", str(tmp_path / "data"))
     result = CliRunner().invoke(cli, ["retention"])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("1 raw observations before ")
+    assert "1 positions of raw observations past their retention purged" in result.output
     assert hours(engine) == [(1, 1.0)]
+    (kept,) = history(engine, "no2-1", None, None, None, 10)
+    assert kept["value"] == 2
+    assert "position" not in kept

@@ -1,0 +1,175 @@
+"""Export and erasure of one person's data (AVG articles 15 and 17), for admins.
+
+A person (a *subject*) is named in one of three ways:
+
+* ``token:ID``: one of our tokens, by its id (``arserver token list``);
+* ``name:TEXT``: every token whose name is exactly ``TEXT`` (a person's tokens are usually
+  named after them or their device);
+* ``oidc:...``: a caller signed in through OpenID Connect, by the id the audit log records
+  for it (its ``actor``, which starts with ``oidc:``).
+
+What arserver holds about a subject is one :class:`DataKind` per kind of data in
+:data:`KINDS` (its export and its erasure, on one transaction); a new kind of personal data
+(comments, inspection photos) is one more entry there. Today:
+
+* ``tokens``: id, name, role, scope and times. Erasure revokes them (through
+  :class:`~arserver.services.tokens.TokenService`, so their live connections close) and
+  blanks their names;
+* ``audit_entries``: the entries the subject made. Erasure clears their actor; the salted
+  digest stays, so ``arserver audit verify`` still passes and the entries can no longer be
+  linked to the person;
+* ``alert_acknowledgements``: alerts record the *name* of the token that acknowledged them,
+  so they are found by the subject's token names (another token with the same name is
+  included). Erasure clears the name; the acknowledgement and its time stay.
+
+The erasure is recorded in the audit log by whoever calls it (the HTTP middleware, the
+command) without naming the subject.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from arserver.errors import InputError
+from arserver.services.tokens import TokenService
+from arserver.store import audit as audit_rows
+from arserver.store import privacy as rows
+
+_TOKEN_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_PRINTABLE = re.compile(r"^[^\x00-\x1f\x7f\ud800-\udfff]+$")
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A person as named by an admin: ``kind`` ``token``, ``name`` or ``oidc`` and its
+    ``value``."""
+
+    kind: str
+    value: str
+
+    @classmethod
+    def parse(cls, text: str) -> Subject:
+        """``token:ID``, ``name:TEXT`` or ``oidc:...``; :class:`InputError` otherwise."""
+        kind, colon, value = text.partition(":")
+        if colon and kind == "token" and _TOKEN_ID.match(value):
+            return cls(kind, value)
+        if colon and kind == "name" and 0 < len(value) <= 200 and _PRINTABLE.match(value):
+            return cls(kind, value)
+        if colon and kind == "oidc" and 0 < len(text) <= 200 and _PRINTABLE.match(value):
+            return cls(kind, text)  # the whole text is the audit log's actor
+        raise InputError("a subject is 'token:ID', 'name:TEXT' or 'oidc:SUBJECT'")
+
+    def __str__(self) -> str:
+        return self.value if self.kind == "oidc" else f"{self.kind}:{self.value}"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Where a subject's data is found: its token ids, their names, and its audit actors."""
+
+    token_ids: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    actors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DataKind:
+    """One kind of personal data: ``export`` returns its records (JSON-ready but for
+    timezone-aware datetimes), ``erase`` erases them and returns how many records changed;
+    both run on the caller's transaction."""
+
+    name: str
+    export: Callable[[Connection, Identity], list[dict[str, Any]]]
+    erase: Callable[[Connection, Identity], int]
+
+
+def _export_tokens(connection: Connection, who: Identity) -> list[dict[str, Any]]:
+    return rows.token_rows(connection, who.token_ids)
+
+
+def _erase_tokens(connection: Connection, who: Identity) -> int:
+    return rows.blank_token_names(connection, who.token_ids)
+
+
+def _export_audit(connection: Connection, who: Identity) -> list[dict[str, Any]]:
+    return [
+        {
+            "seq": entry.seq,
+            "at": entry.at,
+            "actor": entry.actor,
+            "action": entry.action,
+            "object": entry.object,
+            "result": entry.result,
+            "origin": entry.origin,
+        }
+        for entry in audit_rows.entries_of(connection, who.actors)
+    ]
+
+
+def _erase_audit(connection: Connection, who: Identity) -> int:
+    return audit_rows.erase_actors(connection, who.actors)
+
+
+def _export_acknowledgements(connection: Connection, who: Identity) -> list[dict[str, Any]]:
+    return rows.acknowledgements_by(connection, who.names)
+
+
+def _erase_acknowledgements(connection: Connection, who: Identity) -> int:
+    return rows.erase_acknowledgements(connection, who.names)
+
+
+#: Every kind of personal data arserver holds about a person, in the order it is erased.
+KINDS: tuple[DataKind, ...] = (
+    DataKind("tokens", _export_tokens, _erase_tokens),
+    DataKind("audit_entries", _export_audit, _erase_audit),
+    DataKind("alert_acknowledgements", _export_acknowledgements, _erase_acknowledgements),
+)
+
+
+def _identify(connection: Connection, subject: Subject) -> Identity:
+    if subject.kind == "oidc":
+        return Identity(actors=[subject.value])
+    if subject.kind == "token":
+        ids = [subject.value]
+    else:
+        ids = rows.token_ids_named(connection, subject.value)
+    names = rows.token_names(connection, ids)
+    if subject.kind == "name" and subject.value not in names:
+        names.append(subject.value)
+    return Identity(token_ids=ids, names=names, actors=list(ids))
+
+
+class PrivacyService:
+    """Export and erasure over one database; ``tokens`` revokes the erased tokens."""
+
+    def __init__(self, engine: Engine, tokens: TokenService) -> None:
+        self.engine = engine
+        self.tokens = tokens
+
+    def export(self, subject: Subject) -> dict[str, Any]:
+        """``{"subject", "exported_at", "data": {kind: [record, ...]}}`` with every kind of
+        :data:`KINDS` (an empty list where nothing is held), read in one transaction."""
+        with self.engine.begin() as connection:
+            who = _identify(connection, subject)
+            data = {kind.name: kind.export(connection, who) for kind in KINDS}
+        return {"subject": str(subject), "exported_at": datetime.now(UTC), "data": data}
+
+    def erase(self, subject: Subject) -> dict[str, Any]:
+        """Revoke the subject's tokens, then erase every kind of :data:`KINDS` in one
+        transaction; ``{"subject", "erased_at", "revoked_tokens": n, "erased": {kind: n}}``.
+        Running it again erases nothing more and is harmless."""
+        with self.engine.connect() as connection:
+            who = _identify(connection, subject)
+        revoked = sum(1 for token_id in who.token_ids if self.tokens.revoke(token_id))
+        with self.engine.begin() as connection:
+            erased = {kind.name: kind.erase(connection, who) for kind in KINDS}
+        return {
+            "subject": str(subject), "erased_at": datetime.now(UTC), "revoked_tokens": revoked,
+            "erased": erased,
+        }  # fmt: skip
