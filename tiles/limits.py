@@ -27,6 +27,9 @@ BYTES_PER_TEXTURE_PIXEL = 16
 #: a cloud of identical points into about 1/150 byte a point; real scans need several bytes a
 #: point. A header that claims more than this is damaged or hostile.
 MAX_LAZ_POINTS_PER_BYTE = 256
+#: Points of one point cloud: a billion (an AHN tile of 1 x 1.25 km has a few hundred
+#: million), so that a small file cannot claim a conversion of many hours.
+MAX_POINTS = 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ class InputLimits:
     ``max_texture_pixels``: one texture (width x height); ``max_total_texture_pixels``: all
     textures of one model; ``max_laz_points_per_byte``: the points a LAZ header may claim per
     byte of compressed point data (an uncompressed LAS must hold every point it claims);
+    ``max_points``: the points one LAS/LAZ header may claim at all;
     ``memory_bytes``: the memory the conversion may use (None: not limited), which also bounds
     py3dtiles' point cache.
     """
@@ -43,6 +47,7 @@ class InputLimits:
     max_texture_pixels: int = MAX_TEXTURE_PIXELS
     max_total_texture_pixels: int = MAX_TOTAL_TEXTURE_PIXELS
     max_laz_points_per_byte: float = MAX_LAZ_POINTS_PER_BYTE
+    max_points: int = MAX_POINTS
     memory_bytes: int | None = None
 
     @classmethod

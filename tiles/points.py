@@ -76,8 +76,9 @@ def file_crs(path: Path, file_format: sniff.Format | None = None) -> pyproj.CRS 
 
 def check_header(path: Path, file_format: sniff.Format, limits: InputLimits) -> None:
     """Refuse a LAS/LAZ file whose header claims more points than the file can hold, before
-    anything is decoded: a LAS file must hold every record it claims, a LAZ file at most
-    ``limits.max_laz_points_per_byte`` points per byte of compressed point data. Other point
+    anything is decoded: no file more than ``limits.max_points``, a LAS file must hold every
+    record it claims, a LAZ file at most ``limits.max_laz_points_per_byte`` points per byte of
+    compressed point data. Other point
     formats are not compressed and are read as they come."""
     if file_format not in (sniff.LAS, sniff.LAZ):
         return
@@ -89,6 +90,11 @@ def check_header(path: Path, file_format: sniff.Format, limits: InputLimits) -> 
             start = int(header.offset_to_point_data)
     except Exception as exc:  # laspy raises several kinds for damaged headers
         raise TilesError(f"cannot read the LAS header: {exc}") from exc
+    if claimed > limits.max_points:
+        raise TilesError(
+            f"the header claims {claimed:,} points, more than the limit of "
+            f"{limits.max_points:,} points of one point cloud: split it into tiles"
+        )
     available = max(path.stat().st_size - start, 0)
     if file_format is sniff.LAS and claimed * record > available:
         raise TilesError(

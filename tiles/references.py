@@ -35,18 +35,23 @@ from tiles.errors import TilesError
 
 #: The file suffixes whose documents may hold references (tilesets, subtrees, glTF JSON).
 DOCUMENT_SUFFIXES = frozenset({".json", ".gltf"})
+#: What a URL parser trims from both ends of a reference: C0 controls and space.
+_TRIMMED = "".join(map(chr, range(0x21)))
 
 
 def is_relative(uri: str) -> bool:
-    """Whether ``uri`` is a relative reference (no scheme, no authority), which resolves
-    against the document's own URL."""
-    if not uri:
-        return False
+    r"""Whether ``uri`` is a relative reference (no scheme, no authority), which resolves
+    against the document's own URL, also as a browser reads it: the WHATWG URL parser trims
+    leading and trailing spaces and control characters, drops tabs and newlines and takes
+    ``\`` for ``/``, so ``/\host/x`` and `` //host`` name another host and are not relative."""
+    browser = uri.strip(_TRIMMED).replace("\\", "/")
+    for dropped in "\t\n\r":
+        browser = browser.replace(dropped, "")
     try:
-        parts = urlsplit(uri)
+        parts = urlsplit(browser)
     except ValueError:  # e.g. an unbalanced "[" in what would be a host
         return False
-    return not parts.scheme and not parts.netloc and not uri.startswith("//")
+    return bool(browser) and not parts.scheme and not parts.netloc and not browser.startswith("//")
 
 
 def with_parameter(uri: str, name: str, value: str) -> str:

@@ -13,7 +13,8 @@ asked for (where its user stands) and the sent messages are in its frame. So Red
 them in clear: both are encrypted (AES-256-GCM) with a key derived from the session id, and the
 session's keys are named by another hash of it. The id is 128 random bits that only the client
 keeps (and a server process, in memory, while the session is open), so whoever reads Redis (a
-dump, a replica, an operator) learns neither where a user stood nor which session is whose.
+dump, a replica, an operator) learns neither where a user stood nor what they were sent; the
+owner (a token id) and the counters stay readable, for the server to check a resume.
 It lives in Redis for as long as the session is used and ``retention_s`` after (each write sets
 the time-to-live again), and nowhere else. Logs name a session only by :func:`session_ref`.
 """

@@ -26,6 +26,12 @@ from tiles.references import TemplateCache, is_relative, template, with_paramete
         ("//cdn.example/r.glb", "//cdn.example/r.glb"),
         ("data:model/gltf-binary;base64,AA==", "data:model/gltf-binary;base64,AA=="),
         ("", ""),
+        # What browsers (WHATWG URL) resolve to another host: backslashes, spaces, tabs.
+        ("/\\evil.example/x.json", "/\\evil.example/x.json"),
+        ("\\\\evil.example/x.json", "\\\\evil.example/x.json"),
+        (" //evil.example/x.json", " //evil.example/x.json"),
+        ("/\t/evil.example/x.json", "/\t/evil.example/x.json"),
+        ("\x00https://evil.example/x.json", "\x00https://evil.example/x.json"),
     ],
 )
 def test_only_relative_references_get_the_parameter(uri: str, expected: str) -> None:

@@ -112,7 +112,7 @@ def test_decompression_bombs_fail_at_once_within_a_small_memory_limit(
     else:
         path = lying_header(tmp_path / "scan.laz", 3_000_000_000, compress=True)
         fields = {"crs": "EPSG:7415"}
-        fragment = "the header claims 3,000,000,000 points in"
+        fragment = "the header claims 3,000,000,000 points, more than the limit of 1,000,000,000"
     limited = settings.model_copy(update={"job_memory_mib": 1024})
     with TestClient(create_app(limited)) as client:
         failed = failed_asset(client, limited, path, **fields)

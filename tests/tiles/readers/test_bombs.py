@@ -102,6 +102,24 @@ def test_a_texture_of_ordinary_size_still_converts(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("compress", [False, True], ids=["las", "laz"])
+def test_a_point_cloud_claiming_more_than_it_holds_fails_at_once(
+    tmp_path: Path, compress: bool
+) -> None:
+    path = lying_header(
+        tmp_path / ("scan.laz" if compress else "scan.las"), 500_000_000, compress=compress
+    )
+    with pytest.raises(InputError) as caught:
+        convert([path], tmp_path / "out", ConvertOptions(crs="EPSG:7415"))
+    message = str(caught.value)
+    assert message.startswith(f"{path}: the header claims 500,000,000 points")
+    if compress:
+        assert "more than the limit of 256 points per compressed byte" in message
+    else:
+        assert "truncated or damaged" in message
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("compress", [False, True], ids=["las", "laz"])
 def test_a_point_cloud_claiming_billions_of_points_fails_at_once(
     tmp_path: Path, compress: bool
 ) -> None:
@@ -110,12 +128,10 @@ def test_a_point_cloud_claiming_billions_of_points_fails_at_once(
     )
     with pytest.raises(InputError) as caught:
         convert([path], tmp_path / "out", ConvertOptions(crs="EPSG:7415"))
-    message = str(caught.value)
-    assert message.startswith(f"{path}: the header claims 3,000,000,000 points")
-    if compress:
-        assert "more than the limit of 256 points per compressed byte" in message
-    else:
-        assert "truncated or damaged" in message
+    assert str(caught.value) == (
+        f"{path}: the header claims 3,000,000,000 points, more than the limit of "
+        "1,000,000,000 points of one point cloud: split it into tiles"
+    )
     assert not (tmp_path / "out").exists()
 
 
