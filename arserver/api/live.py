@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import WebSocketRoute
 
 from arserver.api.deps import optional_token, require_reader
-from arserver.api.guard import authenticator_of
+from arserver.api.guard import STATE_KEY, authenticator_of
 from arserver.live.hub import Hub
 from arserver.live.protocol import CLOSE_UNAUTHORISED
 from arserver.security.policy import Action, permits
@@ -58,23 +58,28 @@ def live_router() -> APIRouter:
         secret = secret or query.get("access_token")
         record = None
         authenticator = authenticator_of(websocket.app.state)
+        hub: Hub = websocket.app.state.hub
+        authenticated_at = hub.clock()  # a revocation from now on reaches the hub in time
         if secret:
             record = await run_in_threadpool(authenticator.authenticate, secret)
+        if record is not None:  # valid, whatever its role: no failed authentication
+            websocket.scope.setdefault("state", {})[STATE_KEY] = record
         if record is None or not permits(record, Action.SUBSCRIBE_LIVE):
             # Before accept: the handshake is refused (HTTP 403) with this code in the close.
             await websocket.close(code=CLOSE_UNAUTHORISED, reason="a token with a reading role")
             return
         await websocket.accept()
-        hub: Hub = websocket.app.state.hub
         session, last_seq = query.get("session"), query.get("last_seq", "")
         resume = (session, int(last_seq)) if session and last_seq.isdigit() else None
         valid_until = authenticator.valid_until(record)
         expiry = None
-        if valid_until is not None:  # revoking an expired token's id is final, as it should be
+        if valid_until is not None:  # the hub remembers the id as long as it has to, no longer
             delay = max((valid_until - datetime.now(UTC)).total_seconds(), 0.0)
             expiry = asyncio.get_running_loop().call_later(delay, hub.revoke, {record.id})
         try:
-            await hub.serve(StarletteConnection(websocket), record.id, resume)
+            await hub.serve(
+                StarletteConnection(websocket), record.id, resume, authenticated_at=authenticated_at
+            )
         finally:
             if expiry is not None:
                 expiry.cancel()

@@ -1,6 +1,7 @@
 """``/metrics`` for Prometheus: HTTP requests by route and status, request latency, and the job
 queue (depth by status, conversion durations) read from the database, so that the figures cover
-every worker on every machine.
+every worker on every machine. Labels are bounded whatever clients send: the method is one of
+:data:`METHODS` or ``other``, the route is the matched route's template or ``unmatched``.
 
 Reading them needs a token whose role may :attr:`~arserver.security.policy.Action.READ_METRICS`
 (``admin``), or the scrape secret ``ARSERVER_METRICS_TOKEN``, which Prometheus sends as
@@ -11,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Query, Request, Response
@@ -71,8 +72,8 @@ def install_metrics(app: FastAPI) -> None:
     ) -> Response:
         started = time.perf_counter()
         response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        requests.labels(request.method, route, str(response.status_code)).inc()
+        route = route_label(request.scope)
+        requests.labels(method_label(request.method), route, str(response.status_code)).inc()
         latency.labels(route).observe(time.perf_counter() - started)
         return response
 
@@ -102,6 +103,27 @@ def install_metrics(app: FastAPI) -> None:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(router)
+
+
+#: The methods counted by name (RFC 9110's and PATCH); any other is counted as ``other``.
+METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+)
+#: The route label of requests that matched no route (404s of any path).
+UNMATCHED = "unmatched"
+
+
+def method_label(method: str) -> str:
+    """The method as a label: a standard method's name, ``other`` for anything a client made
+    up (so that invented methods cannot add series without bound)."""
+    return method if method in METHODS else "other"
+
+
+def route_label(scope: Mapping[str, Any]) -> str:
+    """The route template a request matched (``/api/v1/sensors/{sensor_id}``), never the
+    path it asked for; :data:`UNMATCHED` when it matched none."""
+    path = getattr(scope.get("route"), "path", None)
+    return path if isinstance(path, str) else UNMATCHED
 
 
 def is_scrape_secret(request: Request) -> bool:

@@ -10,18 +10,25 @@ Two ASGI middlewares share one :class:`RateLimits`:
   (``Authorization: Bearer`` or ``?access_token=``) and is answered ``401``, or a WebSocket
   handshake refused for its token, costs its client address one unit, once per distinct
   credential: guessing costs, a client retrying the same stale token does not lock out its
-  address. Requests without a credential are no authentication attempt and cost nothing.
-  Once an address has none left, a
-  request from it with a credential this process has not accepted lately is answered ``429``
-  at once, before any database lookup; a credential accepted before (another user behind the
-  same NAT or mobile carrier) still passes, so one attacker cannot lock out a whole office.
+  address. Requests without a credential are no authentication attempt and cost nothing, and
+  neither does a valid credential refused for what its role may not do (a ``403``, also on
+  the live endpoint: an ``ingest`` token there is authenticated, then refused). Once an
+  address has none left, a request from it with a credential this process has not accepted
+  lately is answered ``429`` at once, before any database lookup; a credential accepted before
+  (another user behind the same NAT or mobile carrier) still passes, so one attacker cannot
+  lock out a whole office.
+
+"Accepted lately" (:class:`RecentCredentials`) is kept in this process's memory only: after a
+restart, or on another of several server processes, a colleague behind the same address as a
+scanner has to wait for ``Retry-After`` once before the credential is known there too.
 
 Limits are token buckets in this process's memory: each server process counts on its own (with
 ``--workers N`` a client gets up to N times the limit; a shared Redis limiter is future work).
 Memory is bounded: at most :data:`MAX_KEYS` keys per limit, the least recently used forgotten
 first, which can only ever give a forgotten key a full bucket again. The client address is
 what the ASGI server says (behind a reverse proxy, uvicorn's ``--forwarded-allow-ips`` decides
-whether ``X-Forwarded-For`` is believed); IPv6 addresses count per /64, IPv4 per address.
+whether ``X-Forwarded-For`` is believed); IPv6 addresses count per :data:`IPV6_PREFIX` (/56),
+IPv4 per address.
 """
 
 from __future__ import annotations
@@ -50,6 +57,9 @@ from arserver.security.tokens import TokenRecord
 MAX_KEYS = 50_000
 #: Credentials remembered as accepted, and (address, credential) pairs as refused, at most.
 MAX_REMEMBERED = 10_000
+#: IPv6 clients are counted per network of this prefix length: /56 is the smallest block
+#: RIPE-690 advises giving any end site, so one subscriber is one key and a /48 only 256.
+IPV6_PREFIX = 56
 
 Clock = Callable[[], float]
 
@@ -166,8 +176,8 @@ class RateLimits:
 
 
 def client_key(scope: Scope) -> str:
-    """The client address that limits count by: IPv4 addresses alone, IPv6 ones by their /64
-    (one subscriber's network), IPv4-mapped IPv6 as IPv4."""
+    """The client address that limits count by: IPv4 addresses alone, IPv6 ones by their
+    :data:`IPV6_PREFIX` network (one subscriber's), IPv4-mapped IPv6 as IPv4."""
     client = scope.get("client")
     host = str(client[0]) if client else ""
     try:
@@ -177,7 +187,7 @@ def client_key(scope: Scope) -> str:
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped is not None:
             return str(address.ipv4_mapped)
-        return str(ipaddress.IPv6Network((address, 64), strict=False))
+        return str(ipaddress.IPv6Network((address, IPV6_PREFIX), strict=False))
     return str(address)
 
 
@@ -266,8 +276,7 @@ class AuthFailureLimit:
             return
         address = client_key(scope)
         accepted = self.limits.accepted
-        known = secret in accepted
-        if not known:
+        if secret not in accepted:
             wait = buckets.wait_s(address)
             if wait > 0:
                 detail = "too many refused credentials from this address"
@@ -292,22 +301,21 @@ class AuthFailureLimit:
             await self.app(scope, receive, watching)
         finally:
             status = outcome.get("status")
-            was_refused = status == 401 or (scope["type"] == "websocket" and status == 403)
-            if was_refused:
-                # A known credential refused on the live endpoint may be a role it lacks.
+            if status is not None and status != 401 and _authenticated(scope, status):
+                accepted.add(secret)  # also when refused for its role: it is valid
+            elif status == 401 or (scope["type"] == "websocket" and status == 403):
                 pair = f"{address} {secret}"
-                if (status == 401 or not known) and pair not in self.limits.refused:
+                if pair not in self.limits.refused:
                     buckets.take(address)
                     self.limits.refused.add(pair)
                 accepted.discard(secret)
-            elif status is not None and _authenticated(scope, status):
-                accepted.add(secret)
 
 
 def _authenticated(scope: Scope, status: int) -> bool:
     """Whether a non-401 answer shows that the presented credential was checked and valid: the
-    guard found its token, the live endpoint accepted it, or a route of the policy table (each
-    of which refuses an invalid credential with 401) answered with success."""
+    guard or the live endpoint found its token (the live endpoint also when it refuses the
+    token's role), the live endpoint accepted it, or a route of the policy table (each of which
+    refuses an invalid credential with 401) answered with success."""
     if isinstance(scope.get("state", {}).get(STATE_KEY), TokenRecord):
         return True
     if scope["type"] == "websocket":

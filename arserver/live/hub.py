@@ -9,7 +9,11 @@ complete within ``send_timeout_s``, or a session whose queue overflows, is close
 
 ``revoke`` closes the connections of revoked tokens with 4003 and forgets their sessions; the
 bus carries revocations between processes (``bus.token_revocations``), and ``dispatch`` takes
-them out of each batch before anything in it reaches a client.
+them out of each batch before anything in it reaches a client. A revoked (or expired) token id
+is remembered only for ``revocation_memory_s``: authentication refuses the token by then (it
+is revoked or expired in the token table, or past its own ``exp``), and a connection whose
+authentication is older than that is refused too (``serve``'s ``authenticated_at``), so that
+a token authenticated just before its revocation cannot slip in after it is forgotten.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from arserver.live.protocol import (
     CLOSE_SESSION_TAKEN,
     CLOSE_SLOW_CONSUMER,
     CLOSE_TOKEN_REVOKED,
+    CLOSE_UNAUTHORISED,
     IndexChanges,
     Limits,
     Session,
@@ -40,6 +45,11 @@ from arserver.live.protocol import (
 from arserver.live.state import LiveState
 
 log = logging.getLogger(__name__)
+
+#: How long a revoked token id is remembered (seconds). Longer than any authentication of the
+#: live endpoint takes to reach ``serve`` (milliseconds; a handshake older than this is
+#: refused); the memory only has to cover that gap.
+REVOCATION_MEMORY_S = 600.0
 
 
 class Connection(Protocol):
@@ -64,6 +74,9 @@ class HubStats:
 
 
 class Hub:
+    """``revocation_memory_s``: how long revoked token ids are remembered; ``clock``: the
+    monotonic seconds that memory and ``serve``'s ``authenticated_at`` are measured in."""
+
     def __init__(
         self,
         limits: Limits | None = None,
@@ -71,7 +84,11 @@ class Hub:
         flush_interval_s: float = 0.02,
         send_timeout_s: float = 10.0,
         mirror: RedisSessionMirror | None = None,
+        revocation_memory_s: float = REVOCATION_MEMORY_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if revocation_memory_s <= 0:
+            raise ValueError("revoked tokens must be remembered for some time")
         self.limits = limits or Limits()
         self.mirror = mirror
         self.last_event_id: str | None = None  # bus position of the last dispatched batch
@@ -88,7 +105,10 @@ class Hub:
         self._sending: dict[str, float] = {}  # session id -> loop time its current send began
         self._writers: dict[str, asyncio.Task[None]] = {}
         self._closing: set[asyncio.Task[None]] = set()  # closes under way (keep a reference)
-        self._revoked: set[str] = set()  # token ids refused from now on (revocation is final)
+        self.revocation_memory_s = revocation_memory_s
+        self.clock = clock
+        # Token id -> clock time it is forgotten, oldest first (all kept equally long).
+        self._revoked: dict[str, float] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
@@ -183,9 +203,39 @@ class Hub:
         what a periodic check of revoked or expired tokens has to look up."""
         return frozenset(session.owner for session in self.sessions.values())
 
+    @property
+    def remembered_revocations(self) -> int:
+        """How many revoked token ids the hub remembers now (those revoked within
+        ``revocation_memory_s``)."""
+        self._prune_revoked()
+        return len(self._revoked)
+
+    def _prune_revoked(self) -> None:
+        now = self.clock()
+        while self._revoked:
+            token_id, until = next(iter(self._revoked.items()))
+            if until > now:
+                return
+            del self._revoked[token_id]
+
+    def _refused(self, owner: str, authenticated_at: float | None) -> int | None:
+        """The close code for a connection of ``owner`` (authenticated at ``authenticated_at``,
+        clock seconds; None: just now), or None when it may be served."""
+        self._prune_revoked()
+        if owner in self._revoked:
+            return CLOSE_TOKEN_REVOKED
+        stale = authenticated_at is not None and (
+            self.clock() - authenticated_at >= self.revocation_memory_s
+        )
+        return CLOSE_UNAUTHORISED if stale else None  # a revocation since may be forgotten
+
     def _revoke(self, token_ids: frozenset[str]) -> int:
         """``revoke``, on the loop (or with no loop running)."""
-        self._revoked |= token_ids
+        self._prune_revoked()
+        until = self.clock() + self.revocation_memory_s
+        for token_id in token_ids:
+            self._revoked.pop(token_id, None)  # to the end: the order stays oldest first
+            self._revoked[token_id] = until
         closed = 0
         for session in [s for s in self.sessions.values() if s.owner in token_ids]:
             session.revoke()
@@ -200,27 +250,36 @@ class Hub:
         self.stats.revoked_closed += closed
         return closed
 
-    async def _refuse_revoked(self, connection: Connection) -> None:
+    async def _refuse(self, connection: Connection, code: int) -> None:
+        reason = "token revoked" if code == CLOSE_TOKEN_REVOKED else "authenticate again"
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(
-                connection.close(CLOSE_TOKEN_REVOKED, "token revoked"), self.send_timeout_s
-            )
+            await asyncio.wait_for(connection.close(code, reason), self.send_timeout_s)
 
     # -- connections --------------------------------------------------------------------
 
     async def serve(
-        self, connection: Connection, owner: str, resume: tuple[str, int] | None = None
+        self,
+        connection: Connection,
+        owner: str,
+        resume: tuple[str, int] | None = None,
+        *,
+        authenticated_at: float | None = None,
     ) -> None:
         """Run one client connection until it ends. ``owner``: the token id; ``resume``:
-        (session id, last seq) the client asked to continue."""
-        if owner in self._revoked:  # revoked after the API authenticated the token
-            await self._refuse_revoked(connection)
+        (session id, last seq) the client asked to continue; ``authenticated_at``: when the
+        token's check began (``clock`` seconds; None: it was checked just now). A token
+        revoked since is refused with 4003; an authentication older than
+        ``revocation_memory_s`` with 4001 (connect again)."""
+        refused = self._refused(owner, authenticated_at)  # revoked after authentication
+        if refused is not None:
+            await self._refuse(connection, refused)
             return
         session, recovered = await self._open(owner, resume)
-        if owner in self._revoked:  # revoked while the session was being opened
+        refused = self._refused(owner, authenticated_at)  # revoked while it was being opened
+        if refused is not None:
             session.revoke()
             self._forget(session)
-            await self._refuse_revoked(connection)
+            await self._refuse(connection, refused)
             return
         self._active[session.id] = connection
         self._detached.pop(session.id, None)
@@ -412,6 +471,7 @@ class Hub:
                     if writer is not None:
                         writer.cancel()
                     self._sending.pop(session_id, None)
+            self._prune_revoked()
             now = time.monotonic()
             for session_id, expiry in list(self._detached.items()):
                 session = self.sessions.get(session_id)

@@ -26,6 +26,7 @@ None) and only our own tokens are accepted.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import ipaddress
 import json
@@ -58,7 +59,8 @@ MAX_JWT_CHARS = 16 * 1024
 MAX_LEEWAY_S = 300.0
 #: A JWT whose ``exp`` lies further ahead than this is refused as implausible.
 MAX_REMAINING = timedelta(days=366)
-#: Time limit of one JWKS or discovery fetch, connection included (seconds).
+#: Time limit of one refetch of the keys in all (seconds): discovery (when needed), connection,
+#: headers and body, however slowly the issuer answers.
 FETCH_TIMEOUT_S = 5.0
 #: Larger JWKS or discovery documents are refused.
 MAX_DOCUMENT_BYTES = 1 << 20
@@ -212,28 +214,44 @@ def verifier_from_settings(
 # -- keys -----------------------------------------------------------------------------------
 
 
-def _fetch_json(url: str) -> Any:
-    """The JSON document at ``url``: at most :data:`MAX_DOCUMENT_BYTES`, within
-    :data:`FETCH_TIMEOUT_S` in all; :class:`FetchError` otherwise."""
-    deadline = time.monotonic() + FETCH_TIMEOUT_S
+async def _download(url: str, timeout_s: float) -> bytes:
+    """The body of ``url`` (HTTP 200 only, at most :data:`MAX_DOCUMENT_BYTES`)."""
     body = bytearray()
+    async with (
+        httpx.AsyncClient(timeout=timeout_s, follow_redirects=False) as client,
+        client.stream("GET", url, headers={"Accept": "application/json"}) as response,
+    ):
+        if response.status_code != 200:
+            raise FetchError(f"answered HTTP {response.status_code}")
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > MAX_DOCUMENT_BYTES:
+                raise FetchError("the document is too large")
+    return bytes(body)
+
+
+def _fetch_json(url: str, deadline: float) -> Any:
+    """The JSON document at ``url``, fetched before ``deadline`` (``time.monotonic()``
+    seconds), or :class:`FetchError`. The deadline holds for the whole exchange (connection,
+    headers, body), not per read: the download runs on an event loop of its own in the calling
+    thread and is cancelled when time is up. Never call it from a thread running a loop."""
     try:
-        with (
-            httpx.Client(timeout=FETCH_TIMEOUT_S, follow_redirects=False) as client,
-            client.stream("GET", url, headers={"Accept": "application/json"}) as response,
-        ):
-            if response.status_code != 200:
-                raise FetchError(f"answered HTTP {response.status_code}")
-            for chunk in response.iter_bytes():
-                body += chunk
-                if len(body) > MAX_DOCUMENT_BYTES:
-                    raise FetchError("the document is too large")
-                if time.monotonic() > deadline:
-                    raise FetchError("the document took too long")
+        asyncio.get_running_loop()
+    except RuntimeError:  # no loop runs in this thread, as it should be
+        pass
+    else:
+        raise FetchError("the keys cannot be fetched on the event loop")
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise FetchError("no time was left to fetch the document")
+    try:
+        body = asyncio.run(asyncio.wait_for(_download(url, remaining), remaining))
+    except TimeoutError:
+        raise FetchError("the issuer did not answer in time") from None
     except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
         raise FetchError(type(exc).__name__) from None
     try:
-        return json.loads(bytes(body))
+        return json.loads(body)
     except (ValueError, RecursionError):
         raise FetchError("the document is not JSON") from None
 
@@ -270,7 +288,12 @@ class JwksCache:
     once per ``refetch_interval_s`` (so unknown key ids cannot make us hammer the issuer).
     When a fetch fails the keys held keep working. ``jwks_url`` None: read ``jwks_uri`` from
     the issuer's discovery document (once it succeeds, never again). Thread-safe; fetching
-    blocks, so call it off the event loop. ``clock``: monotonic seconds."""
+    blocks, so call it off the event loop. ``clock``: monotonic seconds.
+
+    At most one thread fetches at a time, for at most :data:`FETCH_TIMEOUT_S`, and no other
+    thread ever waits for it: meanwhile a key id held is answered from what is held, and an
+    unknown one is refused at once (so requests with made-up key ids cannot tie up the worker
+    threads that every other request needs while the issuer is slow)."""
 
     def __init__(
         self,
@@ -300,10 +323,14 @@ class JwksCache:
                     self._lock.release()
                 return self._keys.get(kid)
             return found
-        with self._lock:  # waits for a fetch under way, which may bring this key
+        if not self._lock.acquire(blocking=False):  # a fetch is under way: do not wait
+            return self._keys.get(kid)
+        try:
             if kid not in self._keys:
                 self._refetch_if_allowed()
             return self._keys.get(kid)
+        finally:
+            self._lock.release()
 
     def _old(self) -> bool:
         return self._fetched_at is None or self.clock() - self._fetched_at >= JWKS_MAX_AGE_S
@@ -315,9 +342,10 @@ class JwksCache:
         if self._attempted_at is not None and now - self._attempted_at < self.refetch_interval_s:
             return
         self._attempted_at = now
+        deadline = time.monotonic() + FETCH_TIMEOUT_S  # discovery and keys together
         try:
-            url = self.jwks_url or self._discover()
-            document = _fetch_json(url)
+            url = self.jwks_url or self._discover(deadline)
+            document = _fetch_json(url, deadline)
             keys = document.get("keys") if isinstance(document, dict) else None
             if not isinstance(keys, list):
                 raise FetchError("the document has no 'keys' list")
@@ -334,10 +362,11 @@ class JwksCache:
         self._keys = usable  # replaced whole: readers without the lock see old or new
         self._fetched_at = now
 
-    def _discover(self) -> str:
-        """``jwks_uri`` of the issuer's discovery document (remembered once found)."""
+    def _discover(self, deadline: float) -> str:
+        """``jwks_uri`` of the issuer's discovery document (remembered once found), fetched
+        before ``deadline`` (``time.monotonic()`` seconds)."""
         url = self.issuer.rstrip("/") + "/.well-known/openid-configuration"
-        document = _fetch_json(url)
+        document = _fetch_json(url, deadline)
         if not isinstance(document, dict):
             raise FetchError("the discovery document is not a JSON object")
         if document.get("issuer") != self.issuer:
@@ -365,6 +394,25 @@ def record_id(issuer: str, subject: str, exp: int) -> str:
     if not _SAFE_SUBJECT.fullmatch(subject):
         subject = "~" + hashlib.sha256(subject.encode("utf-8", "replace")).hexdigest()[:32]
     return f"{ID_PREFIX}{issuer_tag(issuer)}:{subject}:{exp}"
+
+
+def stable_subject(record_id_: str) -> str:
+    """The person behind a record id: ``oidc:<issuer tag>:<subject>`` for an OpenID Connect
+    id with or without its ``:<exp>`` (the same for every JWT of that person), any other id
+    (our tokens' hex ids) as it is."""
+    if not record_id_.startswith(ID_PREFIX):
+        return record_id_
+    parts = record_id_[len(ID_PREFIX) :].split(":")
+    if len(parts) == 3 and parts[2].isascii() and parts[2].isdigit():
+        return f"{ID_PREFIX}{parts[0]}:{parts[1]}"
+    return record_id_
+
+
+def subject_of(record: TokenRecord) -> str:
+    """Who presents ``record``, stable across their tokens' lifetimes: the token id for our
+    tokens, ``oidc:<issuer tag>:<subject>`` for an OpenID Connect caller (see
+    :func:`stable_subject`). The audit log's actor and a privacy subject's ``oidc:`` form."""
+    return stable_subject(record.id)
 
 
 def _display_name(claims: Mapping[str, Any], subject: str) -> str:

@@ -70,15 +70,20 @@ _STATE_LOCKS = 0x52554C45  # "RULE"
 def lock_states(connection: Connection, sensor_ids: Iterable[str]) -> None:
     """Hold the rule states of ``sensor_ids`` until the caller's transaction ends, so that
     concurrent batches of one sensor see each other's states (and one breach opens one alert).
-    PostgreSQL: transaction-level advisory locks taken in sorted order (no deadlock between
-    two batches); SQLite needs none, its writer already holds the database's write lock."""
+    PostgreSQL: one transaction-level advisory lock per distinct ``hashtext`` of the ids,
+    taken in ascending order of that hash, so that every batch takes the locks themselves in
+    one order (no deadlock between two batches, even when two ids share a hash: they then
+    share a lock, which only serialises their batches); SQLite needs none, its writer already
+    holds the database's write lock."""
     keys = sorted(set(sensor_ids))
     if not keys or connection.dialect.name != "postgresql":
         return
+    # A subquery with ORDER BY is not flattened: the locks are taken in its order.
     connection.execute(
         text(
-            "SELECT pg_advisory_xact_lock(:space, hashtext(k))"
-            " FROM (SELECT k FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k) AS sorted"
+            "SELECT pg_advisory_xact_lock(:space, h) FROM"
+            " (SELECT DISTINCT hashtext(k) AS h FROM unnest(CAST(:keys AS text[])) AS k"
+            " ORDER BY h) AS sorted"
         ),
         {"space": _STATE_LOCKS, "keys": keys},
     )

@@ -76,3 +76,25 @@ def test_a_short_scrape_secret_is_refused_without_echoing_it(tmp_path: Path) -> 
         Settings(data_dir=tmp_path, metrics_token=SecretStr("short-secret"))
     assert "at least 16 characters" in str(refused.value)
     assert "short-secret" not in str(refused.value)
+
+
+def request_series(text: str) -> list[str]:
+    """The ``arserver_http_requests_total`` series of a metrics page."""
+    return [line for line in text.splitlines() if line.startswith("arserver_http_requests_total{")]
+
+
+def test_invented_methods_and_random_paths_add_no_series(client: TestClient) -> None:
+    headers = auth(client, "admin")
+    before = len(request_series(client.get("/metrics", headers=headers).text))
+    for n in range(50):
+        client.request(f"BREW{n}", "/healthz")
+        client.request(f"BREW{n}", f"/made/up/{n}")
+        client.get(f"/no/such/path/{n}")
+        client.get(f"/api/v1/sensors/s{n}", headers=headers)
+    text = client.get("/metrics", headers=headers).text
+    series = request_series(text)
+    assert not any("BREW" in line or "/made/up" in line or "/no/such" in line for line in series)
+    assert not any("/api/v1/sensors/s" in line for line in text.splitlines())
+    assert 'method="other",route="unmatched",status="404"' in text
+    assert 'route="/api/v1/sensors/{sensor_id}"' in text
+    assert len(series) - before <= 6  # a few (method, route, status), not 200

@@ -231,6 +231,41 @@ def test_refused_live_handshakes_count_and_a_throttled_address_gets_429(
         assert throttled.value.headers["retry-after"] == "30"
 
 
+def live_refused(client: TestClient, secret: str) -> None:
+    """Open the live socket with ``secret`` and expect the handshake to be refused."""
+    with (
+        pytest.raises(WebSocketDisconnect),
+        client.websocket_connect(f"/api/v1/live?access_token={secret}"),
+    ):
+        pass
+
+
+def test_a_valid_token_refused_on_the_live_socket_for_its_role_costs_nothing(
+    settings: Settings, clock: Clock
+) -> None:
+    with limited_client(settings, clock, rate_auth_failures_per_min=1) as client:
+        gateway = token(client, "ingest")  # may post observations, not subscribe
+        for _ in range(3):
+            live_refused(client, gateway)
+        assert client.get("/api/v1/alerts", headers=bearer("ars_guess")).status_code == 401
+
+
+def test_a_token_refused_on_the_live_socket_for_its_role_stays_accepted(
+    settings: Settings, clock: Clock
+) -> None:
+    """A gateway behind the same NAT as a scanner that once tried the live socket keeps
+    posting."""
+    with limited_client(settings, clock, rate_auth_failures_per_min=2) as client:
+        gateway = bearer(token(client, "ingest"))
+        empty: dict[str, list[Any]] = {"observations": []}
+        assert client.post("/api/v1/observations", json=empty, headers=gateway).status_code == 200
+        live_refused(client, gateway["Authorization"][7:])
+        for n in range(2):
+            assert client.get("/api/v1/alerts", headers=bearer(f"ars_{n}")).status_code == 401
+        assert client.get("/api/v1/alerts", headers=bearer("ars_more")).status_code == 429
+        assert client.post("/api/v1/observations", json=empty, headers=gateway).status_code == 200
+
+
 def test_limits_set_to_0_are_off(settings: Settings, clock: Clock) -> None:
     with limited_client(
         settings, clock, rate_writes_per_s=0, rate_auth_failures_per_min=0
@@ -306,15 +341,36 @@ def test_the_least_recently_used_key_is_forgotten_first(clock: Clock) -> None:
     ("host", "key"),
     [
         ("192.0.2.1", "192.0.2.1"),
-        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
-        ("2001:db8:1:2:bbbb::9", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1::/56"),
+        ("2001:db8:1:ff:bbbb::9", "2001:db8:1::/56"),
+        ("2001:db8:1:100::1", "2001:db8:1:100::/56"),
         ("::ffff:192.0.2.1", "192.0.2.1"),
-        ("fe80::1%eth0", "fe80::/64"),
+        ("fe80::1%eth0", "fe80::/56"),
         ("testclient", "testclient"),
     ],
 )
-def test_ipv6_clients_count_per_64(host: str, key: str) -> None:
+def test_ipv6_clients_count_per_56(host: str, key: str) -> None:
     assert client_key({"client": (host, 1234)}) == key
+
+
+def test_an_ipv6_client_hopping_between_its_64s_shares_one_budget(
+    settings: Settings, clock: Clock
+) -> None:
+    """Each /64 of one /56 is the same subscriber; the next /56 is someone else."""
+    with limited_client(settings, clock, rate_auth_failures_per_min=3) as client:
+        answers = []
+        for n in range(4):
+            hopping = TestClient(client.app, client=(f"2001:db8:7:{n:x}::1", 50000))
+            try:
+                answers.append(hopping.get("/api/v1/alerts", headers=bearer(f"ars_{n}")))
+            finally:
+                hopping.close()
+        assert [reply.status_code for reply in answers] == [401, 401, 401, 429]
+        neighbour = TestClient(client.app, client=("2001:db8:7:100::1", 50000))
+        try:
+            assert neighbour.get("/api/v1/alerts", headers=bearer("ars_y")).status_code == 401
+        finally:
+            neighbour.close()
 
 
 def test_an_unknown_client_has_one_key() -> None:

@@ -21,6 +21,7 @@ from arserver.live.protocol import (
     CLOSE_SESSION_TAKEN,
     CLOSE_SLOW_CONSUMER,
     CLOSE_TOKEN_REVOKED,
+    CLOSE_UNAUTHORISED,
     Limits,
 )
 from tests.arserver.live.test_protocol import EDGES, WORLD, count_steps
@@ -145,9 +146,11 @@ class Running:
         connection: FakeConnection | None = None,
         owner: str = "token-1",
         resume: tuple[str, int] | None = None,
+        authenticated_at: float | None = None,
     ) -> FakeConnection:
         connection = connection or FakeConnection()
-        self.tasks.append(asyncio.create_task(self.hub.serve(connection, owner, resume)))
+        served = self.hub.serve(connection, owner, resume, authenticated_at=authenticated_at)
+        self.tasks.append(asyncio.create_task(served))
         return connection
 
     async def subscribed(
@@ -820,3 +823,53 @@ def test_revoke_before_the_hub_runs_refuses_the_token_later() -> None:
         return connection.closed
 
     assert asyncio.run(main()) == (CLOSE_TOKEN_REVOKED, "token revoked")
+
+
+class ManualClock:
+    """Monotonic seconds that move only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_revoked_token_ids_are_remembered_for_a_bounded_time_only() -> None:
+    """Every token that expires with a connection open is revoked: the hub must not keep
+    them all for the life of the process (authentication refuses them by then)."""
+    clock = ManualClock()
+    running = await start(revocation_memory_s=60.0, clock=clock)
+    try:
+        for n in range(100):
+            running.hub.revoke([f"expired-{n}"])
+            clock.now += 1.0
+        assert running.hub.remembered_revocations == 59  # those of the last 60 s
+        refused = running.connect(owner="expired-99", authenticated_at=clock())
+        await running.ended()
+        assert (refused.closed, refused.sent) == ((CLOSE_TOKEN_REVOKED, "token revoked"), [])
+        running.hub.revoke(["expired-50"])  # again: remembered from now on
+        clock.now += 59.0
+        assert running.hub.remembered_revocations == 1
+        clock.now += 1.0
+        assert running.hub.remembered_revocations == 0
+    finally:
+        await stop(running)
+
+
+async def test_a_connection_authenticated_before_a_forgotten_revocation_is_refused() -> None:
+    clock = ManualClock()
+    running = await start(revocation_memory_s=60.0, clock=clock)
+    try:
+        authenticated = clock()
+        running.hub.revoke(["token-1"])
+        clock.now += 61.0
+        assert running.hub.remembered_revocations == 0
+        late = running.connect(owner="token-1", authenticated_at=authenticated)
+        await running.ended()
+        assert (late.closed, late.sent) == ((CLOSE_UNAUTHORISED, "authenticate again"), [])
+        assert running.hub.sessions == {}
+        fresh = running.connect(owner="token-2", authenticated_at=clock())
+        assert (await fresh.next())["type"] == "welcome"
+    finally:
+        await stop(running)

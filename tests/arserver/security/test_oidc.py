@@ -30,6 +30,7 @@ from websockets.sync.client import ClientConnection, connect
 from arserver.app import create_app
 from arserver.commands.server import start_server
 from arserver.config import Settings
+from arserver.security import oidc as oidc_module
 from arserver.security.oidc import (
     JWKS_MAX_AGE_S,
     MAX_JWT_CHARS,
@@ -41,6 +42,7 @@ from arserver.security.oidc import (
 )
 from arserver.security.tokens import Authenticator
 from tests.arserver.support import token
+from tests.support import wait_until
 
 #: SQLite only: a JWT is checked above the database.
 BACKENDS = ("sqlite",)
@@ -85,7 +87,10 @@ def keys() -> dict[str, Key]:
 @dataclass
 class Issuer:
     """An OpenID Connect issuer's discovery document and JWKS on 127.0.0.1, serving the keys
-    in ``published``; ``hits`` counts requests per path; ``down`` makes it answer 503."""
+    in ``published``; ``hits`` counts requests per path; ``down`` makes it answer 503.
+    ``stall`` makes its JWKS hang: ``"hang"`` answers nothing until ``release`` is set,
+    ``"trickle"`` sends headers a byte at a time (for minutes); ``stalling`` is set once a
+    request stalls."""
 
     server: ThreadingHTTPServer
     published: list[Key]
@@ -93,6 +98,9 @@ class Issuer:
     down: bool = False
     claimed_issuer: str | None = None  # what discovery says the issuer is (default: itself)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    stall: str | None = None
+    stalling: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
 
     @property
     def url(self) -> str:
@@ -126,12 +134,29 @@ def issuer(keys: dict[str, Key]) -> Iterator[Issuer]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            if running.stall is not None and self.path.endswith("/certs"):
+                running.stalling.set()
+                if running.stall == "trickle":
+                    self.trickle()
+                    return
+                running.release.wait(60)
             status, body = running.answer(self.path)
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+
+        def trickle(self) -> None:
+            """A status line, then a header one byte per 50 ms, for up to 3 minutes."""
+            try:
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                for _ in range(3600):
+                    if running.release.wait(0.05):
+                        return
+                    self.wfile.write(b"a")
+            except OSError:  # the client gave up
+                return
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
@@ -143,6 +168,7 @@ def issuer(keys: dict[str, Key]) -> Iterator[Issuer]:
     try:
         yield running
     finally:
+        running.release.set()
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
@@ -422,6 +448,57 @@ def test_keys_held_keep_working_while_the_issuer_is_down_and_removed_keys_stop(
     assert oidc.verify(mint(keys["ec-1"], claims(issuer))) is None
     assert oidc.verify(mint(keys["rsa-1"], claims(issuer))) is not None
     assert not any("openid-configuration" in path for path in issuer.hits)
+
+
+def test_while_a_key_fetch_hangs_unknown_kids_are_refused_at_once_and_known_ones_work(
+    tmp_path: Path, issuer: Issuer, keys: dict[str, Key], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Requests with made-up key ids must not queue behind a stalled fetch (each would hold
+    one of the worker threads that every request of the server needs)."""
+    monkeypatch.setattr(oidc_module, "FETCH_TIMEOUT_S", 60.0)  # the fetch outlasts the test
+    clock = Clock()
+    oidc = verifier(tmp_path, issuer, clock, oidc_jwks_url=issuer.jwks_url)
+    known = mint(keys["rsa-1"], claims(issuer))
+    assert oidc.verify(known) is not None
+    issuer.stall = "hang"
+    clock.now += JWKS_MAX_AGE_S + 1  # the keys are due for a refetch too
+    fetching = threading.Thread(target=oidc.verify, args=(mint(keys["rsa-2"], claims(issuer)),))
+    fetching.start()
+    assert issuer.stalling.wait(30)
+    answers: list[object] = []
+
+    def unknown(n: int) -> None:
+        answers.append(oidc.verify(mint(Key(f"kid-{n}", "RS256", keys["rsa-2"].private), {})))
+
+    flood = [threading.Thread(target=unknown, args=(n,)) for n in range(40)]
+    for thread in flood:
+        thread.start()
+    for thread in flood:
+        thread.join(timeout=60)
+    assert answers == [None] * 40
+    assert oidc.verify(known) is not None  # from the keys held
+    assert fetching.is_alive()  # all that while the fetch was still hanging
+    assert issuer.jwks_hits() == 1  # the stalled request is not answered (or counted) yet
+    issuer.release.set()
+    fetching.join(timeout=60)
+    assert issuer.jwks_hits() == 2
+
+
+def test_a_key_fetch_from_an_issuer_that_trickles_ends_at_its_deadline(
+    tmp_path: Path, issuer: Issuer, keys: dict[str, Key], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every read gets a byte in time, so only a deadline on the whole exchange ends it."""
+    monkeypatch.setattr(oidc_module, "FETCH_TIMEOUT_S", 0.5)
+    oidc = verifier(tmp_path, issuer, Clock(), oidc_jwks_url=issuer.jwks_url)
+    issuer.stall = "trickle"
+    result: list[object] = []
+    fetching = threading.Thread(
+        target=lambda: result.append(oidc.verify(mint(keys["rsa-1"], claims(issuer))))
+    )
+    fetching.start()
+    assert issuer.stalling.wait(30)
+    wait_until(lambda: not fetching.is_alive(), 60, "the fetch giving up")
+    assert result == [None]
 
 
 def test_keys_are_not_taken_from_a_discovery_document_of_another_issuer(

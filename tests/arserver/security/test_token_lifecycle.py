@@ -228,6 +228,37 @@ def test_the_periodic_check_closes_connections_of_tokens_revoked_elsewhere(
         assert kept.receive_json()["type"] == "snapshot"
 
 
+def test_the_hub_forgets_an_expired_token_once_authentication_refuses_it_anyway(
+    client: TestClient,
+) -> None:
+    engine = engine_of(client)
+    secret, record = create_token(engine, "viewer", expires_in=timedelta(days=1))
+    app: Any = client.app
+    hub = app.state.hub
+    with client.websocket_connect(f"/api/v1/live?access_token={secret}") as ws:
+        live_welcome(ws)
+        with engine.begin() as connection:
+            connection.execute(
+                update(tokens)
+                .where(tokens.c.id == record.id)
+                .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+            )
+        assert app.state.tokens.close_invalid(hub) == 1
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+        assert closed.value.code == 4003
+    assert hub.remembered_revocations == 1
+    started = hub.clock()
+    hub.clock = lambda: started + hub.revocation_memory_s
+    assert hub.remembered_revocations == 0
+    with (
+        pytest.raises(WebSocketDisconnect) as refused,
+        client.websocket_connect(f"/api/v1/live?access_token={secret}") as again,
+    ):
+        again.receive_json()
+    assert refused.value.code == 4001  # refused by authentication, before the hub
+
+
 def test_a_scoped_token_lists_and_reads_only_the_assets_in_its_scope(client: TestClient) -> None:
     publish_stub(client, "pipe", "cables")
     publish_stub(client, "lamp", "street")

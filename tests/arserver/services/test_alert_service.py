@@ -20,6 +20,7 @@ from arserver.live.bus import Listener
 from arserver.services.alerts import AlertService
 from arserver.services.observations import ObservationWriter
 from arserver.store.database import open_database
+from arserver.store.rules import lock_states
 from arserver.store.schema import alerts, rule_states
 from arserver.store.sensors import create_sensor
 from tests.support import wait_until
@@ -234,9 +235,12 @@ class PausingAlerts(AlertService):
 
 
 def waiting_for_a_lock(engine: Engine) -> bool:
-    """Whether some transaction waits for a lock (PostgreSQL)."""
+    """Whether some transaction of this database waits for a lock (PostgreSQL)."""
     with engine.connect() as connection:
-        query = "SELECT count(*) FROM pg_locks WHERE NOT granted"
+        query = (
+            "SELECT count(*) FROM pg_locks AS l JOIN pg_stat_activity AS a ON a.pid = l.pid"
+            " WHERE NOT l.granted AND a.datname = current_database()"
+        )
         return bool(connection.execute(text(query)).scalar_one())
 
 
@@ -278,3 +282,63 @@ def test_concurrent_batches_of_one_sensor_open_one_alert(postgres_engine: Engine
     assert not isinstance(results.get("first"), Exception), results
     assert not isinstance(results.get("second"), Exception), results
     assert [status for _, status, _ in stored_alerts(engine)] == ["open"]
+
+
+#: Two sensor ids whose ``hashtext`` collides (found with ``generate_series``; the test checks
+#: it still holds), and two ids that sort between them in any collation.
+COLLIDING = ("s125987", "s223039")
+BETWEEN = ("s125988", "s125989")
+
+
+def advisory_waiters(engine: Engine) -> int:
+    """How many transactions of this database wait for an advisory lock."""
+    query = (
+        "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'advisory'"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
+    with engine.connect() as connection:
+        return int(connection.execute(text(query)).scalar_one())
+
+
+def test_batches_whose_sensor_ids_share_a_lock_hash_do_not_deadlock(
+    postgres_engine: Engine,
+) -> None:
+    """Ids a < m < b < c with hashtext(a) == hashtext(c): a batch of {a, m, b} and one of
+    {b, c} must take the shared lock in the same order as every other."""
+    engine = postgres_engine
+    a, c = COLLIDING
+    m, b = BETWEEN
+    with engine.connect() as connection:
+        hashes = connection.execute(
+            text("SELECT hashtext(:a), hashtext(:m), hashtext(:b), hashtext(:c)"),
+            {"a": a, "m": m, "b": b, "c": c},
+        ).one()
+    assert hashes[0] == hashes[3], "the ids no longer collide"
+    assert len(set(hashes)) == 3
+    results: dict[str, Exception | None] = {}
+
+    def batch(name: str, sensor_ids: list[str]) -> None:
+        try:
+            with engine.begin() as connection:
+                lock_states(connection, sensor_ids)
+            results[name] = None
+        except Exception as exc:  # a deadlock PostgreSQL broke up
+            results[name] = exc
+
+    with engine.connect() as gate:
+        transaction = gate.begin()
+        lock_states(gate, [m])  # holds the first batch halfway through its locks
+        first = threading.Thread(target=batch, args=("first", [a, m, b]))
+        first.start()
+        wait_until(lambda: advisory_waiters(engine) >= 1, 30, "the first batch waiting")
+        second = threading.Thread(target=batch, args=("second", [b, c]))
+        second.start()
+        wait_until(
+            lambda: advisory_waiters(engine) >= 2 or not second.is_alive(),
+            30,
+            "the second batch waiting or done",
+        )
+        transaction.rollback()
+    first.join(30)
+    second.join(30)
+    assert results == {"first": None, "second": None}
