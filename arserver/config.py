@@ -79,6 +79,11 @@ class Settings(BaseSettings):
         gt=0,
         description="Audit log entries older than this are deleted ('none': keep them all).",
     )
+    audit_key: SecretStr | None = Field(
+        default=None,
+        description="A secret kept outside the database (at least 32 characters) that makes the "
+        "audit chain an HMAC chain with a sealed head; none: plain SHA-256 (see privacy.md).",
+    )
     retention_interval_s: float = Field(
         default=3600.0, gt=0, description="How often the server applies retention."
     )
@@ -146,6 +151,13 @@ class Settings(BaseSettings):
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 16:
             raise ValueError("the metrics token must be at least 16 characters long")
+        return value
+
+    @field_validator("audit_key", mode="after")
+    @classmethod
+    def _key_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("the audit key must be at least 32 characters long")
         return value
 
     @field_validator("cors_origins", mode="before")

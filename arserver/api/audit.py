@@ -1,21 +1,28 @@
 """The audit middleware: one audit log entry per request under ``/api/v1`` and ``/tiles`` that
 
-* writes (``POST``, ``PUT``, ``PATCH``, ``DELETE``), whatever its answer;
-* is refused: ``401`` (no or an invalid token) or ``403`` (a role or scope that may not), on
-  any route, also when the request guard refused it before routing;
+* writes (``POST``, ``PUT``, ``PATCH``, ``DELETE``), whatever its answer, except the
+  successes of :data:`HIGH_VOLUME_WRITES` (machine writes whose stored data is itself the
+  record of the write);
+* is refused: ``401`` (an invalid token) or ``403`` (a role or scope that may not), on any
+  route, also when the request guard refused it before routing;
 * does what only admins may (every route whose policy action admits ``admin`` alone: tokens,
   the audit log, a person's data), reads included;
 
 and per WebSocket handshake on ``/api/v1/live`` that is refused. Reads that succeed are not
-recorded: tiles and overlays would flood the log.
+recorded: tiles and overlays would flood the log. Refusals of requests and handshakes that
+present no credential at all are not recorded one by one (anyone could write the log at will
+that way): :class:`~arserver.services.audit.RefusalSummary` counts them and at most one entry
+per client network and minute says how many there were.
 
-An entry says who (the token id the request guard found, ``anonymous`` without a token,
-``invalid token`` for a secret that is no valid token; never the secret), what (the route's
-key as in :data:`arserver.security.policy.ROUTES`, e.g. ``DELETE /api/v1/assets/{asset_id}``,
-and its path parameters as the object, plus the new ``id`` of a creation answered with a
-small JSON body; a person's ``subject`` is never recorded), the result (the HTTP status, or
-``refused`` for a WebSocket) and the origin (the client's network: IPv4 ``/24``, IPv6
-``/48``).
+An entry says who (the caller's :func:`~arserver.security.oidc.subject_of`: the token id the
+request guard found, ``oidc:<issuer tag>:<subject>`` for an OpenID Connect caller,
+``anonymous`` without a token, ``invalid token`` for a secret that is no valid token; never
+the secret), what (the route's key as in :data:`arserver.security.policy.ROUTES`, e.g.
+``DELETE /api/v1/assets/{asset_id}``, and its path parameters as the object, plus the new
+``id`` of a creation answered with a small JSON body; a person's ``subject`` is recorded only
+as ``subject:`` and its digest, :meth:`~arserver.services.audit.AuditService.subject_digest`),
+the result (the HTTP status, or ``refused`` for a WebSocket) and the origin (the client's
+network: IPv4 ``/24``, IPv6 ``/48``).
 
 The entry is written after the route ran and *before* its answer goes out (the answer's
 start is held back until then), in a worker thread, never on the event loop: an answer the
@@ -29,6 +36,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from contextlib import suppress
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -37,15 +45,21 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from arserver.api.guard import STATE_KEY, WRITE_METHODS, presented_secret
+from arserver.errors import InputError
+from arserver.security.oidc import subject_of
 from arserver.security.policy import POLICY, ROUTES
 from arserver.security.redaction import redact_target, truncate_client
 from arserver.security.tokens import TokenRecord, authenticate
 from arserver.services.audit import ANONYMOUS, AuditService
+from arserver.services.privacy import Subject
 
 AUDITED_PREFIXES = ("/api/v1/", "/tiles/")
 LIVE_PATH = "/api/v1/live"
-#: Path parameters that name a person; an entry never records them.
+#: Path parameters that name a person; an entry records only their digest.
 PERSONAL_PARAMETERS = frozenset({"subject"})
+#: Machine writes that come by the million: their successes (2xx) are not recorded, as the
+#: data they store (timestamped, per sensor) is the record of the write; refusals still are.
+HIGH_VOLUME_WRITES = frozenset({"POST /api/v1/observations"})
 #: Path parameters that are not the object (the file inside a tileset).
 IGNORED_PARAMETERS = frozenset({"path"})
 REFUSALS = frozenset({401, 403})
@@ -78,11 +92,19 @@ def _route(scope: Scope) -> tuple[str, Mapping[str, Any]]:
     return partial or (f"{method} {redact_target(scope['path'])}", {})
 
 
-def _object(parameters: Mapping[str, Any], new_id: str | None) -> str | None:
+def _subject_part(service: AuditService, value: object) -> str:
+    text = str(value)
+    with suppress(InputError):
+        text = str(Subject.parse(text))  # the form an auditor would give
+    return f"subject:{service.subject_digest(text)}"
+
+
+def _object(service: AuditService, parameters: Mapping[str, Any], new_id: str | None) -> str | None:
+    """The object of an entry (call it in a thread: a subject's digest reads the database)."""
     parts = [
-        str(value)
+        _subject_part(service, value) if name in PERSONAL_PARAMETERS else str(value)
         for name, value in parameters.items()
-        if name not in PERSONAL_PARAMETERS and name not in IGNORED_PARAMETERS
+        if name not in IGNORED_PARAMETERS
     ]
     if new_id:
         parts.append(new_id)
@@ -103,7 +125,7 @@ def _actor(scope: Scope, refused_authentication: bool) -> str:
     """Who made the request (call it in a thread: it may look the token up)."""
     checked = _checked(scope)
     if checked is not None:
-        return checked.id
+        return subject_of(checked)
     secret = presented_secret(HTTPConnection(scope))
     if secret is None:
         return ANONYMOUS
@@ -118,7 +140,7 @@ def _actor(scope: Scope, refused_authentication: bool) -> str:
         record = authenticate(engine, secret)
     else:
         return UNIDENTIFIED
-    return record.id if isinstance(record, TokenRecord) else INVALID_TOKEN
+    return subject_of(record) if isinstance(record, TokenRecord) else INVALID_TOKEN
 
 
 def _new_id(message: Message, headers: list[tuple[bytes, bytes]]) -> str | None:
@@ -173,16 +195,48 @@ class AuditLog:
 
         def write() -> None:
             actor = _actor(scope, refused_authentication=result == 401)
-            service.record(actor, key, _object(parameters, new_id), str(result), _origin(scope))
+            object_ = _object(service, parameters, new_id)
+            service.record(actor, key, object_, str(result), _origin(scope))
 
         await run_in_threadpool(write)
+
+    async def _summarise(self, service: AuditService, scope: Scope, result: int | str) -> None:
+        """Count a refusal of a request without any credential; record the summary entry of
+        its network when one is due."""
+        origin = _origin(scope)
+        pending = service.anonymous_refusals.note(origin or "unknown")
+        if pending is None:
+            return
+        key = _route(scope)[0]
+        summary = f"{pending} refused without a credential"
+
+        def write() -> None:
+            service.record(ANONYMOUS, key, summary, str(result), origin)
+
+        await run_in_threadpool(write)
+
+    @staticmethod
+    def _anonymous(scope: Scope) -> bool:
+        return _checked(scope) is None and presented_secret(HTTPConnection(scope)) is None
 
     def _wanted(self, scope: Scope, status: int) -> bool:
         if status == TOO_MANY_REQUESTS:  # refused before any work: recording it would be work
             return False
-        if scope["method"] in WRITE_METHODS or status in REFUSALS:
+        if status in REFUSALS:
             return True
+        if scope["method"] in WRITE_METHODS:
+            return not (200 <= status < 300 and _route(scope)[0] in HIGH_VOLUME_WRITES)
         return _route(scope)[0] in _ADMIN_ONLY
+
+    async def _entry(
+        self, service: AuditService, scope: Scope, result: int | str, new_id: str | None = None
+    ) -> None:
+        """Record a request's entry, or only count it when it is a refusal of a request that
+        presented no credential."""
+        if result in (401, "refused") and self._anonymous(scope):
+            await self._summarise(service, scope, result)
+        else:
+            await self._record(service, scope, result, new_id)
 
     async def _http(
         self, service: AuditService, scope: Scope, receive: Receive, send: Send
@@ -202,7 +256,7 @@ class AuditLog:
                 new_id = None
                 if scope["method"] == "POST" and start["status"] in (201, 202):
                     new_id = _new_id(message, list(start.get("headers", [])))
-                await self._record(service, scope, start["status"], new_id)
+                await self._entry(service, scope, start["status"], new_id)
                 recorded = True
                 await send(start)
             await send(message)
@@ -214,7 +268,7 @@ class AuditLog:
                 await self._record(service, scope, 500)
             raise
         if held is not None:  # a start without a body
-            await self._record(service, scope, held["status"])
+            await self._entry(service, scope, held["status"])
             await send(held)
 
     async def _websocket(
@@ -229,7 +283,7 @@ class AuditLog:
                     accepted = True
                 elif message["type"] in ("websocket.close", "websocket.http.response.start"):
                     accepted = True  # recorded once
-                    await self._record(service, scope, "refused")
+                    await self._entry(service, scope, "refused")
             await send(message)
 
         await self.app(scope, receive, audited_send)

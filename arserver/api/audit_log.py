@@ -53,17 +53,25 @@ def audit_router() -> APIRouter:
         response_model=AuditPage,
         summary="The audit log (admin), oldest first",
         description="Entries with `seq` above `after`, at most `limit` (at most "
-        f"{MAX_PAGE}). Reading the log is itself recorded. `arserver audit verify` checks "
-        "the hash chain.",
+        f"{MAX_PAGE}), of one `actor` when given. Reading the log is itself recorded. "
+        "`arserver audit verify` checks the hash chain.",
     )
     def index(
         audit: Annotated[AuditService, Depends(get_audit)],
         token: Annotated[TokenRecord | None, Depends(optional_token)],
         after: Annotated[int, Query(ge=0, le=2**62)] = 0,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+        actor: Annotated[
+            str | None,
+            Query(
+                min_length=1,
+                max_length=200,
+                description="Only this actor's entries (a token id, an oidc: subject, ...)",
+            ),
+        ] = None,
     ) -> AuditPage:
         authorize(token, Action.READ_AUDIT)
-        entries = audit.page(after, limit)
+        entries = audit.page(after, limit, actor)
         more = len(entries) == limit
         return AuditPage(entries=[_out(e) for e in entries], next=entries[-1].seq if more else None)
 

@@ -1,7 +1,7 @@
 """``/api/v1/privacy/subjects/{subject}``: export (``GET``) and erasure (``DELETE``) of one
 person's data, for admins (AVG articles 15 and 17). ``subject`` is ``token:ID``, ``name:TEXT``
 or ``oidc:...`` (see :mod:`arserver.services.privacy`); the audit log records these requests
-without the subject."""
+with the subject's digest, never the subject."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from arserver.api.deps import optional_token
 from arserver.security.policy import Action, authorize
 from arserver.security.tokens import TokenRecord
-from arserver.services.privacy import PrivacyService, Subject
+from arserver.services.privacy import MAX_RECORDS, PrivacyService, Subject
 
 SubjectPath = Annotated[
     str,
@@ -31,7 +31,13 @@ class SubjectExport(BaseModel):
     exported_at: datetime
     data: dict[str, list[dict[str, Any]]] = Field(
         description="Per kind of data (tokens, audit_entries, alert_acknowledgements): the "
-        "records held about the subject"
+        f"records held about the subject, at most {MAX_RECORDS} of each (the newest), oldest "
+        "first"
+    )
+    totals: dict[str, int] = Field(description="Per kind of data: how many records are held")
+    more: dict[str, list[str]] = Field(
+        description="For each kind with more records than `data` holds: the API paths that "
+        "page through all of them (admin)"
     )
 
 

@@ -48,7 +48,8 @@ def export(subject: str) -> None:
     engine, bus, service = _service(current_settings())
     try:
         document = service.export(parsed)
-        AuditService(engine).record(CLI_ACTOR, "privacy export")
+        audit = AuditService(engine)
+        audit.record(CLI_ACTOR, "privacy export", f"subject:{audit.subject_digest(str(parsed))}")
     finally:
         if bus is not None:
             bus.close()
@@ -68,7 +69,8 @@ def erase(subject: str) -> None:
     engine, bus, service = _service(current_settings())
     try:
         summary = service.erase(parsed)
-        AuditService(engine).record(CLI_ACTOR, "privacy erase")
+        audit = AuditService(engine)
+        audit.record(CLI_ACTOR, "privacy erase", f"subject:{audit.subject_digest(str(parsed))}")
     finally:
         if bus is not None:
             bus.close()

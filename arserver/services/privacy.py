@@ -5,8 +5,9 @@ A person (a *subject*) is named in one of three ways:
 * ``token:ID``: one of our tokens, by its id (``arserver token list``);
 * ``name:TEXT``: every token whose name is exactly ``TEXT`` (a person's tokens are usually
   named after them or their device);
-* ``oidc:...``: a caller signed in through OpenID Connect, by the id the audit log records
-  for it (its ``actor``, which starts with ``oidc:``).
+* ``oidc:<issuer tag>:<subject>``: a caller signed in through OpenID Connect, by the stable
+  id the audit log records for them (:func:`~arserver.security.oidc.subject_of`; a per-JWT id
+  with ``:<exp>`` at the end is accepted and stands for the same person).
 
 What arserver holds about a subject is one :class:`DataKind` per kind of data in
 :data:`KINDS` (its export and its erasure, on one transaction); a new kind of personal data
@@ -17,13 +18,19 @@ What arserver holds about a subject is one :class:`DataKind` per kind of data in
   blanks their names;
 * ``audit_entries``: the entries the subject made. Erasure clears their actor; the salted
   digest stays, so ``arserver audit verify`` still passes and the entries can no longer be
-  linked to the person;
-* ``alert_acknowledgements``: alerts record the *name* of the token that acknowledged them,
-  so they are found by the subject's token names (another token with the same name is
-  included). Erasure clears the name; the acknowledgement and its time stay.
+  linked to the person (in a keyed log the erasure leaves its mark, see
+  :mod:`arserver.store.audit`);
+* ``alert_acknowledgements``: alerts record the *name* of the token that acknowledged them
+  (an OpenID Connect caller's stable subject id instead), so they are found by the subject's
+  token names (another token with the same name is included) or subject id. Erasure clears
+  it; the acknowledgement and its time stay.
 
-The erasure is recorded in the audit log by whoever calls it (the HTTP middleware, the
-command) without naming the subject.
+An export holds at most :data:`MAX_RECORDS` records of each kind (the newest), so that its
+size is bounded whatever a subject did; ``totals`` says how many there are, and ``more`` where
+the rest can be read (the audit log's pages of one actor). The export and the erasure are
+recorded in the audit log by whoever calls it (the HTTP middleware, the command) with the
+subject's digest (:meth:`~arserver.services.audit.AuditService.subject_digest`), never the
+subject.
 """
 
 from __future__ import annotations
@@ -33,13 +40,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine
 
 from arserver.errors import InputError
+from arserver.security.oidc import stable_subject
 from arserver.services.tokens import TokenService
 from arserver.store import audit as audit_rows
 from arserver.store import privacy as rows
+
+#: Most records of one kind an export holds (the newest).
+MAX_RECORDS = 1000
+#: Where the audit entries of one actor are read page by page.
+AUDIT_PAGES = "/api/v1/audit?actor={actor}"
 
 _TOKEN_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _PRINTABLE = re.compile(r"^[^\x00-\x1f\x7f\ud800-\udfff]+$")
@@ -62,7 +76,7 @@ class Subject:
         if colon and kind == "name" and 0 < len(value) <= 200 and _PRINTABLE.match(value):
             return cls(kind, value)
         if colon and kind == "oidc" and 0 < len(text) <= 200 and _PRINTABLE.match(value):
-            return cls(kind, text)  # the whole text is the audit log's actor
+            return cls(kind, stable_subject(text))  # the whole text is the audit log's actor
         raise InputError("a subject is 'token:ID', 'name:TEXT' or 'oidc:SUBJECT'")
 
     def __str__(self) -> str:
@@ -71,33 +85,43 @@ class Subject:
 
 @dataclass(frozen=True)
 class Identity:
-    """Where a subject's data is found: its token ids, their names, and its audit actors."""
+    """Where a subject's data is found: its token ids, the names alerts record for it
+    (``acknowledgers``: token names, or an OpenID Connect subject id), its audit actors, and
+    the prefixes of per-JWT actor ids recorded for an OpenID Connect subject before actors
+    were stable."""
 
     token_ids: list[str] = field(default_factory=list)
-    names: list[str] = field(default_factory=list)
+    acknowledgers: list[str] = field(default_factory=list)
     actors: list[str] = field(default_factory=list)
+    actor_prefixes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class DataKind:
-    """One kind of personal data: ``export`` returns its records (JSON-ready but for
-    timezone-aware datetimes), ``erase`` erases them and returns how many records changed;
-    both run on the caller's transaction."""
+    """One kind of personal data: ``export`` returns at most ``limit`` of its records, the
+    newest (JSON-ready but for timezone-aware datetimes), ``count`` how many there are,
+    ``erase`` erases them and returns how many records changed; all run on the caller's
+    transaction."""
 
     name: str
-    export: Callable[[Connection, Identity], list[dict[str, Any]]]
+    export: Callable[[Connection, Identity, int], list[dict[str, Any]]]
+    count: Callable[[Connection, Identity], int]
     erase: Callable[[Connection, Identity], int]
 
 
-def _export_tokens(connection: Connection, who: Identity) -> list[dict[str, Any]]:
-    return rows.token_rows(connection, who.token_ids)
+def _export_tokens(connection: Connection, who: Identity, limit: int) -> list[dict[str, Any]]:
+    return rows.token_rows(connection, who.token_ids, limit)
+
+
+def _count_tokens(connection: Connection, who: Identity) -> int:
+    return rows.token_count(connection, who.token_ids)
 
 
 def _erase_tokens(connection: Connection, who: Identity) -> int:
     return rows.blank_token_names(connection, who.token_ids)
 
 
-def _export_audit(connection: Connection, who: Identity) -> list[dict[str, Any]]:
+def _export_audit(connection: Connection, who: Identity, limit: int) -> list[dict[str, Any]]:
     return [
         {
             "seq": entry.seq,
@@ -108,33 +132,47 @@ def _export_audit(connection: Connection, who: Identity) -> list[dict[str, Any]]
             "result": entry.result,
             "origin": entry.origin,
         }
-        for entry in audit_rows.entries_of(connection, who.actors)
+        for entry in audit_rows.entries_of(connection, who.actors, limit, who.actor_prefixes)
     ]
 
 
+def _count_audit(connection: Connection, who: Identity) -> int:
+    return audit_rows.count_of(connection, who.actors, who.actor_prefixes)
+
+
 def _erase_audit(connection: Connection, who: Identity) -> int:
-    return audit_rows.erase_actors(connection, who.actors)
+    return audit_rows.erase_actors(connection, who.actors, who.actor_prefixes)
 
 
-def _export_acknowledgements(connection: Connection, who: Identity) -> list[dict[str, Any]]:
-    return rows.acknowledgements_by(connection, who.names)
+def _export_acknowledgements(
+    connection: Connection, who: Identity, limit: int
+) -> list[dict[str, Any]]:
+    return rows.acknowledgements_by(connection, who.acknowledgers, limit)
+
+
+def _count_acknowledgements(connection: Connection, who: Identity) -> int:
+    return rows.acknowledgement_count(connection, who.acknowledgers)
 
 
 def _erase_acknowledgements(connection: Connection, who: Identity) -> int:
-    return rows.erase_acknowledgements(connection, who.names)
+    return rows.erase_acknowledgements(connection, who.acknowledgers)
 
 
 #: Every kind of personal data arserver holds about a person, in the order it is erased.
 KINDS: tuple[DataKind, ...] = (
-    DataKind("tokens", _export_tokens, _erase_tokens),
-    DataKind("audit_entries", _export_audit, _erase_audit),
-    DataKind("alert_acknowledgements", _export_acknowledgements, _erase_acknowledgements),
-)
+    DataKind("tokens", _export_tokens, _count_tokens, _erase_tokens),
+    DataKind("audit_entries", _export_audit, _count_audit, _erase_audit),
+    DataKind(
+        "alert_acknowledgements", _export_acknowledgements, _count_acknowledgements,
+        _erase_acknowledgements,
+    ),
+)  # fmt: skip
 
 
 def _identify(connection: Connection, subject: Subject) -> Identity:
     if subject.kind == "oidc":
-        return Identity(actors=[subject.value])
+        stable = subject.value
+        return Identity(acknowledgers=[stable], actors=[stable], actor_prefixes=[stable + ":"])
     if subject.kind == "token":
         ids = [subject.value]
     else:
@@ -142,7 +180,14 @@ def _identify(connection: Connection, subject: Subject) -> Identity:
     names = rows.token_names(connection, ids)
     if subject.kind == "name" and subject.value not in names:
         names.append(subject.value)
-    return Identity(token_ids=ids, names=names, actors=list(ids))
+    return Identity(token_ids=ids, acknowledgers=names, actors=list(ids))
+
+
+def _more(who: Identity, kind: str) -> list[str]:
+    """Where the records of ``kind`` beyond an export's are read."""
+    if kind != "audit_entries":
+        return []
+    return [AUDIT_PAGES.format(actor=quote(actor, safe=":")) for actor in who.actors]
 
 
 class PrivacyService:
@@ -153,12 +198,21 @@ class PrivacyService:
         self.tokens = tokens
 
     def export(self, subject: Subject) -> dict[str, Any]:
-        """``{"subject", "exported_at", "data": {kind: [record, ...]}}`` with every kind of
-        :data:`KINDS` (an empty list where nothing is held), read in one transaction."""
+        """``{"subject", "exported_at", "data": {kind: [record, ...]}, "totals": {kind: n},
+        "more": {kind: [path, ...]}}`` with every kind of :data:`KINDS` (an empty list where
+        nothing is held), read in one transaction. ``data`` holds at most
+        :data:`MAX_RECORDS` records of a kind, the newest, oldest of them first; ``totals``
+        how many are held; ``more`` only for a kind with more than that, the API paths that
+        page through all of them."""
         with self.engine.begin() as connection:
             who = _identify(connection, subject)
-            data = {kind.name: kind.export(connection, who) for kind in KINDS}
-        return {"subject": str(subject), "exported_at": datetime.now(UTC), "data": data}
+            data = {kind.name: kind.export(connection, who, MAX_RECORDS) for kind in KINDS}
+            totals = {kind.name: kind.count(connection, who) for kind in KINDS}
+        more = {name: _more(who, name) for name, total in totals.items() if total > len(data[name])}
+        return {
+            "subject": str(subject), "exported_at": datetime.now(UTC), "data": data,
+            "totals": totals, "more": more,
+        }  # fmt: skip
 
     def erase(self, subject: Subject) -> dict[str, Any]:
         """Revoke the subject's tokens, then erase every kind of :data:`KINDS` in one

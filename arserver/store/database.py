@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from arserver.config import Settings
 from arserver.errors import ArserverError
+from arserver.store.audit import bind_key as bind_audit_key
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -86,7 +87,10 @@ def head_revision() -> str:
 
 def open_database(settings: Settings) -> Engine:
     """The engine for ``settings``, with the schema created or migrated: every command calls
-    this first, so ``arserver token create`` works before the first ``serve``."""
+    this first, so ``arserver token create`` works before the first ``serve``. The engine
+    carries ``settings.audit_key`` for the audit log (:func:`arserver.store.audit.bind_key`)."""
     engine = create_database_engine(settings)
     migrate(engine)
+    key = settings.audit_key
+    bind_audit_key(engine, key.get_secret_value() if key is not None else None)
     return engine

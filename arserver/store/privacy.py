@@ -1,13 +1,15 @@
 """The SQL behind the export and erasure of one person's data
 (:mod:`arserver.services.privacy`): their tokens and the alerts acknowledged under their
-tokens' names. (Their audit entries are in :mod:`arserver.store.audit`.)"""
+tokens' names or their OpenID Connect subject id. (Their audit entries are in
+:mod:`arserver.store.audit`.) Lists are bounded by a ``limit`` and give the newest records,
+oldest of them first."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, update
 
 from arserver.store.schema import alerts, tokens
 
@@ -26,16 +28,26 @@ def token_ids_named(connection: Connection, name: str) -> list[str]:
     return list(connection.execute(query).scalars())
 
 
-def token_rows(connection: Connection, ids: Collection[str]) -> list[dict[str, Any]]:
-    """The tokens of ``ids`` as the token list shows them (never a hash), oldest first."""
+def token_rows(connection: Connection, ids: Collection[str], limit: int) -> list[dict[str, Any]]:
+    """The ``limit`` newest tokens of ``ids`` as the token list shows them (never a hash),
+    oldest of them first."""
     if not ids:
         return []
     query = (
         select(*_TOKEN_FIELDS)
         .where(tokens.c.id.in_(sorted(ids)))
-        .order_by(tokens.c.created_at, tokens.c.id)
+        .order_by(tokens.c.created_at.desc(), tokens.c.id.desc())
+        .limit(limit)
     )
-    return [dict(row._mapping) for row in connection.execute(query)]
+    return [dict(row._mapping) for row in connection.execute(query)][::-1]
+
+
+def token_count(connection: Connection, ids: Collection[str]) -> int:
+    """How many of the tokens of ``ids`` exist."""
+    if not ids:
+        return 0
+    query = select(func.count()).select_from(tokens).where(tokens.c.id.in_(sorted(ids)))
+    return int(connection.execute(query).scalar_one())
 
 
 def token_names(connection: Connection, ids: Collection[str]) -> list[str]:
@@ -58,9 +70,11 @@ def blank_token_names(connection: Connection, ids: Collection[str]) -> int:
     return changed
 
 
-def acknowledgements_by(connection: Connection, names: Collection[str]) -> list[dict[str, Any]]:
-    """The alerts acknowledged under one of ``names`` (alerts record the token's name), oldest
-    acknowledgement first."""
+def acknowledgements_by(
+    connection: Connection, names: Collection[str], limit: int
+) -> list[dict[str, Any]]:
+    """The ``limit`` newest alerts acknowledged under one of ``names`` (alerts record the
+    token's name, or an OpenID Connect caller's subject id), oldest of them first."""
     if not names:
         return []
     query = (
@@ -69,9 +83,20 @@ def acknowledgements_by(connection: Connection, names: Collection[str]) -> list[
             alerts.c.acknowledged_by,
         )
         .where(alerts.c.acknowledged_by.in_(sorted(names)))
-        .order_by(alerts.c.acknowledged_at, alerts.c.id)
+        .order_by(alerts.c.acknowledged_at.desc(), alerts.c.id.desc())
+        .limit(limit)
     )  # fmt: skip
-    return [dict(row._mapping) for row in connection.execute(query)]
+    return [dict(row._mapping) for row in connection.execute(query)][::-1]
+
+
+def acknowledgement_count(connection: Connection, names: Collection[str]) -> int:
+    """How many alerts :func:`acknowledgements_by` chooses from."""
+    if not names:
+        return 0
+    query = (
+        select(func.count()).select_from(alerts).where(alerts.c.acknowledged_by.in_(sorted(names)))
+    )
+    return int(connection.execute(query).scalar_one())
 
 
 def erase_acknowledgements(connection: Connection, names: Collection[str]) -> int:

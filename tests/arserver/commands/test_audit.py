@@ -112,3 +112,45 @@ def test_the_privacy_commands_export_and_erase_a_person(
     code, _, err = run(env, "privacy", "erase", "somebody")
     assert code == 1
     assert "token:ID" in err
+
+
+def test_verify_prints_the_head_and_checks_an_expected_entry(env: dict[str, str]) -> None:
+    for _ in range(2):
+        assert run(env, "token", "create", "--role", "viewer")[0] == 0
+    code, out, _ = run(env, "audit", "verify")
+    assert code == 0
+    head = out.strip().rsplit(" ", 1)[-1]
+    seq, _, digest = head.partition(":")
+    assert (seq, len(digest)) == ("2", 64)
+    assert run(env, "token", "create", "--role", "viewer")[0] == 0
+    assert run(env, "audit", "verify", "--expect", head)[0] == 0
+    code, _, err = run(env, "audit", "verify", "--expect", f"2:{'0' * 64}")
+    assert code == 1
+    assert "entry 2" in err
+    assert run(env, "audit", "verify", "--expect", "two")[0] == 2
+
+
+def test_the_privacy_commands_record_the_subject_s_digest_only(env: dict[str, str]) -> None:
+    assert run(env, "token", "create", "--role", "gis", "--name", NAME)[0] == 0
+    assert run(env, "privacy", "export", f"name:{NAME}")[0] == 0
+    code, digest, _ = run(env, "audit", "subject", f"name:{NAME}")
+    assert code == 0
+    _, listed, _ = run(env, "audit", "list")
+    newest = listed.strip().splitlines()[-1].split("\t")
+    assert (newest[3], newest[4]) == ("privacy export", digest.strip())
+    assert NAME not in listed
+
+
+def test_sealing_needs_the_key_and_keys_the_log(env: dict[str, str]) -> None:
+    assert run(env, "token", "create", "--role", "viewer")[0] == 0
+    code, _, err = run(env, "audit", "seal")
+    assert code == 1
+    assert "audit_key" in err
+    keyed = {**env, "ARSERVER_AUDIT_KEY": "s" * 43}
+    assert run(keyed, "audit", "verify")[0] == 1  # not sealed yet
+    code, out, _ = run(keyed, "audit", "seal")
+    assert code == 0, out
+    assert run(keyed, "token", "create", "--role", "viewer")[0] == 0
+    code, out, _ = run(keyed, "audit", "verify")
+    assert (code, "(keyed): 2 entries" in out) == (0, True)
+    assert run(env, "audit", "verify")[0] == 1  # without the key it cannot be checked

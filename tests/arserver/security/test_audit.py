@@ -70,7 +70,7 @@ def test_writes_and_refusals_are_recorded_with_who_what_result_and_origin(
     seen = [(e["actor"], e["action"], e["object"], e["result"]) for e in entries(audited)]
     assert seen == [
         (gis_record.id, "POST /api/v1/sensors", "s1", "201"),
-        ("anonymous", "POST /api/v1/sensors", None, "401"),
+        ("anonymous", "POST /api/v1/sensors", "1 refused without a credential", "401"),
         (viewer_record.id, "POST /api/v1/sensors", None, "403"),
         (viewer_record.id, "GET /api/v1/audit", None, "403"),
         ("invalid token", "GET /api/v1/sensors/{sensor_id}", "s1", "401"),
@@ -382,3 +382,265 @@ def test_a_failed_audit_write_is_counted_and_the_write_still_succeeds(
     assert "AUDIT LOG WRITE FAILED" in caplog.text
     assert gis not in caplog.text
     assert not service(audited).verify().intact
+
+
+def test_refusals_without_a_credential_are_summarised_per_network_not_written_one_by_one(
+    audited: TestClient,
+) -> None:
+    for _ in range(30):
+        assert audited.post("/api/v1/sensors", json=SENSOR).status_code == 401
+        with (
+            pytest.raises(WebSocketDisconnect),
+            audited.websocket_connect("/api/v1/live") as ws,
+        ):
+            ws.receive_json()
+    seen = [(e["actor"], e["object"], e["origin"]) for e in entries(audited)]
+    assert seen == [("anonymous", "1 refused without a credential", CLIENT_NETWORK)]
+    assert service(audited).anonymous_refusals.total == 60
+
+
+def test_refused_credentials_are_still_recorded_one_by_one(audited: TestClient) -> None:
+    invalid = "ars_" + "z" * 43
+    for _ in range(3):
+        assert audited.post("/api/v1/sensors", json=SENSOR, headers=bearer(invalid)).status_code
+    assert [e["actor"] for e in entries(audited)] == ["invalid token"] * 3
+
+
+def test_the_summary_reports_what_was_counted_since_the_network_s_last_entry() -> None:
+    from arserver.services.audit import RefusalSummary
+
+    now = [0.0]
+    summary = RefusalSummary(interval_s=60, max_entries=2, max_networks=3, clock=lambda: now[0])
+    assert summary.note("a") == 1
+    assert [summary.note("a") for _ in range(4)] == [None] * 4
+    assert summary.note("b") == 1
+    assert summary.note("c") is None  # two entries this minute already
+    now[0] = 61.0
+    assert summary.note("a") == 5
+    assert summary.note("c") == 2
+    assert summary.total == 9
+
+
+def test_the_summary_holds_a_bounded_number_of_networks() -> None:
+    from arserver.services.audit import RefusalSummary
+
+    now = [0.0]
+    summary = RefusalSummary(interval_s=60, max_entries=100, max_networks=2, clock=lambda: now[0])
+    for network in ("a", "a", "b", "c"):  # c makes room by forgetting a
+        summary.note(network)
+    now[0] = 61.0
+    assert summary.note("a") == 1
+    assert summary.total == 5
+
+
+def test_successful_observation_batches_are_not_recorded_but_refusals_are(
+    audited: TestClient,
+) -> None:
+    engine = engine_of(audited)
+    gis, gis_record = create_token(engine, "gis")
+    ingest, ingest_record = create_token(engine, "ingest")
+    viewer, viewer_record = create_token(engine, "viewer")
+    assert audited.post("/api/v1/sensors", json=SENSOR, headers=bearer(gis)).status_code == 201
+    batch = {"observations": [{"sensor": "s1", "time": "2025-01-01T00:00:00Z", "value": 1.0}]}
+    for secret in (ingest, gis):
+        assert (
+            audited.post("/api/v1/observations", json=batch, headers=bearer(secret)).status_code
+            == 200
+        )
+    refused = audited.post("/api/v1/observations", json=batch, headers=bearer(viewer))
+    assert refused.status_code == 403
+    seen = [(e["actor"], e["action"], e["result"]) for e in entries(audited)]
+    assert seen == [
+        (gis_record.id, "POST /api/v1/sensors", "201"),
+        (viewer_record.id, "POST /api/v1/observations", "403"),
+    ]
+    assert ingest_record.id not in {e["actor"] for e in entries(audited)}
+
+
+def test_verify_sees_one_snapshot_while_entries_are_appended_and_purged(engine: Engine) -> None:
+    audit = AuditService(engine)
+    fill(audit, 30)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            while not stop.is_set():
+                audit.record("writer", "POST /api/v1/sensors", None, "201", "local")
+                with engine.begin() as connection:
+                    newest = connection.execute(
+                        select(audit_entries.c.at).order_by(audit_entries.c.seq.desc()).limit(1)
+                    ).scalar_one()
+                    purge_before(connection, newest - timedelta(microseconds=1))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        results = [repository_verify(engine) for _ in range(25)]
+    finally:
+        stop.set()
+        writer.join(timeout=60)
+    assert not errors
+    assert all(r.intact for r in results), [str(r.problem) for r in results if not r.intact]
+    tamper_field_newest(engine)
+    assert not audit.verify().intact
+
+
+def repository_verify(engine: Engine) -> Any:
+    """A verification that reads two entries a page, so that it takes many statements."""
+    from arserver.store.audit import verify
+
+    return verify(engine, page=2)
+
+
+def tamper_field_newest(engine: Engine) -> None:
+    with engine.begin() as connection:
+        newest = connection.execute(
+            select(audit_entries.c.seq).order_by(audit_entries.c.seq.desc()).limit(1)
+        ).scalar_one()
+        connection.execute(
+            update(audit_entries).where(audit_entries.c.seq == newest - 1).values(result="999")
+        )
+
+
+KEY = "k3y-" + "x" * 40
+
+
+@pytest.fixture
+def keyed(settings: Settings) -> Iterator[Engine]:
+    """The database opened with an audit key."""
+    from pydantic import SecretStr
+
+    from arserver.store.database import open_database
+
+    opened = open_database(settings.model_copy(update={"audit_key": SecretStr(KEY)}))
+    yield opened
+    opened.dispose()
+
+
+def cut_newest_and_rewrite_head(engine: Engine) -> None:
+    with engine.begin() as connection:
+        fourth = connection.execute(select(audit_entries).where(audit_entries.c.seq == 4)).one()
+        connection.execute(delete(audit_entries).where(audit_entries.c.seq == 5))
+        connection.execute(update(audit_chain).values(last_seq=4, last_hash=fourth.hash))
+
+
+def cut_oldest_and_move_anchor(engine: Engine) -> None:
+    with engine.begin() as connection:
+        second = connection.execute(select(audit_entries).where(audit_entries.c.seq == 2)).one()
+        connection.execute(delete(audit_entries).where(audit_entries.c.seq == 1))
+        connection.execute(update(audit_chain).values(anchor_seq=2, anchor_hash=second.prev_hash))
+
+
+def null_an_actor(engine: Engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            update(audit_entries)
+            .where(audit_entries.c.seq == 3)
+            .values(actor=None, actor_salt=None)
+        )
+
+
+@pytest.mark.parametrize(
+    "tamper", [cut_newest_and_rewrite_head, cut_oldest_and_move_anchor, null_an_actor]
+)
+def test_with_a_key_manipulations_without_recomputed_hashes_are_found(
+    keyed: Engine, tamper: Any
+) -> None:
+    audit = AuditService(keyed)
+    fill(audit, 5)
+    assert audit.verify().intact
+    assert audit.verify().keyed
+    tamper(keyed)
+    result = audit.verify()
+    assert result.problem is not None, "the manipulation was not found"
+
+
+def test_without_a_key_an_anchor_moved_without_a_purge_entry_is_found(engine: Engine) -> None:
+    audit = AuditService(engine)
+    fill(audit, 5)
+    cut_oldest_and_move_anchor(engine)
+    seq, reason = problem_of(audit)
+    assert (seq, "without a purge entry" in reason) == (2, True)
+
+
+def test_with_a_key_hashes_are_hmacs_that_plain_sha256_cannot_forge(keyed: Engine) -> None:
+    audit = AuditService(keyed)
+    fill(audit, 3)
+    with keyed.connect() as connection:
+        entry = connection.execute(select(audit_entries).where(audit_entries.c.seq == 2)).one()
+    plain = entry_hash(
+        entry.seq, entry.at, entry.actor_digest, entry.action, entry.object, entry.result,
+        entry.origin, entry.prev_hash,
+    )  # fmt: skip
+    assert plain != entry.hash
+    with keyed.begin() as connection:
+        connection.execute(
+            update(audit_entries).where(audit_entries.c.seq == 3).values(result="403")
+        )
+    assert problem_of(audit)[0] == 3
+
+
+def test_with_a_key_erasures_purges_and_retention_keep_the_chain_valid(
+    keyed: Engine, settings: Settings
+) -> None:
+    from arserver.store.audit import erase_actors
+
+    audit = AuditService(keyed)
+    fill(audit, 6)
+    with keyed.begin() as connection:
+        assert erase_actors(connection, ["actor-1"]) == 2
+    assert audit.verify().intact
+    later = datetime.now(UTC) + timedelta(days=366)
+    assert apply_personal_retention(keyed, settings, now=later)["audit log entries"] == 6
+    fill(audit, 2)
+    result = audit.verify()
+    assert result.intact, str(result.problem)
+    assert result.count == 3
+
+
+def test_a_keyed_log_refuses_appends_and_fails_verification_without_the_key(
+    keyed: Engine, engine: Engine
+) -> None:
+    fill(AuditService(keyed), 2)
+    plain = AuditService(engine)
+    assert plain.record("cli", "token create") is None
+    assert plain.failures == 1
+    result = plain.verify()
+    assert result.problem is not None
+    assert "audit_key" in result.problem.reason
+    assert AuditService(keyed).verify().intact
+
+
+def test_a_log_written_without_a_key_is_keyed_by_sealing_it(engine: Engine, keyed: Engine) -> None:
+    fill(AuditService(engine), 3)
+    audit = AuditService(keyed)
+    assert audit.record("cli", "token create") is None  # not sealed yet: refused
+    assert not audit.verify().intact
+    sealed = audit.seal()
+    assert sealed.intact
+    fill(audit, 2)
+    result = audit.verify()
+    assert (result.intact, result.keyed, result.count) == (True, True, 5)
+    with keyed.begin() as connection:  # a downgrade: the seal removed
+        connection.execute(update(audit_chain).values(keyed_from=None, mac=None))
+    assert not audit.verify().intact
+
+
+def test_verify_checks_an_expected_entry_noted_earlier(engine: Engine) -> None:
+    audit = AuditService(engine)
+    fill(audit, 4)
+    noted = audit.verify()
+    assert (noted.head_seq, noted.intact) == (4, True)
+    fill(audit, 2)
+    assert audit.verify(expect=(noted.head_seq, noted.head_hash)).intact
+    assert not audit.verify(expect=(noted.head_seq, "0" * 64)).intact
+    assert not audit.verify(expect=(99, noted.head_hash)).intact
+    with engine.begin() as connection:  # the log rewritten from entry 4 on, consistently
+        connection.execute(delete(audit_entries).where(audit_entries.c.seq >= 4))
+        third = connection.execute(select(audit_entries).where(audit_entries.c.seq == 3)).one()
+        connection.execute(update(audit_chain).values(last_seq=3, last_hash=third.hash))
+    assert audit.verify().intact  # without a key, only the noted head tells
+    assert not audit.verify(expect=(noted.head_seq, noted.head_hash)).intact

@@ -74,7 +74,11 @@ def test_the_export_holds_the_tokens_audit_entries_and_acknowledgements_of_a_nam
         assert "token_hash" not in answer.text
         assert secret not in answer.text
     exports = [e for e in audit_of(client).newest(10) if e.action.startswith("GET /api/v1/pri")]
-    assert [(e.object, e.result) for e in exports] == [(None, "200"), (None, "200")]
+    digests = [audit_of(client).subject_digest(s) for s in (f"name:{NAME}", f"token:{person.id}")]
+    assert [(e.object, e.result) for e in exports] == [
+        (f"subject:{digests[0]}", "200"), (f"subject:{digests[1]}", "200"),
+    ]  # fmt: skip
+    assert digests[0] != digests[1]
     assert all(NAME not in f"{e.action} {e.object}" for e in audit_of(client).newest(100))
 
 
@@ -119,7 +123,7 @@ def test_erasure_revokes_blanks_and_unlinks_and_the_chain_still_verifies(
     assert (newest.actor, newest.action, newest.result) == (
         admin_record.id, "DELETE /api/v1/privacy/subjects/{subject}", "200",
     )  # fmt: skip
-    assert newest.object is None
+    assert newest.object == f"subject:{audit_of(client).subject_digest(f'name:{NAME}')}"
 
     again = client.delete(f"/api/v1/privacy/subjects/token:{person.id}", headers=bearer(admin))
     assert again.json()["erased"] == {"tokens": 0, "audit_entries": 0, "alert_acknowledgements": 0}
@@ -164,3 +168,78 @@ def test_a_malformed_subject_is_a_clear_422(client: TestClient, subject: str) ->
     answer = client.get(f"/api/v1/privacy/subjects/{subject}", headers=bearer(admin))
     assert answer.status_code == 422
     assert "token:ID" in answer.text
+
+
+def test_an_oidc_subject_covers_every_jwt_of_that_person(client: TestClient) -> None:
+    from arserver.security.oidc import subject_of
+    from arserver.security.tokens import TokenRecord
+
+    admin, _ = create_token(engine_of(client), "admin")
+    now = datetime.now(UTC)
+    first = TokenRecord("oidc:ab12cd34:j.devries:1700000000", "Jan de Vries", "gis", now, now)
+    second = TokenRecord("oidc:ab12cd34:j.devries:1700003600", "Jan de Vries", "gis", now, now)
+    assert subject_of(first) == subject_of(second) == "oidc:ab12cd34:j.devries"
+    audit_of(client).record(subject_of(first), "POST /api/v1/assets", "x1", "202", "local")
+    audit_of(client).record(first.id, "POST /api/v1/assets", "x0", "202", "local")  # older form
+    audit_of(client).record(subject_of(second), "POST /api/v1/assets", "x2", "202", "local")
+    acknowledged_alert(client, subject_of(second))
+    for subject in ("oidc:ab12cd34:j.devries", second.id):
+        answer = client.get(f"/api/v1/privacy/subjects/{subject}", headers=bearer(admin))
+        assert answer.status_code == 200
+        data = answer.json()["data"]
+        assert [e["object"] for e in data["audit_entries"]] == ["x1", "x0", "x2"]
+        assert [a["id"] for a in data["alert_acknowledgements"]] == ["a1"]
+    erased = client.delete(
+        "/api/v1/privacy/subjects/oidc:ab12cd34:j.devries", headers=bearer(admin)
+    )
+    assert erased.json()["erased"]["audit_entries"] == 3
+    assert erased.json()["erased"]["alert_acknowledgements"] == 1
+    assert "j.devries" not in database_text(engine_of(client)).replace(
+        f"subject:{audit_of(client).subject_digest('oidc:ab12cd34:j.devries')}", ""
+    )
+    assert audit_of(client).verify().intact
+
+
+def test_an_oidc_caller_acknowledges_under_their_stable_subject(client: TestClient) -> None:
+    from arserver.api.alerts import _acknowledger
+    from arserver.security.tokens import TokenRecord
+
+    now = datetime.now(UTC)
+    jwt_caller = TokenRecord("oidc:ab12cd34:j.devries:1700000000", "Jan de Vries", "inspector", now)
+    own = TokenRecord("3f2a9c", "tablet 3", "inspector", now)
+    assert _acknowledger(jwt_caller) == "oidc:ab12cd34:j.devries"
+    assert _acknowledger(own) == "tablet 3"
+
+
+def test_the_export_is_bounded_and_says_how_much_more_there_is(client: TestClient) -> None:
+    from arserver.services.privacy import MAX_RECORDS
+    from arserver.store.audit import GENESIS
+    from arserver.store.schema import audit_entries
+
+    engine = engine_of(client)
+    admin, _ = create_token(engine, "admin")
+    _, device = create_token(engine, "ingest", "gateway 9")
+    total = MAX_RECORDS * 5
+    now = datetime.now(UTC)
+    with engine.begin() as connection:  # rows straight in: the chain does not matter here
+        connection.execute(
+            insert(audit_entries),
+            [
+                {
+                    "seq": 10_000 + n, "at": now, "actor": device.id, "actor_salt": None,
+                    "actor_digest": GENESIS, "action": "POST /api/v1/observations",
+                    "object": None, "result": "422", "origin": "local",
+                    "prev_hash": GENESIS, "hash": GENESIS,
+                }
+                for n in range(total)
+            ],
+        )  # fmt: skip
+    answer = client.get(f"/api/v1/privacy/subjects/token:{device.id}", headers=bearer(admin))
+    assert answer.status_code == 200
+    document = answer.json()
+    seqs = [e["seq"] for e in document["data"]["audit_entries"]]
+    assert seqs == list(range(10_000 + total - MAX_RECORDS, 10_000 + total))
+    assert document["totals"]["audit_entries"] == total
+    assert document["more"] == {"audit_entries": [f"/api/v1/audit?actor={device.id}"]}
+    page = client.get(document["more"]["audit_entries"][0] + "&limit=10", headers=bearer(admin))
+    assert [e["seq"] for e in page.json()["entries"]] == list(range(10_000, 10_010))

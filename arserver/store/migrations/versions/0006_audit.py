@@ -6,6 +6,8 @@ Revises: 0005
 
 from __future__ import annotations
 
+import secrets
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -44,11 +46,20 @@ def upgrade() -> None:
         sa.Column("last_hash", sa.String(64), nullable=False),
         sa.Column("anchor_seq", sa.BigInteger(), nullable=False),
         sa.Column("anchor_hash", sa.String(64), nullable=False),
+        sa.Column("keyed_from", sa.BigInteger()),
+        sa.Column("mac", sa.String(64)),
+        sa.Column("subject_salt", sa.String(32), nullable=False),
     )
     op.bulk_insert(
         chain,
-        [{"id": 1, "last_seq": 0, "last_hash": GENESIS, "anchor_seq": 1, "anchor_hash": GENESIS}],
-    )
+        [
+            {
+                "id": 1, "last_seq": 0, "last_hash": GENESIS, "anchor_seq": 1,
+                "anchor_hash": GENESIS, "keyed_from": None, "mac": None,
+                "subject_salt": secrets.token_hex(16),
+            }
+        ],
+    )  # fmt: skip
 
 
 def downgrade() -> None:
