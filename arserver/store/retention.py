@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, Engine, delete, func, or_, select, text, update
+from sqlalchemy import Connection, Engine, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -83,11 +83,13 @@ class PersonalData:
 
 def strip_positions(connection: Connection, cutoff: datetime) -> int:
     """Set ``lon``, ``lat`` and ``h`` of raw observations measured before ``cutoff`` to NULL;
-    times and values stay (and still count in their hour)."""
+    times and values stay (and still count in their hour). A stored position always has a
+    ``lon`` (the writer takes [lon, lat] or [lon, lat, h]), so the partial index
+    ``observations_positioned`` finds exactly the rows to change."""
     o = observations.c
     changed: int = connection.execute(
         update(observations)
-        .where(o.time < cutoff, or_(o.lon.is_not(None), o.lat.is_not(None), o.h.is_not(None)))
+        .where(o.time < cutoff, o.lon.is_not(None))
         .values(lon=None, lat=None, h=None)
     ).rowcount
     return changed

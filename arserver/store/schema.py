@@ -132,6 +132,12 @@ observations = Table(
     UniqueConstraint("datastream_id", "time", name="observations_stream_time"),
 )
 Index("observations_time", observations.c.time)  # retention scans by age
+Index(  # the expiry of positions reads only the rows that still have one
+    "observations_positioned",
+    observations.c.time,
+    sqlite_where=observations.c.lon.is_not(None),
+    postgresql_where=observations.c.lon.is_not(None),
+)
 
 observation_hours = Table(
     "observation_hours",
@@ -227,6 +233,8 @@ Index("audit_entries_actor", audit_entries.c.actor)  # export and erasure by per
 
 #: The audit chain's one row (``id`` 1): the newest entry (``last_seq``, ``last_hash``) and the
 #: anchor the oldest kept entry follows (``anchor_seq``, ``anchor_hash``; moved by the purge).
+#: With an audit key: the first entry hashed with it (``keyed_from``) and the row's HMAC
+#: (``mac``). ``subject_salt`` salts the digests of privacy subjects when there is no key.
 audit_chain = Table(
     "audit_chain",
     metadata,
@@ -235,4 +243,7 @@ audit_chain = Table(
     Column("last_hash", String(64), nullable=False),
     Column("anchor_seq", BigInteger, nullable=False),
     Column("anchor_hash", String(64), nullable=False),
+    Column("keyed_from", BigInteger),
+    Column("mac", String(64)),
+    Column("subject_salt", String(32), nullable=False),
 )
