@@ -1,12 +1,15 @@
 """Databases for service tests: SQLite in a temporary folder, and a fresh PostgreSQL database
-(with PostGIS) on the real server at 127.0.0.1:5432 for each test that asks for it."""
+(with PostGIS, copied from one migrated once per session) on the real server at
+127.0.0.1:5432 for each test that asks for it."""
 
 from __future__ import annotations
 
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -27,28 +30,63 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"PostgreSQL not available: {reason}")
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """The URL of a new, empty database; dropped afterwards."""
+def _admin() -> Any:
+    """An autocommit connection to the PostgreSQL server's admin database."""
     psycopg = pytest.importorskip("psycopg")
-    name = f"arserver_test_{uuid.uuid4().hex[:12]}"
     try:
-        admin = psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=3)
+        return psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=3)
     except psycopg.OperationalError as exc:
         _unavailable(str(exc).strip().splitlines()[0])
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
+
+
+def _url_of(name: str) -> str:
+    return POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+
+
+@contextmanager
+def _database(template: str | None = None) -> Iterator[str]:
+    """A new database (a copy of ``template``, or empty with PostGIS), dropped afterwards."""
+    import psycopg
+
+    name = f"arserver_test_{uuid.uuid4().hex[:12]}"
+    with _admin() as admin:
+        copy = f' TEMPLATE "{template}"' if template else ""
+        admin.execute(f'CREATE DATABASE "{name}"{copy}')
         try:
-            with psycopg.connect(
-                POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}", autocommit=True
-            ) as db:
-                try:
-                    db.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-                except psycopg.Error as exc:
-                    _unavailable(f"PostGIS is not installed ({exc})".strip())
-            yield POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+            if template is None:
+                with psycopg.connect(_url_of(name), autocommit=True) as db:
+                    try:
+                        db.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+                    except psycopg.Error as exc:
+                        _unavailable(f"PostGIS is not installed ({exc})".strip())
+            yield name
         finally:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database with PostGIS, migrated to the newest schema once per test session (so the
+    migrations run on PostgreSQL in every session); each test gets a copy of it."""
+    with _database() as name:
+        folder = tmp_path_factory.mktemp("postgres-template")
+        open_database(Settings(data_dir=folder, database_url=_url_of(name))).dispose()
+        yield name
+
+
+@pytest.fixture
+def postgres_url(postgres_template: str) -> Iterator[str]:
+    """The URL of a new database of its own, migrated to the newest schema and empty
+    otherwise; dropped afterwards."""
+    with _database(template=postgres_template) as name:
+        yield _url_of(name)
+
+
+@pytest.fixture
+def empty_postgres_url() -> Iterator[str]:
+    """The URL of a new database with nothing in it but PostGIS; dropped afterwards."""
+    with _database() as name:
+        yield _url_of(name)
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import Engine, text
 
@@ -10,7 +12,17 @@ from arserver.store.database import DatabaseError, head_revision, open_database,
 from tests.arserver.support import insert_asset
 
 
-def test_first_use_creates_the_schema_and_reopening_is_a_no_op(settings: Settings) -> None:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def first_use(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Settings of a database that does not exist yet (SQLite) or is empty (PostgreSQL)."""
+    if request.param == "sqlite":
+        return Settings(data_dir=tmp_path / "data")
+    url = request.getfixturevalue("empty_postgres_url")
+    return Settings(data_dir=tmp_path / "data", database_url=url)
+
+
+def test_first_use_creates_the_schema_and_reopening_is_a_no_op(first_use: Settings) -> None:
+    settings = first_use
     for _ in range(2):
         engine = open_database(settings)
         try:
