@@ -5,7 +5,7 @@ in the database (no server needed). A subject is ``token:ID``, ``name:TEXT`` or
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -37,23 +37,30 @@ def _service(settings: Settings) -> tuple[Engine, Bus | None, PrivacyService]:
     return engine, bus, PrivacyService(engine, TokenService(engine, bus))
 
 
-@privacy.command("export")
-@click.argument("subject")
-def export(subject: str) -> None:
-    """Print everything arserver holds about SUBJECT as JSON on stdout."""
+def _carry_out(subject: str, action: str) -> dict[str, Any]:
+    """Export (``action`` "export") or erase SUBJECT's data, and audit it by the subject's
+    digest; returns the service's answer."""
     from arserver.services.audit import CLI_ACTOR, AuditService
     from arserver.services.privacy import Subject
 
     parsed = Subject.parse(subject)
     engine, bus, service = _service(current_settings())
     try:
-        document = service.export(parsed)
+        answer = service.export(parsed) if action == "export" else service.erase(parsed)
         audit = AuditService(engine)
-        audit.record(CLI_ACTOR, "privacy export", f"subject:{audit.subject_digest(str(parsed))}")
+        audit.record(CLI_ACTOR, f"privacy {action}", f"subject:{audit.subject_digest(str(parsed))}")
     finally:
         if bus is not None:
             bus.close()
         engine.dispose()
+    return answer
+
+
+@privacy.command("export")
+@click.argument("subject")
+def export(subject: str) -> None:
+    """Print everything arserver holds about SUBJECT as JSON on stdout."""
+    document = _carry_out(subject, "export")
     click.echo(json.dumps(document, default=str, ensure_ascii=False, indent=2))
 
 
@@ -62,17 +69,5 @@ def export(subject: str) -> None:
 def erase(subject: str) -> None:
     """Erase SUBJECT's data: revoke their tokens, blank their names, unlink their audit
     entries. Prints what was erased (JSON)."""
-    from arserver.services.audit import CLI_ACTOR, AuditService
-    from arserver.services.privacy import Subject
-
-    parsed = Subject.parse(subject)
-    engine, bus, service = _service(current_settings())
-    try:
-        summary = service.erase(parsed)
-        audit = AuditService(engine)
-        audit.record(CLI_ACTOR, "privacy erase", f"subject:{audit.subject_digest(str(parsed))}")
-    finally:
-        if bus is not None:
-            bus.close()
-        engine.dispose()
+    summary = _carry_out(subject, "erase")
     click.echo(json.dumps(summary, default=str, ensure_ascii=False, indent=2))
