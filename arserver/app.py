@@ -230,7 +230,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Innermost: writes are limited per token, which the request guard has found by then.
     app.add_middleware(WriteLimit, limits=limits)
     # Inside the others, so that its refusals (and the limits') still carry CORS headers.
-    app.add_middleware(RequestGuard, upload_bytes=settings.max_upload_mib * (1 << 20))
+    app.add_middleware(
+        RequestGuard,
+        upload_bytes=settings.max_upload_mib * (1 << 20),
+        photo_bytes=int(settings.max_photo_mib * (1 << 20)),
+    )
     # Just outside the guard: records its refusals and every write; throttled requests
     # (AuthFailureLimit, outside) never reach it.
     app.add_middleware(AuditLog)

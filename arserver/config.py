@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 #: A web origin as browsers send it: scheme://host[:port], no path.
 _ORIGIN = re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s?#]+$")
+_CATEGORY = re.compile(r"^[a-z0-9_-]{1,50}$")
 
 
 class Settings(BaseSettings):
@@ -146,6 +147,80 @@ class Settings(BaseSettings):
         "* (any) is safe while the API authenticates with bearer tokens, never cookies.",
     )
 
+    extent: Annotated[tuple[float, float, float, float] | None, NoDecode] = Field(
+        default=(3.2, 50.7, 7.3, 53.7),
+        description="The municipality's extent as west,south,east,north (WGS 84 degrees): "
+        "inspections, comments and round areas outside it are refused ('none': anywhere). "
+        "Default: the European Netherlands.",
+    )
+    inspection_categories: Annotated[list[str], NoDecode] = Field(
+        default=["damage", "hazard", "obstruction", "vandalism", "missing", "other"],
+        description="The categories an inspection can have (comma-separated or a JSON list; "
+        "each 1-50 of a-z, 0-9, _ and -).",
+    )
+    max_photo_mib: float = Field(
+        default=20.0, gt=0, le=200, description="Largest accepted inspection photo upload."
+    )
+    max_photo_megapixels: float = Field(
+        default=50.0,
+        gt=0,
+        le=500,
+        description="Photos that declare more pixels than this are refused before decoding "
+        "(decompression bombs).",
+    )
+    photo_retention_days: float | None = Field(
+        default=365.0,
+        gt=0,
+        description="Photos of inspections resolved or rejected longer ago than this are "
+        "deleted ('none': keep them).",
+    )
+    resident_retention_days: float | None = Field(
+        default=90.0,
+        gt=0,
+        description="This long after a round ends, its residents' comments are no longer "
+        "linked to their tokens (the pseudonym and the text stay for the round's record) and "
+        "their tokens expire ('none': keep the link).",
+    )
+
+    @field_validator("extent", mode="before")
+    @classmethod
+    def _extent_box(cls, value: object) -> object:
+        """``w,s,e,n`` or ``[w, s, e, n]`` or ``none`` from the environment."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.lower() in ("", "none"):
+                return None
+            value = json.loads(text) if text.startswith("[") else text.split(",")
+        if isinstance(value, list | tuple):
+            try:
+                west, south, east, north = (float(v) for v in value)
+            except (TypeError, ValueError):
+                raise ValueError("the extent is west,south,east,north in degrees") from None
+            if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+                raise ValueError(
+                    "the extent needs -180 <= west < east <= 180, -90 <= south < north <= 90"
+                )
+            return (west, south, east, north)
+        return value
+
+    @field_validator("inspection_categories", mode="before")
+    @classmethod
+    def _category_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else text.split(",")
+        if isinstance(value, list):
+            value = [item.strip() if isinstance(item, str) else item for item in value]
+            value = [item for item in value if item != ""]
+            if not value:
+                raise ValueError("at least one inspection category is needed")
+            for item in value:
+                if not isinstance(item, str) or not _CATEGORY.match(item):
+                    raise ValueError(
+                        f"a category is 1-50 of a-z, 0-9, _ and -, got {str(item)[:60]!r}"
+                    )
+        return value
+
     @field_validator("metrics_token", mode="after")
     @classmethod
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
@@ -231,6 +306,16 @@ class Settings(BaseSettings):
     @property
     def audit_retention(self) -> timedelta | None:
         days = self.audit_retention_days
+        return timedelta(days=days) if days else None
+
+    @property
+    def photo_retention(self) -> timedelta | None:
+        days = self.photo_retention_days
+        return timedelta(days=days) if days else None
+
+    @property
+    def resident_retention(self) -> timedelta | None:
+        days = self.resident_retention_days
         return timedelta(days=days) if days else None
 
     @property

@@ -155,3 +155,48 @@ def asset_change(
         },
         removed=removed,
     )  # fmt: skip
+
+
+#: Inspection statuses after which an inspection leaves the live overlay.
+CLOSED_STATUSES = frozenset({"resolved", "rejected"})
+
+
+def inspection_change(
+    inspection_id: str, status: str, category: str, severity: str, description: str,
+    position: Position, time: datetime, *, asset_id: str | None = None,
+    feature_id: str | None = None, assignee: str | None = None,
+) -> Change:  # fmt: skip
+    """The live event of an inspection's state; ``kind`` is its category. A resolved or
+    rejected inspection leaves the overlay. ``description`` goes out whole (it is bounded
+    where it is written)."""
+    return Change(
+        "inspections", f"inspection:{inspection_id}", category, *position,
+        time=_iso(time),
+        data={
+            "inspection": inspection_id, "status": status, "category": category,
+            "severity": severity, "description": description, "asset": asset_id,
+            "feature": feature_id, "assignee": assignee,
+        },
+        removed=status in CLOSED_STATUSES,
+    )  # fmt: skip
+
+
+def comment_change(
+    comment_id: str, thread_id: str, text: str, author_name: str, position: Position,
+    time: datetime, *, round_id: str | None = None, reply_to: str | None = None,
+    asset_id: str | None = None, feature_id: str | None = None, response: str | None = None,
+    visible: bool = True,
+) -> Change:  # fmt: skip
+    """The live event of a comment on the ``annotations`` layer; ``kind`` is ``comment`` or
+    ``reply``. A hidden or erased comment leaves the overlay (``removed``, without its text).
+    ``author_name`` is what everyone sees (a resident's pseudonym), never who wrote it."""
+    data: dict[str, Any] = {"comment": comment_id, "thread": thread_id, "round": round_id}
+    if visible:
+        data.update(
+            text=text, author=author_name, reply_to=reply_to, asset=asset_id,
+            feature=feature_id, response=response,
+        )  # fmt: skip
+    return Change(
+        "annotations", f"comment:{comment_id}", "reply" if reply_to else "comment", *position,
+        time=_iso(time), data=data, removed=not visible,
+    )  # fmt: skip

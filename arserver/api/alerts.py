@@ -11,8 +11,7 @@ from sqlalchemy import Engine
 from arserver.api.deps import get_alerts, get_engine, optional_token, require_reader
 from arserver.api.models import CheckedModel
 from arserver.errors import NotFoundError
-from arserver.security.oidc import ID_PREFIX as OIDC_PREFIX
-from arserver.security.oidc import subject_of
+from arserver.security.actors import person_of
 from arserver.security.policy import Action, authorize
 from arserver.security.tokens import TokenRecord
 from arserver.services.alerts import AlertService
@@ -69,13 +68,6 @@ def _alert_out(row: AlertRow) -> dict[str, Any]:
     return out
 
 
-def _acknowledger(caller: TokenRecord) -> str:
-    """What an alert records as ``acknowledged_by``: the name of one of our tokens, or the
-    stable subject id (``oidc:<issuer tag>:<subject>``) of an OpenID Connect caller, whose
-    display name is not stored (so that the export and erasure of that subject find it)."""
-    return subject_of(caller) if caller.id.startswith(OIDC_PREFIX) else caller.name
-
-
 def alerts_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["alerts"])
 
@@ -125,7 +117,7 @@ def alerts_router() -> APIRouter:
         caller = authorize(token, Action.ACKNOWLEDGE_ALERTS)
         if len(alert_id) > 32 or not storable_text(alert_id):  # no such id can exist
             raise NotFoundError("no such alert")
-        row = service.acknowledge(alert_id, _acknowledger(caller))
+        row = service.acknowledge(alert_id, person_of(caller))
         if row is None:
             raise NotFoundError(f"no alert {alert_id!r}")
         return _alert_out(row)

@@ -32,6 +32,8 @@ DEFAULT_BODY_BYTES = 256 * 1024
 BODY_BYTES: Mapping[str, int] = {"/api/v1/observations": 8 * 1024 * 1024}
 #: The upload route's limit is the configured upload size plus room for the form's other parts.
 UPLOAD_PATH = "/api/v1/assets"
+#: Photo uploads (``POST /api/v1/inspections/{id}/photos``) take the configured photo size.
+PHOTO_PREFIX, PHOTO_SUFFIX = "/api/v1/inspections/", "/photos"
 FORM_OVERHEAD_BYTES = 1024 * 1024
 
 #: The token presented with a request: ``Authorization: Bearer`` or ``?access_token=``.
@@ -49,15 +51,19 @@ def presented_secret(connection: HTTPConnection) -> str | None:
 
 class RequestGuard:
     """ASGI middleware: authenticates writes and bounds bodies before the application reads
-    them. ``upload_bytes``: the largest accepted upload (``ARSERVER_MAX_UPLOAD_MIB``)."""
+    them. ``upload_bytes``: the largest accepted upload (``ARSERVER_MAX_UPLOAD_MIB``);
+    ``photo_bytes``: the largest inspection photo (``ARSERVER_MAX_PHOTO_MIB``)."""
 
-    def __init__(self, app: ASGIApp, *, upload_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, upload_bytes: int, photo_bytes: int) -> None:
         self.app = app
         self.upload_bytes = upload_bytes
+        self.photo_bytes = photo_bytes
 
     def limit_for(self, method: str, path: str) -> int:
         if method == "POST" and path == UPLOAD_PATH:
             return self.upload_bytes + FORM_OVERHEAD_BYTES
+        if method == "POST" and path.startswith(PHOTO_PREFIX) and path.endswith(PHOTO_SUFFIX):
+            return self.photo_bytes + FORM_OVERHEAD_BYTES
         return BODY_BYTES.get(path, DEFAULT_BODY_BYTES)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -5,11 +5,17 @@ token at all is anonymity, which only public assets and their tiles admit (the r
 allow it say so by not calling :func:`authorize` for anonymous callers). Roles:
 
 - ``admin``: everything; ``gis``: assets, sensors, rules and everything a reader does;
-- ``inspector``, ``planner``: read, and acknowledge alerts; ``viewer``: read;
-- ``ingest``: devices and gateways, which only write observations.
+- ``inspector``: read, acknowledge alerts, record inspections; ``planner``: read, acknowledge
+  alerts, run participation rounds and moderate comments; ``viewer``: read and comment;
+- ``ingest``: devices and gateways, which only write observations;
+- ``resident``: a participant in one public participation round, always narrowed to it.
 
 A token may also be narrowed to one asset or one layer (:class:`Scope`): it then only reads
 those assets and their tiles (:attr:`Action.READ_ASSETS`, checked per asset by :func:`admits`).
+Resident tokens are narrowed to one round: ``round-link:ID`` (the round's public link, shared
+by everyone who has it: it reads the round and lets a resident join) or ``round:ID`` (one
+resident's own token from joining: reads the round and its visible comments, and comments in
+it). Either reads public assets only, as anonymous callers do.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ _ASSET_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _LAYER = re.compile(r"^[^\x00-\x1f\x7f]{1,100}$")
 
 #: Every role a token can have (a contract of ``arserver token create --role``).
-ROLES = ("admin", "gis", "inspector", "planner", "viewer", "ingest")
+ROLES = ("admin", "gis", "inspector", "planner", "viewer", "ingest", "resident")
 
 
 class Action(StrEnum):
@@ -44,10 +50,18 @@ class Action(StrEnum):
     READ_METRICS = "read the metrics"
     READ_AUDIT = "read the audit log"
     MANAGE_PERSONAL_DATA = "export or erase a person's data"
+    WRITE_INSPECTIONS = "record inspections"
+    READ_ROUNDS = "read participation rounds"
+    JOIN_ROUNDS = "join a participation round"
+    READ_COMMENTS = "read comments"
+    COMMENT = "comment"
+    MODERATE_COMMENTS = "moderate and answer comments"
+    MANAGE_ROUNDS = "manage participation rounds"
 
 
 _READERS = frozenset({"admin", "gis", "inspector", "planner", "viewer"})
 _EDITORS = frozenset({"admin", "gis"})
+_PLANNERS = frozenset({"admin", "planner"})
 
 #: The roles allowed each action.
 POLICY: Mapping[Action, frozenset[str]] = {
@@ -63,7 +77,26 @@ POLICY: Mapping[Action, frozenset[str]] = {
     Action.READ_METRICS: frozenset({"admin"}),
     Action.READ_AUDIT: frozenset({"admin"}),
     Action.MANAGE_PERSONAL_DATA: frozenset({"admin"}),
+    Action.WRITE_INSPECTIONS: _EDITORS | {"inspector"},
+    Action.READ_ROUNDS: _READERS | {"resident"},
+    Action.JOIN_ROUNDS: frozenset({"resident"}),
+    Action.READ_COMMENTS: _READERS | {"resident"},
+    Action.COMMENT: _READERS | {"resident"},
+    Action.MODERATE_COMMENTS: _PLANNERS,
+    Action.MANAGE_ROUNDS: _PLANNERS,
 }
+
+#: What a narrowed token may still do, by the kind of its scope (anything else is refused).
+SCOPED_ACTIONS: Mapping[str, frozenset[Action]] = {
+    "asset": frozenset({Action.READ_ASSETS}),
+    "layer": frozenset({Action.READ_ASSETS}),
+    "round-link": frozenset({Action.READ_ASSETS, Action.READ_ROUNDS, Action.JOIN_ROUNDS}),
+    "round": frozenset(
+        {Action.READ_ASSETS, Action.READ_ROUNDS, Action.READ_COMMENTS, Action.COMMENT}
+    ),
+}
+#: The scope kinds of resident tokens, and the scope every resident token has one of.
+ROUND_SCOPES = frozenset({"round-link", "round"})
 
 
 @dataclass(frozen=True)
@@ -109,6 +142,28 @@ ROUTES: Mapping[str, RouteRule] = {
     "GET /api/v1/audit": RouteRule(Action.READ_AUDIT),
     "GET /api/v1/privacy/subjects/{subject}": RouteRule(Action.MANAGE_PERSONAL_DATA),
     "DELETE /api/v1/privacy/subjects/{subject}": RouteRule(Action.MANAGE_PERSONAL_DATA),
+    "GET /api/v1/inspections/categories": RouteRule(Action.READ),
+    "POST /api/v1/inspections": RouteRule(Action.WRITE_INSPECTIONS),
+    "GET /api/v1/inspections": RouteRule(Action.READ),
+    "GET /api/v1/inspections/export": RouteRule(Action.READ),
+    "GET /api/v1/inspections/{inspection_id}": RouteRule(Action.READ),
+    "PATCH /api/v1/inspections/{inspection_id}": RouteRule(Action.WRITE_INSPECTIONS),
+    "POST /api/v1/inspections/{inspection_id}/photos": RouteRule(Action.WRITE_INSPECTIONS),
+    "GET /api/v1/inspections/{inspection_id}/photos/{photo_id}": RouteRule(Action.READ),
+    "POST /api/v1/comments": RouteRule(Action.COMMENT),
+    "GET /api/v1/comments": RouteRule(Action.READ_COMMENTS),
+    "GET /api/v1/comments/{comment_id}": RouteRule(Action.READ_COMMENTS),
+    "POST /api/v1/comments/{comment_id}/hide": RouteRule(Action.MODERATE_COMMENTS),
+    "POST /api/v1/comments/{comment_id}/restore": RouteRule(Action.MODERATE_COMMENTS),
+    "POST /api/v1/comments/{comment_id}/response": RouteRule(Action.MODERATE_COMMENTS),
+    "POST /api/v1/rounds": RouteRule(Action.MANAGE_ROUNDS),
+    # Public rounds are announced to everyone: anonymous callers see those only.
+    "GET /api/v1/rounds": RouteRule(Action.READ_ROUNDS, anonymous=True),
+    "GET /api/v1/rounds/{round_id}": RouteRule(Action.READ_ROUNDS, anonymous=True),
+    "PATCH /api/v1/rounds/{round_id}": RouteRule(Action.MANAGE_ROUNDS),
+    "POST /api/v1/rounds/{round_id}/link": RouteRule(Action.MANAGE_ROUNDS),
+    "POST /api/v1/rounds/{round_id}/participants": RouteRule(Action.JOIN_ROUNDS),
+    "GET /api/v1/rounds/{round_id}/report": RouteRule(Action.MODERATE_COMMENTS),
 }
 #: Routes for load balancers and orchestrators that ask for no token at all.
 OPEN_ROUTES = frozenset({"GET /healthz", "GET /readyz"})
@@ -124,20 +179,29 @@ class Scope:
 
     @classmethod
     def parse(cls, text: str) -> Scope:
-        """``asset:ID`` or ``layer:NAME``; :class:`ValueError` otherwise."""
+        """``asset:ID``, ``layer:NAME``, ``round:ID`` or ``round-link:ID``; :class:`ValueError`
+        otherwise."""
         kind, _, name = text.partition(":")
-        if kind == "asset" and _ASSET_ID.match(name):
+        if kind in ("asset", "round", "round-link") and _ASSET_ID.match(name):
             return cls(kind, name)
         if kind == "layer" and _LAYER.match(name):
             return cls(kind, name)
-        raise ValueError(f"a scope is 'asset:ID' or 'layer:NAME', got {text[:150]!r}")
+        raise ValueError(f"a scope is 'asset:ID', 'layer:NAME' or 'round:ID', got {text[:150]!r}")
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.name}"
 
     def admits(self, asset_id: str, layer: str) -> bool:
-        """Whether an asset with this id, in this layer, is within the scope."""
-        return asset_id == self.name if self.kind == "asset" else layer == self.name
+        """Whether an asset with this id, in this layer, is within the scope (a round's
+        scope takes in no asset: its residents read public assets only)."""
+        if self.kind == "asset":
+            return asset_id == self.name
+        return self.kind == "layer" and layer == self.name
+
+    @property
+    def round_id(self) -> str | None:
+        """The round of a resident token's scope, None for other scopes."""
+        return self.name if self.kind in ROUND_SCOPES else None
 
 
 class Caller(Protocol):
@@ -156,21 +220,26 @@ def allows(role: str, action: Action) -> bool:
     return role in POLICY[action]
 
 
+def _scope_allows(scope: Scope | None, action: Action) -> bool:
+    return scope is None or action in SCOPED_ACTIONS.get(scope.kind, frozenset())
+
+
 def permits(caller: Caller, action: Action) -> bool:
     """Whether :func:`authorize` would let ``caller`` do ``action``."""
-    return allows(caller.role, action) and (caller.scope is None or action is Action.READ_ASSETS)
+    return allows(caller.role, action) and _scope_allows(caller.scope, action)
 
 
 def authorize(caller: C | None, action: Action) -> C:
     """``caller`` if its role may do ``action``; :class:`AuthenticationError` without a caller,
     :class:`PermissionDeniedError` for a role that may not, and for a narrowed token (one with
-    a scope) asked for anything but :attr:`Action.READ_ASSETS` (whose route then checks the
-    asset with :func:`admits`)."""
+    a scope) asked for anything its scope's kind does not allow (:data:`SCOPED_ACTIONS`). The
+    route then checks the object: the asset with :func:`admits`, the round with
+    :attr:`Scope.round_id`."""
     if caller is None:
         raise AuthenticationError("a token is required")
     if not allows(caller.role, action):
         raise PermissionDeniedError(f"role {caller.role!r} may not {action.value}")
-    if caller.scope is not None and action is not Action.READ_ASSETS:
+    if not _scope_allows(caller.scope, action):
         raise PermissionDeniedError(f"this token is limited to {caller.scope}")
     return caller
 

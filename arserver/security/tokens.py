@@ -28,7 +28,7 @@ from typing import Protocol
 from sqlalchemy import Engine, insert, or_, select, update
 
 from arserver.errors import ArserverError
-from arserver.security.policy import ROLES, Scope
+from arserver.security.policy import ROLES, ROUND_SCOPES, Scope
 from arserver.store.schema import tokens
 
 PREFIX = "ars_"
@@ -103,6 +103,8 @@ def create_token(
         narrowed = Scope.parse(scope) if scope is not None else None
     except ValueError as exc:
         raise TokenError(str(exc)) from None
+    if (role == "resident") != (narrowed is not None and narrowed.kind in ROUND_SCOPES):
+        raise TokenError("resident tokens, and only they, are limited to one round (round:ID)")
     now = datetime.now(UTC)
     secret = PREFIX + secrets.token_urlsafe(32)
     record = TokenRecord(

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -247,3 +248,148 @@ audit_chain = Table(
     Column("mac", String(64)),
     Column("subject_salt", String(32), nullable=False),
 )
+
+#: The features of a published asset, by the id a client picks from its tileset's feature
+#: metadata (its ``id`` property, else its ``name``, else its index in the conversion); the
+#: position is the centre of the feature's bounding box (WGS 84 degrees, ellipsoidal metres).
+#: Written with the asset's publication, removed with the asset.
+asset_features = Table(
+    "asset_features",
+    metadata,
+    Column("asset_id", String(32), ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True),
+    Column("feature_id", String(200), primary_key=True),
+    Column("lon", Float, nullable=False),
+    Column("lat", Float, nullable=False),
+    Column("h", Float, nullable=False),
+)
+
+#: Field inspections: findings recorded at a place or on an asset feature. ``created_by`` and
+#: the history's ``actor`` are who did it (a token's name or an OpenID Connect subject id);
+#: ``assignee`` a person or a team. ``asset_id`` is kept when the asset is deleted later.
+inspections = Table(
+    "inspections",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("category", String(50), nullable=False),
+    Column("severity", String(20), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("status", String(20), nullable=False),  # open | in_progress | resolved | rejected
+    Column("lon", Float, nullable=False),
+    Column("lat", Float, nullable=False),
+    Column("h", Float),
+    Column("asset_id", String(32)),
+    Column("feature_id", String(200)),
+    Column("sensor_ids", JSON, nullable=False),  # [sensor id, ...]
+    Column("alert_ids", JSON, nullable=False),  # [alert id, ...]
+    Column("assignee", String(200)),
+    Column("created_by", String(200)),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("closed_at", UTCDateTime()),  # when it became resolved or rejected
+)
+Index("inspections_place", inspections.c.lat, inspections.c.lon)
+Index("inspections_created", inspections.c.created_at)
+
+#: One row per change of an inspection: ``change`` created | status | assigned | edited |
+#: photo; the status before and after, the assignee after, and the note of whoever did it.
+inspection_events = Table(
+    "inspection_events",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column(
+        "inspection_id",
+        String(32),
+        ForeignKey("inspections.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("actor", String(200)),
+    Column("change", String(20), nullable=False),
+    Column("from_status", String(20)),
+    Column("to_status", String(20)),
+    Column("assignee", String(200)),
+    Column("note", Text),
+)
+
+#: Photos of an inspection, re-encoded without any metadata block (``data``), with a small
+#: thumbnail; kept in the database so that a photo and its row are written in one transaction.
+inspection_photos = Table(
+    "inspection_photos",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column(
+        "inspection_id",
+        String(32),
+        ForeignKey("inspections.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("content_type", String(30), nullable=False),
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("thumbnail", LargeBinary, nullable=False),
+    Column("created_by", String(200)),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+#: Participation rounds (inspraak): who may react (``mode`` staff | public), where (``area``,
+#: a GeoJSON Polygon or MultiPolygon in WGS 84, bounded by west..north), about which planned
+#: assets, and when (``starts_at`` <= comment time < ``ends_at``). ``pseudonym_salt`` makes
+#: the residents' pseudonyms of this round (other rounds have other salts).
+rounds = Table(
+    "rounds",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("title", String(200), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("privacy_notice", Text, nullable=False),
+    Column("mode", String(10), nullable=False),
+    Column("area", JSON, nullable=False),
+    Column("west", Float, nullable=False),
+    Column("south", Float, nullable=False),
+    Column("east", Float, nullable=False),
+    Column("north", Float, nullable=False),
+    Column("asset_ids", JSON, nullable=False),  # [asset id, ...]
+    Column("starts_at", UTCDateTime(), nullable=False),
+    Column("ends_at", UTCDateTime(), nullable=False),
+    Column("pseudonym_salt", String(32), nullable=False),
+    Column("created_by", String(200)),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+#: Comments (annotations) at a place or on an asset feature, in threads (``thread_id`` the
+#: first comment's id, ``reply_to`` the comment answered), optionally in a round.
+#: ``author`` links the comment to a person (token id of a resident, a staff token's name, an
+#: OpenID Connect subject id; NULL once erased or expired); ``author_name`` is what others see
+#: (a resident's per-round pseudonym). ``status`` visible | hidden | erased; a hidden comment
+#: keeps its text and ``moderation_reason``; ``response`` is the planners' answer.
+comments = Table(
+    "comments",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("round_id", String(32), ForeignKey("rounds.id", ondelete="CASCADE"), index=True),
+    Column("thread_id", String(32), nullable=False, index=True),
+    Column("reply_to", String(32)),
+    Column("lon", Float, nullable=False),
+    Column("lat", Float, nullable=False),
+    Column("h", Float),
+    Column("asset_id", String(32)),
+    Column("feature_id", String(200)),
+    Column("text", Text, nullable=False),
+    Column("author", String(200)),
+    Column("author_name", String(200), nullable=False),
+    Column("author_kind", String(10), nullable=False),  # staff | resident
+    Column("status", String(10), nullable=False),
+    Column("moderation_reason", Text),
+    Column("moderated_by", String(200)),
+    Column("moderated_at", UTCDateTime()),
+    Column("response", Text),
+    Column("responded_by", String(200)),
+    Column("responded_at", UTCDateTime()),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+Index("comments_place", comments.c.lat, comments.c.lon)
+Index("comments_author", comments.c.author)

@@ -200,15 +200,18 @@ def test_an_oidc_subject_covers_every_jwt_of_that_person(client: TestClient) -> 
     assert audit_of(client).verify().intact
 
 
-def test_an_oidc_caller_acknowledges_under_their_stable_subject(client: TestClient) -> None:
-    from arserver.api.alerts import _acknowledger
+def test_records_name_people_by_stable_subject_token_name_or_resident_token() -> None:
+    from arserver.security.actors import person_of
+    from arserver.security.policy import Scope
     from arserver.security.tokens import TokenRecord
 
     now = datetime.now(UTC)
     jwt_caller = TokenRecord("oidc:ab12cd34:j.devries:1700000000", "Jan de Vries", "inspector", now)
     own = TokenRecord("3f2a9c", "tablet 3", "inspector", now)
-    assert _acknowledger(jwt_caller) == "oidc:ab12cd34:j.devries"
-    assert _acknowledger(own) == "tablet 3"
+    resident = TokenRecord("9e8d", "resident", "resident", now, scope=Scope("round", "r1"))
+    assert person_of(jwt_caller) == "oidc:ab12cd34:j.devries"
+    assert person_of(own) == "tablet 3"
+    assert person_of(resident) == "token:9e8d"
 
 
 def test_the_export_is_bounded_and_says_how_much_more_there_is(client: TestClient) -> None:
