@@ -22,8 +22,9 @@ def token() -> None:
 )
 @click.option(
     "--scope",
-    metavar="asset:ID|layer:NAME",
-    help="Narrow the token to reading one asset, or the assets of one layer, and their tiles.",
+    metavar="asset:ID|layer:NAME|round:ID",
+    help="Narrow the token to reading one asset, or the assets of one layer, and their tiles; "
+    "a resident token needs round:ID (one resident of that participation round).",
 )
 def create(role: str, name: str | None, expires: str | None, scope: str | None) -> None:
     """Create a token and print it alone on stdout (it is not shown again)."""

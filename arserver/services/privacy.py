@@ -11,7 +11,7 @@ A person (a *subject*) is named in one of three ways:
 
 What arserver holds about a subject is one :class:`DataKind` per kind of data in
 :data:`KINDS` (its export and its erasure, on one transaction); a new kind of personal data
-(comments, inspection photos) is one more entry there. Today:
+is one more entry there. Today:
 
 * ``tokens``: id, name, role, scope and times. Erasure revokes them (through
   :class:`~arserver.services.tokens.TokenService`, so their live connections close) and
@@ -24,6 +24,13 @@ What arserver holds about a subject is one :class:`DataKind` per kind of data in
   (an OpenID Connect caller's stable subject id instead), so they are found by the subject's
   token names (another token with the same name is included) or subject id. Erasure clears
   it; the acknowledgement and its time stay.
+* ``inspections``, ``inspection_history``, ``inspection_photos``: the inspections the subject
+  recorded or is assigned to, the history entries they made or that assigned them, the
+  photos they added (found the same way; resident tokens as ``token:<id>``). Erasure clears
+  the person (and the notes they wrote); the findings, about public space, stay;
+* ``comments``: the comments they wrote, moderated or answered. Erasure of an author blanks
+  the text and the author and marks the comment ``erased`` (it keeps its place in its thread
+  and its round's report); a moderator or responder is cleared from the comment.
 
 An export holds at most :data:`MAX_RECORDS` records of each kind (the newest), so that its
 size is bounded whatever a subject did; ``totals`` says how many there are, and ``more`` where
@@ -45,6 +52,7 @@ from urllib.parse import quote
 from sqlalchemy import Connection, Engine
 
 from arserver.errors import InputError
+from arserver.security.actors import TOKEN_ACTOR_PREFIX
 from arserver.security.oidc import stable_subject
 from arserver.services.tokens import TokenService
 from arserver.store import audit as audit_rows
@@ -85,13 +93,14 @@ class Subject:
 
 @dataclass(frozen=True)
 class Identity:
-    """Where a subject's data is found: its token ids, the names alerts record for it
-    (``acknowledgers``: token names, or an OpenID Connect subject id), its audit actors, and
+    """Where a subject's data is found: its token ids, the names records of people's acts
+    store for it (``recorded_as``: token names, ``token:<id>`` of resident tokens, or an
+    OpenID Connect subject id; :func:`~arserver.security.actors.person_of`), its audit actors, and
     the prefixes of per-JWT actor ids recorded for an OpenID Connect subject before actors
     were stable."""
 
     token_ids: list[str] = field(default_factory=list)
-    acknowledgers: list[str] = field(default_factory=list)
+    recorded_as: list[str] = field(default_factory=list)
     actors: list[str] = field(default_factory=list)
     actor_prefixes: list[str] = field(default_factory=list)
 
@@ -147,15 +156,25 @@ def _erase_audit(connection: Connection, who: Identity) -> int:
 def _export_acknowledgements(
     connection: Connection, who: Identity, limit: int
 ) -> list[dict[str, Any]]:
-    return rows.acknowledgements_by(connection, who.acknowledgers, limit)
+    return rows.acknowledgements_by(connection, who.recorded_as, limit)
 
 
 def _count_acknowledgements(connection: Connection, who: Identity) -> int:
-    return rows.acknowledgement_count(connection, who.acknowledgers)
+    return rows.acknowledgement_count(connection, who.recorded_as)
 
 
 def _erase_acknowledgements(connection: Connection, who: Identity) -> int:
-    return rows.erase_acknowledgements(connection, who.acknowledgers)
+    return rows.erase_acknowledgements(connection, who.recorded_as)
+
+
+def _held_in(name: str, columns: rows.PersonColumns) -> DataKind:
+    """The kind of data of the rows of a table that name the person (``recorded_as``)."""
+    return DataKind(
+        name,
+        lambda connection, who, limit: columns.rows(connection, who.recorded_as, limit),
+        lambda connection, who: columns.count(connection, who.recorded_as),
+        lambda connection, who: columns.blank(connection, who.recorded_as),
+    )
 
 
 #: Every kind of personal data arserver holds about a person, in the order it is erased.
@@ -166,13 +185,17 @@ KINDS: tuple[DataKind, ...] = (
         "alert_acknowledgements", _export_acknowledgements, _count_acknowledgements,
         _erase_acknowledgements,
     ),
+    _held_in("inspections", rows.INSPECTIONS),
+    _held_in("inspection_history", rows.INSPECTION_EVENTS),
+    _held_in("inspection_photos", rows.INSPECTION_PHOTOS),
+    _held_in("comments", rows.COMMENTS),
 )  # fmt: skip
 
 
 def _identify(connection: Connection, subject: Subject) -> Identity:
     if subject.kind == "oidc":
         stable = subject.value
-        return Identity(acknowledgers=[stable], actors=[stable], actor_prefixes=[stable + ":"])
+        return Identity(recorded_as=[stable], actors=[stable], actor_prefixes=[stable + ":"])
     if subject.kind == "token":
         ids = [subject.value]
     else:
@@ -180,7 +203,8 @@ def _identify(connection: Connection, subject: Subject) -> Identity:
     names = rows.token_names(connection, ids)
     if subject.kind == "name" and subject.value not in names:
         names.append(subject.value)
-    return Identity(token_ids=ids, acknowledgers=names, actors=list(ids))
+    names += [TOKEN_ACTOR_PREFIX + token_id for token_id in ids]  # residents' records
+    return Identity(token_ids=ids, recorded_as=names, actors=list(ids))
 
 
 def _more(who: Identity, kind: str) -> list[str]:

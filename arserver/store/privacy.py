@@ -1,17 +1,26 @@
 """The SQL behind the export and erasure of one person's data
-(:mod:`arserver.services.privacy`): their tokens and the alerts acknowledged under their
-tokens' names or their OpenID Connect subject id. (Their audit entries are in
-:mod:`arserver.store.audit`.) Lists are bounded by a ``limit`` and give the newest records,
+(:mod:`arserver.services.privacy`): their tokens, the alerts acknowledged under their
+tokens' names or their OpenID Connect subject id, and the inspections, their history and
+photos, and the comments that name them (:class:`PersonColumns`). (Their audit entries are
+in :mod:`arserver.store.audit`.) Lists are bounded by a ``limit`` and give the newest records,
 oldest of them first."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import ColumnElement, Connection, Table, func, or_, select, update
 
-from arserver.store.schema import alerts, tokens
+from arserver.store.schema import (
+    alerts,
+    comments,
+    inspection_events,
+    inspection_photos,
+    inspections,
+    tokens,
+)
 
 #: What an erased token is called from then on.
 ERASED_NAME = ""
@@ -110,3 +119,91 @@ def erase_acknowledgements(connection: Connection, names: Collection[str]) -> in
         .values(acknowledged_by=None)
     ).rowcount
     return changed
+
+
+@dataclass(frozen=True)
+class PersonColumns:
+    """The rows of ``table`` that name a person in one of the columns of ``erase`` (a
+    person is named as records store people: :func:`arserver.security.actors.person_of`).
+    ``fields`` are exported, newest first by ``order``; erasing sets, for each column naming
+    the person, the values ``erase`` gives for it."""
+
+    table: Table
+    fields: tuple[str, ...]
+    order: str
+    erase: Mapping[str, Mapping[str, Any]]
+
+    def _named(self, names: Collection[str]) -> ColumnElement[bool]:
+        wanted = sorted(names)
+        return or_(*(self.table.c[column].in_(wanted) for column in self.erase))
+
+    def rows(
+        self, connection: Connection, names: Collection[str], limit: int
+    ) -> list[dict[str, Any]]:
+        """The ``limit`` newest rows naming one of ``names``, oldest of them first."""
+        if not names:
+            return []
+        query = (
+            select(*(self.table.c[f] for f in self.fields))
+            .where(self._named(names))
+            .order_by(self.table.c[self.order].desc(), *(c.desc() for c in self.table.primary_key))
+            .limit(limit)
+        )
+        return [dict(row._mapping) for row in connection.execute(query)][::-1]
+
+    def count(self, connection: Connection, names: Collection[str]) -> int:
+        """How many rows name one of ``names``."""
+        if not names:
+            return 0
+        query = select(func.count()).select_from(self.table).where(self._named(names))
+        return int(connection.execute(query).scalar_one())
+
+    def blank(self, connection: Connection, names: Collection[str]) -> int:
+        """Erase the person from every row naming them; how many rows changed."""
+        if not names:
+            return 0
+        wanted = sorted(names)
+        changed = 0
+        for column, values in self.erase.items():
+            changed += connection.execute(
+                update(self.table).where(self.table.c[column].in_(wanted)).values(**values)
+            ).rowcount
+        return changed
+
+
+#: What an erased comment's author is shown as.
+ERASED_AUTHOR = ""
+
+INSPECTIONS = PersonColumns(
+    inspections,
+    ("id", "category", "severity", "status", "description", "lon", "lat", "h", "created_by",
+     "assignee", "created_at", "updated_at"),
+    "created_at",
+    {"created_by": {"created_by": None}, "assignee": {"assignee": None}},
+)  # fmt: skip
+INSPECTION_EVENTS = PersonColumns(
+    inspection_events,
+    ("inspection_id", "at", "change", "from_status", "to_status", "actor", "assignee", "note"),
+    "at",
+    # The note is the person's own words: it goes with them; the change itself stays.
+    {"actor": {"actor": None, "note": None}, "assignee": {"assignee": None}},
+)
+INSPECTION_PHOTOS = PersonColumns(
+    inspection_photos,
+    ("id", "inspection_id", "content_type", "width", "height", "created_by", "created_at"),
+    "created_at",
+    {"created_by": {"created_by": None}},  # the photo shows public space, not its maker
+)
+COMMENTS = PersonColumns(
+    comments,
+    ("id", "round_id", "thread_id", "reply_to", "text", "lon", "lat", "h", "asset_id",
+     "feature_id", "author_name", "status", "moderation_reason", "response", "created_at"),
+    "created_at",
+    {
+        # An erased comment keeps its place in its thread and its round's counts, nothing of
+        # what the person wrote.
+        "author": {"author": None, "author_name": ERASED_AUTHOR, "text": "", "status": "erased"},
+        "moderated_by": {"moderated_by": None},
+        "responded_by": {"responded_by": None},
+    },
+)  # fmt: skip

@@ -29,7 +29,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from arserver.config import Settings
 from arserver.store.audit import purge_before
-from arserver.store.schema import observation_hours, observations
+from arserver.store.schema import (
+    comments,
+    inspection_photos,
+    inspections,
+    observation_hours,
+    observations,
+    rounds,
+)
 
 log = logging.getLogger(__name__)
 
@@ -95,10 +102,40 @@ def strip_positions(connection: Connection, cutoff: datetime) -> int:
     return changed
 
 
+def delete_closed_photos(connection: Connection, cutoff: datetime) -> int:
+    """Delete the photos of inspections resolved or rejected before ``cutoff`` (the inspection
+    and its history stay; a reopened inspection has no ``closed_at`` and keeps its photos)."""
+    closed = select(inspections.c.id).where(inspections.c.closed_at < cutoff)
+    deleted: int = connection.execute(
+        delete(inspection_photos).where(inspection_photos.c.inspection_id.in_(closed))
+    ).rowcount
+    return deleted
+
+
+def unlink_residents(connection: Connection, cutoff: datetime) -> int:
+    """Clear the author (the link to a resident's token) of residents' comments in rounds that
+    ended before ``cutoff``; the pseudonym and the text stay for the round's record."""
+    ended = select(rounds.c.id).where(rounds.c.ends_at < cutoff)
+    changed: int = connection.execute(
+        update(comments)
+        .where(
+            comments.c.author_kind == "resident",
+            comments.c.author.is_not(None),
+            comments.c.round_id.in_(ended),
+        )
+        .values(author=None)
+    ).rowcount
+    return changed
+
+
 #: Every kind of personal data with a window of its own, in the order they are purged.
 PERSONAL_DATA: tuple[PersonalData, ...] = (
     PersonalData("positions of raw observations", lambda s: s.mobile_retention, strip_positions),
     PersonalData("audit log entries", lambda s: s.audit_retention, purge_before),
+    PersonalData("photos of closed inspections", lambda s: s.photo_retention, delete_closed_photos),
+    PersonalData(
+        "residents' links to their comments", lambda s: s.resident_retention, unlink_residents
+    ),
 )
 
 

@@ -67,6 +67,9 @@ assets = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
 )
+Index("assets_layer", assets.c.layer)
+# Not in this metadata, made by raw SQL in the migrations: the SQLite R*Tree asset_extents
+# and, on PostgreSQL, the PostGIS column assets.extent with its index assets_extent.
 
 jobs = Table(
     "jobs",
@@ -83,6 +86,7 @@ jobs = Table(
     Column("finished_at", UTCDateTime()),
     Column("error", Text),
 )
+Index("jobs_status_created", jobs.c.status, jobs.c.created_at)
 
 sensors = Table(
     "sensors",
@@ -178,6 +182,7 @@ rules = Table(
     Column("resolve_after_s", Integer, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
 )
+Index("rules_kind", rules.c.kind)
 
 rule_states = Table(
     "rule_states",
@@ -204,6 +209,7 @@ alerts = Table(
     Column("acknowledged_by", String(200)),
     Column("resolved_at", UTCDateTime()),
 )
+Index("alerts_status", alerts.c.status, alerts.c.opened_at)
 
 #: The audit log (BIO logging): append-only, each entry chained to the one before by its
 #: ``hash`` (see arserver/store/audit.py). ``actor`` and ``actor_salt`` are cleared when the

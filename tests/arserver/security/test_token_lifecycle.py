@@ -55,6 +55,26 @@ def test_malformed_scopes_are_refused(engine: Engine, scope: str) -> None:
         create_token(engine, "viewer", scope=scope)
 
 
+@pytest.mark.parametrize(
+    ("role", "scope"),
+    [("resident", None), ("resident", "asset:a1"), ("viewer", "round:r1"),
+     ("planner", "round-link:r1"), ("resident", "round:"), ("resident", "round:../r")],
+)  # fmt: skip
+def test_resident_tokens_and_only_they_are_limited_to_one_round(
+    engine: Engine, role: str, scope: str | None
+) -> None:
+    with pytest.raises(TokenError):
+        create_token(engine, role, scope=scope)
+
+
+@pytest.mark.parametrize("scope", ["round:r1", "round-link:r1"])
+def test_a_resident_token_names_its_round(engine: Engine, scope: str) -> None:
+    secret, record = create_token(engine, "resident", scope=scope)
+    found = authenticate(engine, secret)
+    assert found is not None and found.scope is not None
+    assert (str(found.scope), found.scope.round_id) == (scope, "r1")
+
+
 def test_an_expired_token_no_longer_authenticates(engine: Engine) -> None:
     secret, record = create_token(engine, "viewer", expires_in=timedelta(days=1))
     assert record.expires_at is not None

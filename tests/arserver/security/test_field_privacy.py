@@ -1,0 +1,179 @@
+"""Personal data of field work and participation: the export and erasure of a person cover
+their inspections, inspection history, photos and comments, and retention removes photos of
+closed inspections and the residents' links to their comments. Rows are written directly, so
+these tests hold whatever the routes above them do. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, insert, select
+
+from arserver.config import Settings
+from arserver.security.tokens import create_token
+from arserver.store.retention import apply_personal_retention
+from arserver.store.schema import (
+    comments,
+    inspection_events,
+    inspection_photos,
+    inspections,
+    rounds,
+)
+from tests.arserver.support import engine_of
+
+INSPECTOR = "Inspecteur J. Jansen"
+NOW = datetime.now(UTC)
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def inspection(engine: Engine, inspection_id: str, by: str, closed: datetime | None) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            insert(inspections).values(
+                id=inspection_id, category="damage", severity="normal",
+                description="kabel ligt bloot", status="resolved" if closed else "open",
+                lon=4.9, lat=52.37, h=43.0, sensor_ids=[], alert_ids=[], assignee=by,
+                created_by=by, created_at=NOW - timedelta(days=500), updated_at=NOW,
+                closed_at=closed,
+            )
+        )  # fmt: skip
+        connection.execute(
+            insert(inspection_events).values(
+                inspection_id=inspection_id, at=NOW, actor=by, change="created",
+                to_status="open", note="gezien bij de bushalte",
+            )
+        )  # fmt: skip
+        connection.execute(
+            insert(inspection_photos).values(
+                id=f"p-{inspection_id}", inspection_id=inspection_id, content_type="image/jpeg",
+                width=1, height=1, data=b"\xff\xd8", thumbnail=b"\xff\xd8", created_by=by,
+                created_at=NOW,
+            )
+        )  # fmt: skip
+
+
+def round_row(engine: Engine, round_id: str, ends: datetime) -> None:
+    area = {"type": "Polygon", "coordinates": [[[4, 52], [5, 52], [5, 53], [4, 52]]]}
+    with engine.begin() as connection:
+        connection.execute(
+            insert(rounds).values(
+                id=round_id, title="Plein", description="", privacy_notice="-", mode="public",
+                area=area, west=4, south=52, east=5, north=53, asset_ids=[],
+                starts_at=ends - timedelta(days=30), ends_at=ends, pseudonym_salt="0" * 32,
+                created_by="planner", created_at=NOW, updated_at=NOW,
+            )
+        )  # fmt: skip
+
+
+def comment(engine: Engine, comment_id: str, round_id: str | None, author: str, kind: str) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            insert(comments).values(
+                id=comment_id, round_id=round_id, thread_id=comment_id, lon=4.5, lat=52.5,
+                text=f"reactie {comment_id}", author=author, author_name="Bewoner ABCDEF",
+                author_kind=kind, status="visible", created_at=NOW,
+            )
+        )  # fmt: skip
+
+
+def column(engine: Engine, table: Any, name: str, key: str) -> Any:
+    with engine.connect() as connection:
+        return connection.execute(select(table.c[name]).where(table.c.id == key)).scalar_one()
+
+
+def test_export_and_erasure_cover_inspections_history_photos_and_comments(
+    client: TestClient,
+) -> None:
+    engine = engine_of(client)
+    admin, _ = create_token(engine, "admin")
+    create_token(engine, "inspector", INSPECTOR)
+    inspection(engine, "i1", INSPECTOR, None)
+    inspection(engine, "i2", "someone else", None)
+    comment(engine, "c1", None, INSPECTOR, "staff")
+    subject = f"/api/v1/privacy/subjects/name:{INSPECTOR}"
+
+    exported = client.get(subject, headers=bearer(admin)).json()
+    assert [row["id"] for row in exported["data"]["inspections"]] == ["i1"]
+    assert [row["note"] for row in exported["data"]["inspection_history"]] == [
+        "gezien bij de bushalte"
+    ]
+    assert [row["id"] for row in exported["data"]["inspection_photos"]] == ["p-i1"]
+    assert [row["text"] for row in exported["data"]["comments"]] == ["reactie c1"]
+    assert "data" not in exported["data"]["inspection_photos"][0]  # no image bytes
+
+    erased = client.delete(subject, headers=bearer(admin)).json()["erased"]
+    assert erased["inspections"] == 2  # created_by and assignee
+    assert erased["comments"] == 1
+    assert column(engine, inspections, "created_by", "i1") is None
+    assert column(engine, inspections, "assignee", "i1") is None
+    assert column(engine, inspections, "description", "i1") == "kabel ligt bloot"
+    assert column(engine, inspections, "created_by", "i2") == "someone else"
+    assert column(engine, inspection_photos, "created_by", "p-i1") is None
+    with engine.connect() as connection:
+        history = connection.execute(
+            select(inspection_events.c.actor, inspection_events.c.note).where(
+                inspection_events.c.inspection_id == "i1"
+            )
+        ).one()
+    assert tuple(history) == (None, None)
+    assert column(engine, comments, "text", "c1") == ""
+    assert column(engine, comments, "status", "c1") == "erased"
+    assert column(engine, comments, "author", "c1") is None
+    again = client.get(subject, headers=bearer(admin)).json()
+    assert again["totals"]["inspections"] == again["totals"]["comments"] == 0
+
+
+def test_a_resident_is_found_by_their_token_id(client: TestClient) -> None:
+    engine = engine_of(client)
+    admin, _ = create_token(engine, "admin")
+    round_row(engine, "r1", NOW + timedelta(days=5))
+    _, resident = create_token(engine, "resident", "resident", scope="round:r1")
+    _, other = create_token(engine, "resident", "resident", scope="round:r1")
+    comment(engine, "c1", "r1", f"token:{resident.id}", "resident")
+    comment(engine, "c2", "r1", f"token:{other.id}", "resident")
+
+    exported = client.get(
+        f"/api/v1/privacy/subjects/token:{resident.id}", headers=bearer(admin)
+    ).json()
+    assert [row["id"] for row in exported["data"]["comments"]] == ["c1"]
+    assert "author" not in exported["data"]["comments"][0]
+
+
+def test_retention_deletes_photos_of_long_closed_inspections_only(
+    engine: Engine, settings: Settings
+) -> None:
+    inspection(engine, "old", INSPECTOR, NOW - timedelta(days=400))
+    inspection(engine, "recent", INSPECTOR, NOW - timedelta(days=10))
+    inspection(engine, "open", INSPECTOR, None)
+
+    purged = apply_personal_retention(engine, settings)
+    assert purged["photos of closed inspections"] == 1
+    with engine.connect() as connection:
+        left = set(connection.execute(select(inspection_photos.c.inspection_id)).scalars())
+        kept = connection.execute(select(inspections.c.id)).scalars().all()
+    assert left == {"recent", "open"}
+    assert sorted(kept) == ["old", "open", "recent"]
+    assert apply_personal_retention(engine, settings)["photos of closed inspections"] == 0
+
+
+def test_retention_unlinks_residents_of_long_ended_rounds_and_keeps_their_words(
+    engine: Engine, settings: Settings
+) -> None:
+    round_row(engine, "ended", NOW - timedelta(days=100))
+    round_row(engine, "recent", NOW - timedelta(days=10))
+    comment(engine, "r-old", "ended", "token:abc", "resident")
+    comment(engine, "staff-old", "ended", "planner Piet", "staff")
+    comment(engine, "r-new", "recent", "token:def", "resident")
+
+    purged = apply_personal_retention(engine, settings)
+    assert purged["residents' links to their comments"] == 1
+    assert column(engine, comments, "author", "r-old") is None
+    assert column(engine, comments, "text", "r-old") == "reactie r-old"
+    assert column(engine, comments, "author_name", "r-old") == "Bewoner ABCDEF"
+    assert column(engine, comments, "author", "staff-old") == "planner Piet"
+    assert column(engine, comments, "author", "r-new") == "token:def"
