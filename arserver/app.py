@@ -20,19 +20,24 @@ from arserver.api.alerts import alerts_router
 from arserver.api.assets import assets_router
 from arserver.api.audit import AuditLog
 from arserver.api.audit_log import audit_router
+from arserver.api.comments import comments_router
 from arserver.api.docs import docs_router
 from arserver.api.guard import RequestGuard
 from arserver.api.headers import SecurityHeaders
 from arserver.api.health import health_router
+from arserver.api.inspections import inspections_router
 from arserver.api.live import live_router
 from arserver.api.metrics import install_metrics
 from arserver.api.models import ERROR_RESPONSES
 from arserver.api.privacy import privacy_router
 from arserver.api.ratelimit import AuthFailureLimit, RateLimits, WriteLimit
+from arserver.api.round_report import round_report_router
+from arserver.api.rounds import rounds_router
 from arserver.api.sensors import sensors_router
 from arserver.api.tiles import tiles_router
 from arserver.api.tokens import tokens_router
 from arserver.config import Settings
+from arserver.domain import Change
 from arserver.errors import (
     ArserverError,
     AuthenticationError,
@@ -54,8 +59,11 @@ from arserver.services.alerts import AlertService
 from arserver.services.assets import AssetService
 from arserver.services.audit import AuditService
 from arserver.services.checks import storable_text
+from arserver.services.comments import CommentService
+from arserver.services.inspections import InspectionService
 from arserver.services.observations import ObservationWriter
 from arserver.services.privacy import PrivacyService
+from arserver.services.rounds import RoundService
 from arserver.services.sensors import SensorService
 from arserver.services.tokens import TokenService
 from arserver.store.database import DatabaseError, open_database
@@ -136,6 +144,16 @@ def _install_error_table(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, invalid)
 
 
+def _current_state(state: Any) -> list[Change]:
+    """What is live when a hub starts: sensors, alerts and assets from the database, open
+    inspections and visible comments from their services."""
+    return [
+        *current_changes(state.engine),
+        *state.inspections.current_changes(),
+        *state.comments.current_changes(),
+    ]
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The application for ``settings`` (default: from the environment). The database is opened
     and migrated when the application starts."""
@@ -152,6 +170,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.authenticator = Authenticator(app.state.engine, oidc)
         app.state.tokens = TokenService(app.state.engine, app.state.bus, app.state.authenticator)
         app.state.alerts = AlertService(app.state.engine, app.state.bus)
+        app.state.inspections = InspectionService(
+            app.state.engine,
+            app.state.bus,
+            categories=settings.inspection_categories,
+            extent=settings.extent,
+            max_photo_pixels=int(settings.max_photo_megapixels * 1_000_000),
+        )
+        app.state.rounds = RoundService(
+            app.state.engine,
+            app.state.tokens,
+            extent=settings.extent,
+            resident_retention=settings.resident_retention,
+        )
+        app.state.comments = CommentService(
+            app.state.engine, app.state.rounds, app.state.bus, extent=settings.extent
+        )
         app.state.audit = AuditService(app.state.engine)
         app.state.privacy = PrivacyService(app.state.engine, app.state.tokens)
         app.state.writer = ObservationWriter(
@@ -173,7 +207,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 else None
             ),
         )
-        current = await run_in_threadpool(current_changes, app.state.engine)
+        current = await run_in_threadpool(_current_state, app.state)
         await app.state.hub.start(app.state.bus, current)
         stop = threading.Event()
         mqtt_ingest = app.state.mqtt = None
@@ -256,9 +290,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(assets_router())
     app.include_router(sensors_router())
     app.include_router(alerts_router())
+    app.include_router(inspections_router())
     app.include_router(live_router())
     app.include_router(tokens_router())
     app.include_router(audit_router())
     app.include_router(privacy_router())
+    app.include_router(round_report_router())
+    app.include_router(rounds_router())
+    app.include_router(comments_router())
     app.include_router(tiles_router(store))
     return app

@@ -4,7 +4,8 @@ The library entry point used by ``arserver convert`` and the service's conversio
 a reader per input by the file's content, not its name (:mod:`tiles.readers.sniff`), places
 everything in one East-North-Up frame near the data (root ``transform`` to ECEF), tiles, writes
 ``tileset.json`` + ``content/*.glb`` into a temporary directory beside ``out_dir`` and renames
-it into place: a failure leaves ``out_dir`` untouched.
+it into place: a failure leaves ``out_dir`` untouched. Mesh and feature tilesets also get
+``features.json``, each feature's id and position (:mod:`tiles.features`); point clouds do not.
 Progress goes to ``progress(fraction 0..1, stage name)``.
 """
 
@@ -24,6 +25,7 @@ from tiles import __version__, points
 from tiles.atomic import atomic_directory
 from tiles.crs import EnuFrame, parse_crs
 from tiles.errors import TilesError, UnsupportedFormatError
+from tiles.features import index_features, with_ids, write_features
 from tiles.georef import LocalPlacement, Placement, frame_for, geodetic_extent, with_heights
 from tiles.limits import InputLimits
 from tiles.model import FeatureModel
@@ -254,6 +256,8 @@ def convert(
     model = _merge(models)
     if not model.parts:
         raise InputError(f"{', '.join(map(str, paths))}: no geometry to convert")
+    model, ids = with_ids(model)
+    features = index_features(model, ids, frame)
 
     out = Path(out_dir)
     with atomic_directory(out) as work:
@@ -274,10 +278,14 @@ def convert(
         }
         summary = _summary(paths, placements, frame, root, counts)
         report(0.97, "writing tileset.json")
+        write_features(features, work)
         _write_tileset(work, root, summary)
     report(1.0, "done")
     notes = _name_notes(paths, formats)
     notes += [w for source in sources for w in getattr(source, "warnings", [])]
+    duplicates = features.warning()
+    if duplicates is not None:
+        notes.append(duplicates)
     return ConversionReport(out, time.perf_counter() - started, summary, notes)
 
 

@@ -14,7 +14,10 @@ from arserver.security.policy import Action, authorize
 from arserver.security.tokens import TokenRecord
 from arserver.services.alerts import AlertService
 from arserver.services.assets import AssetService
+from arserver.services.comments import CommentService
+from arserver.services.inspections import InspectionService
 from arserver.services.observations import ObservationWriter
+from arserver.services.rounds import RoundService
 from arserver.services.sensors import SensorService
 from arserver.services.tokens import TokenService
 
@@ -37,6 +40,21 @@ def get_writer(request: Request) -> ObservationWriter:
 def get_alerts(request: Request) -> AlertService:
     alerts: AlertService = request.app.state.alerts
     return alerts
+
+
+def get_inspections(request: Request) -> InspectionService:
+    inspections: InspectionService = request.app.state.inspections
+    return inspections
+
+
+def get_rounds(request: Request) -> RoundService:
+    rounds: RoundService = request.app.state.rounds
+    return rounds
+
+
+def get_comments(request: Request) -> CommentService:
+    comments: CommentService = request.app.state.comments
+    return comments
 
 
 def get_sensors(request: Request) -> SensorService:

@@ -23,6 +23,7 @@ from rich.table import Table
 
 from arserver.commands import simulation
 from arserver.commands.client import ServerClient
+from arserver.commands.field_demo import BENCH_RD, seed_field_work
 from arserver.commands.server import start_server
 from arserver.commands.simulation import HttpSink
 from arserver.commands.uploads import UPLOAD_TIMEOUT_S
@@ -43,10 +44,11 @@ LANDMARKS: tuple[tuple[str, float, float], ...] = (
 
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
-# Street furniture placed at these RD New + NAP positions (next to the sample parking zones).
-FURNITURE: tuple[tuple[str, float, float, float, float], ...] = (
-    ("lamp_post.glb", 111_765.0, 481_150.0, -3.6, 90.0),
-    ("bench.glb", 111_770.0, 481_147.0, -3.6, 0.0),
+# Street furniture placed at these RD New + NAP positions (next to the sample parking zones);
+# the bench is the planned object of the demo's participation round, so it is public.
+FURNITURE: tuple[tuple[str, float, float, float, float, dict[str, str]], ...] = (
+    ("lamp_post.glb", 111_765.0, 481_150.0, -3.6, 90.0, {}),
+    ("bench.glb", *BENCH_RD, 0.0, {"lifecycle": "planned", "public": "true"}),
 )
 SAMPLES = ("parking_zones.geojson", "cables_pipes.geojson", "buildings.city.json", "tree_scan.laz")
 LAYER = "demo"
@@ -70,11 +72,15 @@ def run_demo(
         try:
             gis, _ = create_token(engine, "gis", "demo import")
             viewer, _ = create_token(engine, "viewer", "demo viewer")
+            inspector, _ = create_token(engine, "inspector", "demo inspector")
+            planner, _ = create_token(engine, "planner", "demo planner")
         finally:
             engine.dispose()
         out.print()
         out.print(f"[bold]arserver is running at {base_url}; importing the sample assets[/]")
         imported = import_samples(base_url, gis, out)
+        with ServerClient(base_url, inspector) as field, ServerClient(base_url, planner) as plans:
+            round_link = seed_field_work(field, plans, imported, out)
         sink = HttpSink(ServerClient(base_url, gis))
         stop = threading.Event()
         simulated = simulation.run(sink, backfill_hours=24.0, iterations=1)
@@ -103,6 +109,10 @@ def run_demo(
             "--center 4.7538,52.3166 --radius 200 --origin 4.7538,52.3166,42"
         )
         out.print(f"  watch it with:     {watch}", soft_wrap=True)
+        inspections = f"{base_url}/api/v1/inspections/export?format=geojson"
+        out.print(f"inspections:         {inspections}&access_token={viewer}", soft_wrap=True)
+        if round_link is not None:
+            out.print(f"round, public link:  {base_url}{round_link}", soft_wrap=True)
         if keep_serving:
             out.print("Serving, with live simulated sensors, until Ctrl-C.")
             server.wait()
@@ -118,11 +128,11 @@ def import_samples(base_url: str, token: str, out: Console) -> list[dict[str, An
     heading), then wait for each conversion; returns the assets' last states."""
     to_geodetic = Transformer.from_crs("EPSG:7415", "EPSG:4979")
     jobs: list[tuple[str, dict[str, str]]] = [(name, {}) for name in SAMPLES]
-    for name, x, y, nap, heading in FURNITURE:
+    for name, x, y, nap, heading, extra in FURNITURE:
         lon, lat, h = to_geodetic.transform([x], [y], [nap])
         assert h is not None
         origin = f"{float(lon[0])!r},{float(lat[0])!r},{float(h[0])!r}"
-        jobs.append((name, {"origin": origin, "heading": str(heading)}))
+        jobs.append((name, {"origin": origin, "heading": str(heading), **extra}))
     results = []
     with ServerClient(base_url, token, timeout_s=UPLOAD_TIMEOUT_S) as client:
         queued = [

@@ -66,7 +66,7 @@ _PLANNERS = frozenset({"admin", "planner"})
 #: The roles allowed each action.
 POLICY: Mapping[Action, frozenset[str]] = {
     Action.READ: _READERS,
-    Action.READ_ASSETS: _READERS,
+    Action.READ_ASSETS: _READERS | {"resident"},  # public assets only (their scope)
     Action.CHANGE_ASSETS: _EDITORS,
     Action.REGISTER_SENSORS: _EDITORS,
     Action.WRITE_OBSERVATIONS: _EDITORS | {"ingest"},
@@ -247,4 +247,6 @@ def authorize(caller: C | None, action: Action) -> C:
 def admits(caller: Caller | None, asset_id: str, layer: str) -> bool:
     """Whether ``caller``'s scope (if any) takes in this asset; callers without a scope take in
     every asset their role may read."""
+    if caller is not None and caller.role == "resident":
+        return False  # residents read public assets only, whatever their scope (or none)
     return caller is None or caller.scope is None or caller.scope.admits(asset_id, layer)

@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 
 from arserver.domain import Change, asset_change
 from arserver.live.bus import Bus
+from arserver.services.feature_index import FEATURES_FILE, read_feature_index
 from arserver.store import assets as rows
 from arserver.store.assets import AssetRow, extent_of
 from arserver.store.tilestore import TileStore
@@ -78,13 +79,16 @@ class AssetService:
         self, asset: AssetRow, tileset_dir: Path, revision: str, summary: ConversionSummary
     ) -> None:
         """Move a converted tileset in as ``revision``, mark the asset ready with its extent
-        (``summary["wgs84_bbox"]``: west, south, east, north degrees), then announce it.
+        (``summary["wgs84_bbox"]``: west, south, east, north degrees) and, in the same
+        transaction, its features from the tileset's ``features.json`` (replacing those of an
+        earlier revision; none without a usable file), then announce it.
         :class:`OSError` if the tiles cannot be stored (the asset is unchanged then)."""
+        index = read_feature_index(tileset_dir / FEATURES_FILE)  # before the tiles move
         self.tiles.publish(asset["id"], tileset_dir, revision)
         west, south, east, north = summary["wgs84_bbox"]
-        rows.set_state(
-            self.engine, asset["id"], status="ready", progress=1.0, stage="done",
-            summary=summary, west=west, south=south, east=east, north=north,
+        rows.mark_ready(
+            self.engine, asset["id"], index.features, status="ready", progress=1.0,
+            stage="done", summary=summary, west=west, south=south, east=east, north=north,
         )  # fmt: skip
         self._announce(
             asset_change(
@@ -108,9 +112,9 @@ class AssetService:
         return row
 
     def delete(self, asset_id: str) -> bool:
-        """Delete the asset's row and jobs, then its tiles and upload, then take it off the
-        live overlay; False if there is no such asset. A crash between the commit and the file
-        removal leaves only unreferenced files."""
+        """Delete the asset's row, jobs and features, then its tiles and upload, then take it
+        off the live overlay; False if there is no such asset. A crash between the commit and
+        the file removal leaves only unreferenced files."""
         deleted = rows.delete_asset(self.engine, asset_id)
         if deleted is None:
             return False

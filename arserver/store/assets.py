@@ -4,6 +4,7 @@ tile routes. Rows cross to the API as :class:`AssetRow`."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
@@ -20,6 +21,7 @@ from sqlalchemy import (
     update,
 )
 
+from arserver.store.features import FeaturePosition, delete_features, replace_features
 from arserver.store.schema import assets, jobs
 
 if TYPE_CHECKING:  # a type only: the store never runs the converter
@@ -108,6 +110,24 @@ def set_state(engine: Engine, asset_id: str, **values: Any) -> None:
         )
 
 
+def mark_ready(
+    engine: Engine, asset_id: str, features: Iterable[FeaturePosition], **values: Any
+) -> bool:
+    """In one transaction: the asset's conversion state becomes ``values`` (its status
+    ``ready``, its summary and extent) and its features ``features``, replacing those of an
+    earlier revision. False (and nothing written) if there is no such asset any more."""
+    with engine.begin() as connection:
+        result = connection.execute(
+            update(assets)
+            .where(assets.c.id == asset_id)
+            .values(updated_at=datetime.now(UTC), **values)
+        )
+        if not result.rowcount:
+            return False
+        replace_features(connection, asset_id, features)
+    return True
+
+
 def list_assets(
     engine: Engine,
     *,
@@ -149,11 +169,12 @@ def update_asset(engine: Engine, asset_id: str, values: dict[str, Any]) -> bool:
 
 
 def delete_asset(engine: Engine, asset_id: str) -> AssetRow | None:
-    """Remove an asset's row and its jobs; returns the row as it was (None if there is no such
-    asset). The caller removes its files afterwards (a crash in between leaves only
-    unreferenced files)."""
+    """Remove an asset's row, its jobs and its features; returns the row as it was (None if
+    there is no such asset). The caller removes its files afterwards (a crash in between
+    leaves only unreferenced files)."""
     with engine.begin() as connection:
         connection.execute(delete(jobs).where(jobs.c.asset_id == asset_id))
+        delete_features(connection, asset_id)  # also without a database's cascade
         row = connection.execute(
             delete(assets).where(assets.c.id == asset_id).returning(*assets.c)
         ).first()

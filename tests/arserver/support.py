@@ -36,10 +36,20 @@ def engine_of(client: TestClient) -> Engine:
     return engine
 
 
+#: The round of the resident tokens the helpers make (residents are always limited to one).
+RESIDENT_ROUND = "r1"
+
+
+def role_token(engine: Engine, role: str) -> str:
+    """The secret of a new token of ``role`` (a resident's is limited to
+    :data:`RESIDENT_ROUND`, as every resident token is to a round)."""
+    scope = f"round:{RESIDENT_ROUND}" if role == "resident" else None
+    return create_token(engine, role, scope=scope)[0]
+
+
 def token(client: TestClient, role: str = "gis") -> str:
     """The secret of a new token of ``role``."""
-    secret, _ = create_token(engine_of(client), role)
-    return secret
+    return role_token(engine_of(client), role)
 
 
 def auth(client: TestClient, role: str = "gis") -> dict[str, str]:
@@ -73,7 +83,7 @@ def tokens_for(settings: Settings, *roles: str) -> list[str]:
     role; their secrets, in order."""
     engine = open_database(settings)
     try:
-        return [create_token(engine, role)[0] for role in roles]
+        return [role_token(engine, role) for role in roles]
     finally:
         engine.dispose()
 

@@ -22,7 +22,7 @@ from arserver.services.audit import AuditService
 from arserver.store.audit import GENESIS, actor_digest, entry_hash, purge_before
 from arserver.store.retention import apply_personal_retention
 from arserver.store.schema import audit_chain, audit_entries
-from tests.arserver.support import database_text, engine_of
+from tests.arserver.support import database_text, engine_of, role_token
 
 CLIENT = ("203.0.113.7", 50123)
 CLIENT_NETWORK = "203.0.113.0/24"
@@ -137,7 +137,7 @@ def test_a_refused_live_handshake_is_recorded(audited: TestClient) -> None:
 
 def test_the_audit_log_is_for_admins_only_and_comes_in_pages(audited: TestClient) -> None:
     engine = engine_of(audited)
-    secrets = {role: create_token(engine, role)[0] for role in ROLES}
+    secrets = {role: role_token(engine, role) for role in ROLES}
     for role, secret in secrets.items():
         status = audited.get("/api/v1/audit", headers=bearer(secret)).status_code
         assert status == (200 if role == "admin" else 403), role

@@ -69,9 +69,10 @@ def test_resident_tokens_and_only_they_are_limited_to_one_round(
 
 @pytest.mark.parametrize("scope", ["round:r1", "round-link:r1"])
 def test_a_resident_token_names_its_round(engine: Engine, scope: str) -> None:
-    secret, record = create_token(engine, "resident", scope=scope)
+    secret, _record = create_token(engine, "resident", scope=scope)
     found = authenticate(engine, secret)
-    assert found is not None and found.scope is not None
+    assert found is not None
+    assert found.scope is not None
     assert (str(found.scope), found.scope.round_id) == (scope, "r1")
 
 

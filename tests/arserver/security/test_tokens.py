@@ -45,9 +45,10 @@ def test_unknown_role_is_refused(engine: Engine) -> None:
 
 @pytest.mark.parametrize("role", ROLES)
 def test_cli_prints_one_new_token_alone_and_creates_the_database(tmp_path: Path, role: str) -> None:
+    scope = ["--scope", "round:r1"] if role == "resident" else []  # residents need one
     result = CliRunner().invoke(
         cli,
-        ["token", "create", "--role", role, "--name", "field test"],
+        ["token", "create", "--role", role, "--name", "field test", *scope],
         env={"ARSERVER_DATA_DIR": str(tmp_path)},
     )
     assert result.exit_code == 0, result.stderr

@@ -13,7 +13,6 @@ from sqlalchemy import Engine
 
 from arserver.store.schema import metadata
 
-
 #: Made by raw SQL in the migrations, outside the metadata: the SQLite R*Tree of asset
 #: extents (and its shadow tables), PostGIS's own table, and the PostGIS column of assets.
 OUTSIDE_TABLES = ("asset_extents", "spatial_ref_sys")

@@ -1,0 +1,216 @@
+"""``/api/v1/comments``: comments (annotations) at a place or on an asset feature, in threads,
+optionally in a participation round; their moderation and the planners' answers.
+
+No answer carries who wrote a comment (its ``author``): everyone sees ``author_name`` (a
+resident's per-round pseudonym, a staff token's name). Moderators (planners, admins) also see
+hidden comments, why they were hidden and by whom.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, status
+from pydantic import ConfigDict, Field
+
+from arserver.api.deps import get_comments, optional_token
+from arserver.api.models import CheckedModel
+from arserver.errors import InputError, NotFoundError
+from arserver.security.actors import person_of
+from arserver.security.policy import Action, authorize
+from arserver.security.tokens import TokenRecord
+from arserver.services.checks import storable_text
+from arserver.services.comments import (
+    MAX_PAGE,
+    CommentDraft,
+    CommentService,
+    Listing,
+    is_moderator,
+)
+from arserver.store.comments import CommentRow
+
+Coordinate = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+MAX_TEXT = 5000
+
+
+class CommentIn(CheckedModel):
+    """Example: ``{"location": [4.8952, 52.3702, 43.1], "text": "Graag meer bomen hier",
+    "round": "..."}``, or on a feature: ``{"asset": "...", "feature": "kabel-12", "text":
+    "..."}``; a reply: ``{"reply_to": "...", "text": "..."}`` (its place and round are those
+    of the comment it answers unless given)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=MAX_TEXT, description="Stored verbatim")
+    location: list[Coordinate] | None = Field(
+        default=None,
+        min_length=2,
+        max_length=3,
+        description="[lon, lat] or [lon, lat, h] (WGS 84, ellipsoidal metres), or x, y, z in `crs`",
+    )
+    crs: str | None = Field(default=None, max_length=50, description="e.g. EPSG:7415")
+    asset: str | None = Field(default=None, min_length=1, max_length=32)
+    feature: str | None = Field(default=None, min_length=1, max_length=200)
+    round: str | None = Field(default=None, min_length=1, max_length=32)
+    reply_to: str | None = Field(default=None, min_length=1, max_length=32)
+
+
+class HideIn(CheckedModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=1000, description="Kept for moderators")
+
+
+class ResponseIn(CheckedModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=MAX_TEXT, description="The planners' answer")
+
+
+def _comment_out(row: CommentRow, moderator: bool) -> dict[str, Any]:
+    location = [row["lon"], row["lat"]] + ([row["h"]] if row["h"] is not None else [])
+    response: dict[str, Any] | None = None
+    if row["response"] is not None and row["responded_at"] is not None:
+        response = {"text": row["response"], "at": row["responded_at"].isoformat()}
+        if moderator:
+            response["by"] = row["responded_by"]
+    out: dict[str, Any] = {
+        "id": row["id"], "round": row["round_id"], "thread": row["thread_id"],
+        "reply_to": row["reply_to"], "location": location, "asset": row["asset_id"],
+        "feature": row["feature_id"], "text": row["text"], "author_name": row["author_name"],
+        "author_kind": row["author_kind"], "status": row["status"],
+        "created_at": row["created_at"].isoformat(), "response": response,
+    }  # fmt: skip
+    if moderator:
+        moderated = row["moderated_at"]
+        out["moderation"] = (
+            None
+            if moderated is None
+            else {
+                "reason": row["moderation_reason"],
+                "by": row["moderated_by"],
+                "at": moderated.isoformat(),
+            }
+        )
+    return out
+
+
+def _known(comment_id: str) -> None:
+    if len(comment_id) > 32 or not storable_text(comment_id):  # no such id can exist
+        raise NotFoundError("no such comment")
+
+
+def _text(value: str | None, name: str) -> str | None:
+    if value is not None and not storable_text(value):
+        raise InputError(f"{name} must be valid Unicode without NUL characters")
+    return value
+
+
+def comments_router() -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["participation"])
+
+    @router.post(
+        "/comments",
+        status_code=status.HTTP_201_CREATED,
+        summary="Comment at a place or on an asset feature",
+        description="In a round only while it is open (409 before and after), within its "
+        "area (422); residents only in their own public round, under their pseudonym. A "
+        "round's shared link cannot comment: join the round first. The comment reaches the "
+        "live `annotations` layer.",
+    )
+    def create_comment(
+        body: CommentIn,
+        service: Annotated[CommentService, Depends(get_comments)],
+        token: Annotated[TokenRecord | None, Depends(optional_token)],
+    ) -> dict[str, Any]:
+        if token is not None and token.scope is not None and token.scope.kind == "round-link":
+            caller = token  # the service refuses it with the way to join
+        else:
+            caller = authorize(token, Action.COMMENT)
+        draft = CommentDraft(
+            text=body.text, location=body.location, crs=body.crs, asset_id=body.asset,
+            feature_id=body.feature, round_id=body.round, reply_to=body.reply_to,
+        )  # fmt: skip
+        row = service.create(caller, draft)
+        return _comment_out(row, is_moderator(caller))
+
+    @router.get(
+        "/comments",
+        summary="Comments, newest first",
+        description="Residents read the visible comments of their round; moderators also "
+        "hidden ones. `next` is the cursor of the next page (null on the last).",
+    )
+    def comments_index(
+        service: Annotated[CommentService, Depends(get_comments)],
+        token: Annotated[TokenRecord | None, Depends(optional_token)],
+        round_id: Annotated[str | None, Query(alias="round", max_length=32)] = None,
+        asset: Annotated[str | None, Query(max_length=32)] = None,
+        bbox: Annotated[
+            str | None, Query(max_length=200, description="west,south,east,north (WGS 84)")
+        ] = None,
+        thread: Annotated[str | None, Query(max_length=32)] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+        cursor: Annotated[str | None, Query(max_length=200)] = None,
+    ) -> dict[str, Any]:
+        caller = authorize(token, Action.READ_COMMENTS)
+        listing = Listing(
+            round_id=_text(round_id, "round"), asset_id=_text(asset, "asset"),
+            thread_id=_text(thread, "thread"), bbox=bbox, limit=limit,
+            cursor=_text(cursor, "cursor"),
+        )  # fmt: skip
+        rows, following = service.find(caller, listing)
+        moderator = is_moderator(caller)
+        return {"comments": [_comment_out(r, moderator) for r in rows], "next": following}
+
+    @router.get("/comments/{comment_id}", summary="A comment")
+    def comment_detail(
+        comment_id: str,
+        service: Annotated[CommentService, Depends(get_comments)],
+        token: Annotated[TokenRecord | None, Depends(optional_token)],
+    ) -> dict[str, Any]:
+        caller = authorize(token, Action.READ_COMMENTS)
+        _known(comment_id)
+        return _comment_out(service.get(caller, comment_id), is_moderator(caller))
+
+    @router.post(
+        "/comments/{comment_id}/hide",
+        summary="Hide a comment (moderation)",
+        description="The text and the reason are kept, for moderators and the audit log; the "
+        "comment leaves the live overlay.",
+    )
+    def hide_comment(
+        comment_id: str,
+        body: HideIn,
+        service: Annotated[CommentService, Depends(get_comments)],
+        token: Annotated[TokenRecord | None, Depends(optional_token)],
+    ) -> dict[str, Any]:
+        caller = authorize(token, Action.MODERATE_COMMENTS)
+        _known(comment_id)
+        return _comment_out(service.hide(comment_id, body.reason, person_of(caller)), True)
+
+    @router.post("/comments/{comment_id}/restore", summary="Show a hidden comment again")
+    def restore_comment(
+        comment_id: str,
+        service: Annotated[CommentService, Depends(get_comments)],
+        token: Annotated[TokenRecord | None, Depends(optional_token)],
+    ) -> dict[str, Any]:
+        caller = authorize(token, Action.MODERATE_COMMENTS)
+        _known(comment_id)
+        return _comment_out(service.restore(comment_id, person_of(caller)), True)
+
+    @router.post(
+        "/comments/{comment_id}/response",
+        summary="Answer a comment (planners)",
+        description="Stores or replaces the answer shown with the comment.",
+    )
+    def respond_to_comment(
+        comment_id: str,
+        body: ResponseIn,
+        service: Annotated[CommentService, Depends(get_comments)],
+        token: Annotated[TokenRecord | None, Depends(optional_token)],
+    ) -> dict[str, Any]:
+        caller = authorize(token, Action.MODERATE_COMMENTS)
+        _known(comment_id)
+        return _comment_out(service.respond(comment_id, body.text, person_of(caller)), True)
+
+    return router

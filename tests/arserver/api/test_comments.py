@@ -1,0 +1,341 @@
+"""Comments over HTTP: who may write where and when, threads, moderation and answers, what
+each reader sees, hostile text, the audit log, and live delivery on the annotations layer."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests.arserver.api.test_rounds import (
+    OUTSIDE_AREA,
+    OUTSIDE_EXTENT,
+    POINT,
+    at,
+    bearer,
+    close,
+    join,
+    make_round,
+)
+from tests.arserver.support import auth, engine_of, insert_asset
+
+BACKENDS = ("sqlite",)
+
+
+def post(client: TestClient, headers: dict[str, str], **body: Any) -> Any:
+    return client.post("/api/v1/comments", json=body, headers=headers)
+
+
+def comment(client: TestClient, headers: dict[str, str], **body: Any) -> dict[str, Any]:
+    body.setdefault("location", POINT)
+    body.setdefault("text", "Graag meer bomen")
+    made = post(client, headers, **body)
+    assert made.status_code == 201, made.text
+    answer: dict[str, Any] = made.json()
+    return answer
+
+
+def listed(client: TestClient, headers: dict[str, str], **query: Any) -> list[dict[str, Any]]:
+    answer = client.get("/api/v1/comments", params=query, headers=headers)
+    assert answer.status_code == 200, answer.text
+    return list(answer.json()["comments"])
+
+
+def test_a_resident_comments_in_their_round_under_a_pseudonym(client: TestClient) -> None:
+    planner = auth(client, "planner")
+    made = make_round(client, planner)
+    resident, name = join(client, made)
+    first = comment(client, resident, round=made["id"], text="Meer bankjes")
+    assert first["author_name"] == name
+    assert first["author_kind"] == "resident"
+    assert first["round"] == made["id"]
+    assert first["thread"] == first["id"]
+    assert first["location"] == POINT
+    assert first["status"] == "visible"
+    assert "author" not in first
+    assert "moderation" not in first
+    second = comment(client, resident, round=made["id"], text="En een fontein")
+    assert second["author_name"] == name  # stable within the round
+    other_round = make_round(client, planner)
+    _other_resident, other_name = join(client, other_round)
+    assert other_name != name
+    for reader in (resident, planner, auth(client, "viewer")):
+        for item in listed(client, reader, round=made["id"]):
+            assert "author" not in item
+            assert item["author_name"] == name
+    shown = client.get(f"/api/v1/rounds/{made['id']}").json()
+    assert shown["comment_count"] == 2
+
+
+def test_the_round_s_shared_link_cannot_comment(client: TestClient) -> None:
+    made = make_round(client, auth(client, "planner"))
+    refused = post(client, bearer(made["link_token"]), location=POINT, text="hoi", round=made["id"])
+    assert refused.status_code == 403
+    assert "join the round first" in refused.json()["detail"]
+    assert f"/api/v1/rounds/{made['id']}/participants" in refused.json()["detail"]
+
+
+def test_a_round_admits_comments_only_within_its_window(client: TestClient) -> None:
+    planner = auth(client, "planner")
+    upcoming = make_round(
+        client, planner, starts_at=at(timedelta(hours=2)), ends_at=at(timedelta(days=3))
+    )
+    resident, _ = join(client, upcoming)
+    early = post(client, resident, location=POINT, text="te vroeg", round=upcoming["id"])
+    assert early.status_code == 409
+    assert "opens at" in early.json()["detail"]
+    assert post(client, planner, location=POINT, text="x", round=upcoming["id"]).status_code == 409
+    ended = make_round(client, planner)
+    late_resident, _ = join(client, ended)
+    comment(client, late_resident, round=ended["id"])
+    close(client, planner, ended["id"])
+    late = post(client, late_resident, location=POINT, text="te laat", round=ended["id"])
+    assert late.status_code == 409
+    assert "closed at" in late.json()["detail"]
+
+
+def test_comments_outside_the_round_s_area_or_the_extent_are_refused(client: TestClient) -> None:
+    planner = auth(client, "planner")
+    made = make_round(client, planner)
+    resident, _ = join(client, made)
+    outside = post(client, resident, location=OUTSIDE_AREA, text="x", round=made["id"])
+    assert outside.status_code == 422
+    assert f"outside the area of round {made['id']!r}" in outside.json()["detail"]
+    abroad = post(client, planner, location=OUTSIDE_EXTENT, text="x")
+    assert abroad.status_code == 422
+    assert "outside the municipality's extent" in abroad.json()["detail"]
+    rd = post(client, planner, location=[121687.0, 487484.0, 0.0], crs="EPSG:7415", text="Dam")
+    assert rd.status_code == 201, rd.text  # RD New + NAP: near the Dam in Amsterdam
+    lon, lat = rd.json()["location"][:2]
+    assert abs(lon - 4.8936) < 0.01
+    assert abs(lat - 52.3731) < 0.01
+
+
+def test_residents_comment_only_in_their_own_public_round(client: TestClient) -> None:
+    planner = auth(client, "planner")
+    mine, theirs = make_round(client, planner), make_round(client, planner)
+    staff = make_round(client, planner, mode="staff")
+    resident, _ = join(client, mine)
+    elsewhere = post(client, resident, location=POINT, text="x", round=theirs["id"])
+    assert elsewhere.status_code == 403
+    assert mine["id"] in elsewhere.json()["detail"]
+    assert post(client, resident, location=POINT, text="x", round=staff["id"]).status_code == 403
+    nowhere = post(client, resident, location=POINT, text="x")
+    assert nowhere.status_code == 403
+    assert "round" in nowhere.json()["detail"]
+    missing = post(client, planner, location=POINT, text="x", round="f" * 32)
+    assert missing.status_code == 422
+    staff_comment = comment(client, auth(client, "viewer"), round=staff["id"])
+    assert staff_comment["author_kind"] == "staff"
+    assert staff_comment["author_name"] == "viewer token"  # the token's name
+    assert comment(client, planner)["round"] is None  # staff comment outside any round
+    assert post(client, auth(client, "ingest"), location=POINT, text="x").status_code == 403
+
+
+def test_replies_form_threads_in_their_round(client: TestClient) -> None:
+    planner = auth(client, "planner")
+    made = make_round(client, planner)
+    resident, name = join(client, made)
+    neighbour, _ = join(client, made)
+    opening = comment(client, resident, round=made["id"], text="Waar komen de fietsen?")
+    reply = comment(client, neighbour, reply_to=opening["id"], location=None, text="Achter")
+    assert reply["thread"] == opening["id"]
+    assert reply["reply_to"] == opening["id"]
+    assert reply["round"] == made["id"]
+    assert reply["location"] == opening["location"]
+    deeper = comment(client, resident, reply_to=reply["id"], text="Dank", round=made["id"])
+    assert deeper["thread"] == opening["id"]
+    assert deeper["author_name"] == name
+    comment(client, resident, round=made["id"], text="Ander onderwerp")
+    thread = listed(client, planner, thread=opening["id"])
+    assert [c["id"] for c in thread] == [deeper["id"], reply["id"], opening["id"]]
+    other = make_round(client, planner)
+    crossed = post(client, planner, reply_to=opening["id"], text="x", round=other["id"])
+    assert crossed.status_code == 422
+    assert "round" in crossed.json()["detail"]
+    assert post(client, planner, reply_to="f" * 32, text="x").status_code == 422
+
+
+def test_moderators_hide_and_restore_and_only_they_see_hidden_comments(
+    client: TestClient,
+) -> None:
+    planner, viewer = auth(client, "planner"), auth(client, "viewer")
+    made = make_round(client, planner)
+    resident, _ = join(client, made)
+    rude = comment(client, resident, round=made["id"], text="Iets grofs")
+    url = f"/api/v1/comments/{rude['id']}"
+    assert client.post(f"{url}/hide", json={"reason": "x"}, headers=viewer).status_code == 403
+    assert client.post(f"{url}/hide", json={"reason": "x"}, headers=resident).status_code == 403
+    hidden = client.post(f"{url}/hide", json={"reason": "schelden"}, headers=planner)
+    assert hidden.status_code == 200, hidden.text
+    assert hidden.json()["status"] == "hidden"
+    assert hidden.json()["moderation"]["reason"] == "schelden"
+    assert client.post(f"{url}/hide", json={"reason": "x"}, headers=planner).status_code == 409
+    for reader in (viewer, resident):
+        assert listed(client, reader, round=made["id"]) == []
+        assert client.get(url, headers=reader).status_code == 404
+    seen = listed(client, planner, round=made["id"])
+    assert [(c["status"], c["moderation"]["reason"], c["text"]) for c in seen] == [
+        ("hidden", "schelden", "Iets grofs")
+    ]
+    answer = post(client, resident, reply_to=rude["id"], text="x")
+    assert answer.status_code == 409
+    assert "hidden" in answer.json()["detail"]
+    responded = client.post(f"{url}/response", json={"text": "Bedankt"}, headers=planner)
+    assert responded.status_code == 409  # restore it first
+    assert client.get("/api/v1/rounds/" + made["id"]).json()["comment_count"] == 0
+    restored = client.post(f"{url}/restore", headers=planner)
+    assert restored.status_code == 200
+    assert restored.json()["status"] == "visible"
+    assert restored.json()["moderation"]["reason"] == "schelden"  # kept on record
+    assert client.post(f"{url}/restore", headers=planner).status_code == 409
+    assert client.get(url, headers=resident).json()["text"] == "Iets grofs"
+    assert client.post("/api/v1/comments/nope/restore", headers=planner).status_code == 404
+
+
+def test_planners_answer_comments_and_everyone_sees_the_answer(client: TestClient) -> None:
+    planner = auth(client, "planner")
+    made = make_round(client, planner)
+    resident, _ = join(client, made)
+    question = comment(client, resident, round=made["id"], text="Komt er een zebrapad?")
+    url = f"/api/v1/comments/{question['id']}/response"
+    assert client.post(url, json={"text": "x"}, headers=resident).status_code == 403
+    answered = client.post(url, json={"text": "Ja, in 2027."}, headers=planner)
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["response"]["text"] == "Ja, in 2027."
+    assert answered.json()["response"]["by"] == "planner token"
+    (seen,) = listed(client, resident, round=made["id"])
+    assert seen["response"]["text"] == "Ja, in 2027."
+    assert "by" not in seen["response"]
+    client.post(url, json={"text": "Ja, in het voorjaar van 2027."}, headers=planner)
+    (seen,) = listed(client, resident)  # a round's token reads its own round by default
+    assert seen["response"]["text"] == "Ja, in het voorjaar van 2027."
+
+
+def test_hide_and_restore_are_in_the_audit_log_with_the_comment_as_object(
+    client: TestClient,
+) -> None:
+    planner = auth(client, "planner")
+    made = comment(client, planner)
+    url = f"/api/v1/comments/{made['id']}"
+    client.post(f"{url}/hide", json={"reason": "dubbel"}, headers=planner)
+    client.post(f"{url}/restore", headers=planner)
+    entries = client.get("/api/v1/audit", headers=auth(client, "admin")).json()["entries"]
+    done = [(e["action"], e["object"], e["result"]) for e in entries]
+    assert ("POST /api/v1/comments/{comment_id}/hide", made["id"], "200") in done
+    assert ("POST /api/v1/comments/{comment_id}/restore", made["id"], "200") in done
+    assert ("POST /api/v1/comments", made["id"], "201") in done
+
+
+def test_hostile_text_is_stored_and_returned_verbatim(client: TestClient) -> None:
+    planner = auth(client, "planner")
+    texts = [
+        "<script>alert('x')</script>",
+        "'; DROP TABLE comments; --",
+        "\u202egnp.exe \U0001f333 \u00e9\u0301 \r\n\ttab",
+        "x" * 5000,
+    ]
+    for text in texts:
+        made = comment(client, planner, text=text)
+        assert client.get(f"/api/v1/comments/{made['id']}", headers=planner).json()["text"] == text
+    raw = [
+        '{"location": [4.9, 52.37], "text": "\\ud800"}',  # a lone surrogate
+        '{"location": [4.9, 52.37], "text": "a\\u0000b"}',  # a NUL character
+        '{"location": [1e400, 52.37], "text": "x"}',  # no double holds it
+        '{"location": [1%s, 52.37], "text": "x"}' % ("0" * 400),
+    ]
+    for content in raw:
+        refused = client.post(
+            "/api/v1/comments",
+            content=content,
+            headers={**planner, "Content-Type": "application/json"},
+        )
+        assert refused.status_code == 422, refused.text
+    assert post(client, planner, location=POINT, text="x" * 5001).status_code == 422
+    assert post(client, planner, location=POINT, text="").status_code == 422
+    assert post(client, planner, location=[True, 52.0], text="x").status_code == 422
+    assert post(client, planner, location=[4.9], text="x").status_code == 422
+    assert post(client, planner, text="no place").status_code == 422
+    huge = client.post(
+        "/api/v1/comments",
+        content=b'{"text": "' + b"x" * (20 << 20) + b'"}',
+        headers={**planner, "Content-Type": "application/json"},
+    )
+    assert huge.status_code == 413
+    assert (
+        client.get("/api/v1/comments", params={"round": "a\x00"}, headers=planner).status_code
+        == 422
+    )
+    assert client.get("/api/v1/comments/a%00b", headers=planner).status_code == 404
+    assert client.get("/api/v1/comments/" + "x" * 40, headers=planner).status_code == 404
+    assert listed(client, planner, limit=1000)[-1]["text"] == texts[0]  # nothing half-written
+
+
+def test_comments_are_listed_by_place_and_asset_page_by_page(client: TestClient) -> None:
+    planner = auth(client, "planner")
+    insert_asset(engine_of(client), "bridge", public=True, extent=(4.89, 52.36, 4.91, 52.38))
+    made = [comment(client, planner, text=f"n{k}") for k in range(5)]
+    on_bridge = comment(client, planner, asset="bridge", text="brug")
+    assert on_bridge["asset"] == "bridge"
+    far = comment(client, planner, location=[5.12, 52.09], text="Utrecht")
+    near = listed(client, planner, bbox="4.8,52.3,5.0,52.4")
+    assert far["id"] not in {c["id"] for c in near}
+    assert len(near) == 6
+    assert [c["id"] for c in listed(client, planner, asset="bridge")] == [on_bridge["id"]]
+    seen: list[str] = []
+    cursor = None
+    while True:
+        query: dict[str, Any] = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = client.get("/api/v1/comments", params=query, headers=planner).json()
+        seen += [c["id"] for c in page["comments"]]
+        cursor = page["next"]
+        if cursor is None:
+            break
+    assert seen == [far["id"], on_bridge["id"], *[m["id"] for m in reversed(made)]]
+    bad = client.get("/api/v1/comments", params={"cursor": "nonsense"}, headers=planner)
+    assert bad.status_code == 422
+    assert (
+        client.get("/api/v1/comments", params={"bbox": "1,2"}, headers=planner).status_code == 422
+    )
+    assert client.get("/api/v1/comments").status_code == 401
+
+
+def test_a_live_subscriber_receives_comments_and_sees_hidden_ones_leave(
+    client: TestClient,
+) -> None:
+    planner = auth(client, "planner")
+    made = make_round(client, planner)
+    resident, name = join(client, made)
+    viewer = auth(client, "viewer")["Authorization"].removeprefix("Bearer ")
+    with client.websocket_connect(f"/api/v1/live?access_token={viewer}") as ws:
+        assert ws.receive_json()["type"] == "welcome"
+        ws.send_json(
+            {"type": "subscribe", "id": "plein", "area": {"bbox": [4.85, 52.35, 4.95, 52.4]},
+             "layers": ["annotations"]}
+        )  # fmt: skip
+        assert ws.receive_json()["type"] == "snapshot"
+        written = comment(client, resident, round=made["id"], text="Live!")
+        update = receive_update(ws)
+        (item,) = update["items"]
+        assert item["key"] == f"comment:{written['id']}"
+        assert item["layer"] == "annotations"
+        assert item["data"]["text"] == "Live!"
+        assert item["data"]["author"] == name
+        assert item["data"]["round"] == made["id"]
+        assert item["position"] == POINT
+        client.post(
+            f"/api/v1/comments/{written['id']}/hide", json={"reason": "test"}, headers=planner
+        )
+        (gone,) = receive_update(ws)["items"]
+        assert gone["key"] == item["key"]
+        assert gone.get("removed") is True
+        assert "text" not in gone["data"]
+
+
+def receive_update(ws: Any) -> dict[str, Any]:
+    """The next update (the test client's receive blocks until one comes)."""
+    while True:
+        message: dict[str, Any] = ws.receive_json()
+        if message["type"] == "update":
+            return message
