@@ -39,7 +39,27 @@ class CommentIn(CheckedModel):
     "..."}``; a reply: ``{"reply_to": "...", "text": "..."}`` (its place and round are those
     of the comment it answers unless given)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "location": [4.8952, 52.3702, 43.1],
+                    "text": "Graag meer bomen hier",
+                    "round": "5f0c3b1e9a7d4c2b8e6f1a2b3c4d5e6f",
+                },
+                {
+                    "asset": "8c591a68828e4cc9",
+                    "feature": "utility-1",
+                    "text": "Ligt deze kabel onder het nieuwe fietspad?",
+                },
+                {
+                    "reply_to": "0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a",
+                    "text": "Eens, de hoek is onoverzichtelijk.",
+                },
+            ]
+        },
+    )
 
     text: str = Field(min_length=1, max_length=MAX_TEXT, description="Stored verbatim")
     location: list[Coordinate] | None = Field(

@@ -50,7 +50,29 @@ class RoundIn(CheckedModel):
     [4.89, 52.37]]]}, "assets": ["..."], "starts_at": "2026-05-01T09:00:00+02:00",
     "ends_at": "2026-06-01T00:00:00+02:00"}``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "Herinrichting Marktplein",
+                    "description": "Waar wilt u bankjes, bomen en fietsenrekken?",
+                    "privacy_notice": "We bewaren uw reactie, de plek en een schuilnaam; geen "
+                    "naam, e-mail- of IP-adres.",
+                    "mode": "public",
+                    "area": {
+                        "type": "Polygon",
+                        "coordinates": [
+                            [[4.89, 52.37], [4.90, 52.37], [4.90, 52.38], [4.89, 52.37]]
+                        ],
+                    },
+                    "assets": ["8c591a68828e4cc9"],
+                    "starts_at": "2026-05-01T09:00:00+02:00",
+                    "ends_at": "2026-06-01T00:00:00+02:00",
+                }
+            ]
+        },
+    )
 
     title: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=10000)

@@ -40,6 +40,7 @@ tokens = Table(
     Column("expires_at", UTCDateTime()),  # None: until revoked
     Column("scope", String(140)),  # None: everything the role may; "asset:ID" or "layer:NAME"
 )
+Index("tokens_scope", tokens.c.scope)  # the resident tokens of a round
 
 assets = Table(
     "assets",
@@ -294,7 +295,9 @@ inspections = Table(
     Column("closed_at", UTCDateTime()),  # when it became resolved or rejected
 )
 Index("inspections_place", inspections.c.lat, inspections.c.lon)
-Index("inspections_created", inspections.c.created_at)
+Index("inspections_created", inspections.c.created_at, inspections.c.id)
+Index("inspections_status", inspections.c.status)
+Index("inspections_asset", inspections.c.asset_id)
 
 #: One row per change of an inspection: ``change`` created | status | assigned | edited |
 #: photo; the status before and after, the assignee after, and the note of whoever did it.
@@ -399,3 +402,25 @@ comments = Table(
 )
 Index("comments_place", comments.c.lat, comments.c.lon)
 Index("comments_author", comments.c.author)
+Index("comments_created", comments.c.created_at, comments.c.id)
+Index("comments_status", comments.c.status)
+
+#: The moderation history of a comment, one row per act: ``action`` hidden | restored |
+#: answered, by whom (``actor``, as records store people), when, and the reason or answer
+#: given (``text``). The comment's own columns hold only the latest state.
+comment_events = Table(
+    "comment_events",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column(
+        "comment_id",
+        String(32),
+        ForeignKey("comments.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("actor", String(200)),
+    Column("action", String(10), nullable=False),
+    Column("text", Text),
+)

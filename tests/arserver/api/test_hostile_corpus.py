@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,13 @@ JSON_WRITES = [
     ("POST", "/api/v1/tokens"),
     ("PATCH", "/api/v1/assets/a1"),
     ("POST", "/api/v1/alerts/1/acknowledge"),
+    ("POST", "/api/v1/inspections"),
+    ("PATCH", "/api/v1/inspections/i1"),
+    ("POST", "/api/v1/comments"),
+    ("POST", "/api/v1/comments/c1/hide"),
+    ("POST", "/api/v1/comments/c1/response"),
+    ("POST", "/api/v1/rounds"),
+    ("PATCH", "/api/v1/rounds/r1"),
 ]
 #: (what, body, content type)
 BODIES: list[tuple[str, bytes, str]] = [
@@ -171,6 +179,40 @@ def test_sql_and_script_strings_are_stored_verbatim_in_every_text_field(
         assert reply.status_code == 201, reply.text
         assert reply.json()["name"] == text
     assert len(http.get("/api/v1/rules").json()["rules"]) >= len(TEXTS)
+    still_serving(served, http)
+
+
+def test_hostile_strings_are_kept_verbatim_in_field_work_and_participation(
+    served: tuple[ServerProcess, str], http: httpx.Client
+) -> None:
+    now = datetime.now(UTC)
+    ring = [[4.89, 52.36], [4.91, 52.36], [4.91, 52.38], [4.89, 52.36]]
+    for text in TEXTS:
+        found = {"location": [4.9, 52.37, 43.0], "category": "damage", "description": text}
+        reply = http.post("/api/v1/inspections", json=found)
+        assert reply.status_code == 201, reply.text
+        changed = http.patch(
+            f"/api/v1/inspections/{reply.json()['id']}", json={"note": text, "assignee": text}
+        )
+        assert changed.status_code == 200, changed.text
+        detail = http.get(f"/api/v1/inspections/{reply.json()['id']}").json()
+        assert (detail["description"], detail["assignee"]) == (text, text)
+        assert text in [entry["note"] for entry in detail["history"]]
+        round_ = {
+            "title": text, "description": text, "privacy_notice": text, "mode": "staff",
+            "area": {"type": "Polygon", "coordinates": [ring]}, "assets": [],
+            "starts_at": (now - timedelta(hours=1)).isoformat(),
+            "ends_at": (now + timedelta(days=1)).isoformat(),
+        }  # fmt: skip
+        made = http.post("/api/v1/rounds", json=round_)
+        assert made.status_code == 201, made.text
+        assert made.json()["title"] == text
+        said = {"round": made.json()["id"], "location": [4.9, 52.37], "text": text}
+        comment = http.post("/api/v1/comments", json=said)
+        assert comment.status_code == 201, comment.text
+        assert http.get(f"/api/v1/comments/{comment.json()['id']}").json()["text"] == text
+        report = http.get(f"/api/v1/rounds/{made.json()['id']}/report").json()
+        assert [c["text"] for c in report["comments"]] == [text]
     still_serving(served, http)
 
 

@@ -1,5 +1,6 @@
 """Field work and participation: the features of published assets, inspections with their
-history and photos, participation rounds and comments.
+history and photos, participation rounds, comments and their moderation history; the resident
+tokens of a round found by their scope.
 
 Revision ID: 0008
 Revises: 0007
@@ -55,7 +56,9 @@ def upgrade() -> None:
         _time("closed_at"),
     )
     op.create_index("inspections_place", "inspections", ["lat", "lon"])
-    op.create_index("inspections_created", "inspections", ["created_at"])
+    op.create_index("inspections_created", "inspections", ["created_at", "id"])
+    op.create_index("inspections_status", "inspections", ["status"])
+    op.create_index("inspections_asset", "inspections", ["asset_id"])
     op.create_table(
         "inspection_events",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
@@ -140,9 +143,29 @@ def upgrade() -> None:
     op.create_index("ix_comments_thread_id", "comments", ["thread_id"])
     op.create_index("comments_place", "comments", ["lat", "lon"])
     op.create_index("comments_author", "comments", ["author"])
+    op.create_index("comments_created", "comments", ["created_at", "id"])
+    op.create_index("comments_status", "comments", ["status"])
+    op.create_table(
+        "comment_events",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+        sa.Column(
+            "comment_id",
+            sa.String(32),
+            sa.ForeignKey("comments.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        _time("at", nullable=False),
+        sa.Column("actor", sa.String(200)),
+        sa.Column("action", sa.String(10), nullable=False),
+        sa.Column("text", sa.Text()),
+    )
+    op.create_index("ix_comment_events_comment_id", "comment_events", ["comment_id"])
+    op.create_index("tokens_scope", "tokens", ["scope"])
 
 
 def downgrade() -> None:
+    op.drop_index("tokens_scope", table_name="tokens")
+    op.drop_table("comment_events")
     op.drop_table("comments")
     op.drop_table("rounds")
     op.drop_table("inspection_photos")
