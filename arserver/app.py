@@ -187,7 +187,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.engine, app.state.rounds, app.state.bus, extent=settings.extent
         )
         app.state.audit = AuditService(app.state.engine)
-        app.state.privacy = PrivacyService(app.state.engine, app.state.tokens)
+        app.state.privacy = PrivacyService(app.state.engine, app.state.tokens, app.state.bus)
         app.state.writer = ObservationWriter(
             app.state.engine,
             raw_retention=settings.raw_retention,

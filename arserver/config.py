@@ -136,6 +136,13 @@ class Settings(BaseSettings):
         "per /64), counted by each server process; beyond it, requests from that address with "
         "a credential this process has not accepted before get 429 (0: no limit).",
     )
+    rate_round_joins_per_hour: float = Field(
+        default=30.0,
+        ge=0,
+        description="Joins of participation rounds (POST /api/v1/rounds/{id}/participants) "
+        "per hour and client address (IPv6: per /56), as many at once, counted by each server "
+        "process instead of the round link's write limit (0: no limit).",
+    )
     metrics_token: SecretStr | None = Field(
         default=None,
         description="A secret that Prometheus may present (Authorization: Bearer) for /metrics "

@@ -13,6 +13,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+#: How records of people's acts name a resident: this and the id of their token
+#: (:func:`arserver.security.actors.person_of`).
+TOKEN_ACTOR_PREFIX = "token:"
+
 #: Layers a client can subscribe to (a contract of ``/api/v1/live``).
 LAYERS = ("sensors", "alerts", "inspections", "annotations", "assets", "parking")
 

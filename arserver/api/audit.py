@@ -22,7 +22,7 @@ the secret), what (the route's key as in :data:`arserver.security.policy.ROUTES`
 ``id`` of a creation answered with a small JSON body; a person's ``subject`` is recorded only
 as ``subject:`` and its digest, :meth:`~arserver.services.audit.AuditService.subject_digest`),
 the result (the HTTP status, or ``refused`` for a WebSocket) and the origin (the client's
-network: IPv4 ``/24``, IPv6 ``/48``).
+network: IPv4 ``/24``, IPv6 ``/48``; none for a resident of a participation round).
 
 The entry is written after the route ran and *before* its answer goes out (the answer's
 start is held back until then), in a worker thread, never on the event loop: an answer the
@@ -112,6 +112,11 @@ def _object(service: AuditService, parameters: Mapping[str, Any], new_id: str | 
 
 
 def _origin(scope: Scope) -> str | None:
+    """The client's network; none for residents of a participation round, whose round
+    promises that no address of theirs is kept (their token id is the entry's actor)."""
+    caller = _checked(scope)
+    if caller is not None and caller.role == "resident":
+        return None
     client = scope.get("client")
     return truncate_client(str(client[0])) if client else None
 

@@ -1,4 +1,5 @@
-"""Rate limits: writes per token, and refused credentials per client address.
+"""Rate limits: writes per token, joins of participation rounds and refused credentials per
+client address.
 
 Two ASGI middlewares share one :class:`RateLimits`:
 
@@ -157,6 +158,7 @@ class RateLimits:
 
     writes: TokenBuckets | None
     failures: TokenBuckets | None
+    joins: TokenBuckets | None = None
     accepted: RecentCredentials = field(default_factory=RecentCredentials)
     refused: RecentCredentials = field(default_factory=RecentCredentials)
 
@@ -172,7 +174,11 @@ class RateLimits:
         per_min = settings.rate_auth_failures_per_min
         if per_min > 0:
             failures = TokenBuckets(per_min / 60, max(per_min, 1.0), clock=clock)
-        return cls(writes, failures)
+        per_hour = settings.rate_round_joins_per_hour
+        joins = None
+        if per_hour > 0:
+            joins = TokenBuckets(per_hour / 3600, max(per_hour, 1.0), clock=clock)
+        return cls(writes, failures, joins)
 
 
 def client_key(scope: Scope) -> str:
@@ -228,15 +234,37 @@ async def _refuse_websocket(
     await send({"type": "websocket.http.response.body", "body": body})
 
 
+def is_join(method: str, path: str) -> bool:
+    """Whether this is a join of a participation round (``POST
+    /api/v1/rounds/{round_id}/participants``)."""
+    parts = path.split("/")
+    return (
+        method == "POST"
+        and len(parts) == 6
+        and parts[1:4] == ["api", "v1", "rounds"]
+        and (parts[5] == "participants")
+    )
+
+
 class WriteLimit:
     """ASGI middleware, inside the request guard: writes under ``/api/v1`` beyond the limit
-    of their token (or client address) get ``429`` with ``Retry-After``."""
+    of their token (or client address) get ``429`` with ``Retry-After``. Joins of a
+    participation round count per client address instead: every resident presents the same
+    round link, whose write limit one address could otherwise use up for all."""
 
     def __init__(self, app: ASGIApp, *, limits: RateLimits) -> None:
         self.app = app
         self.limits = limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and is_join(scope["method"], str(scope["path"])):
+            joins = self.limits.joins
+            wait = joins.take(f"address {client_key(scope)}") if joins is not None else 0.0
+            if wait > 0:
+                await _refuse_http(send, wait, "too many joins from this address")
+                return
+            await self.app(scope, receive, send)
+            return
         buckets = self.limits.writes
         if (
             buckets is not None

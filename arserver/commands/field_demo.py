@@ -43,7 +43,9 @@ def seed_field_work(
     if planned is None:
         return None
     existing = [
-        r for r in planner.call("GET", "/api/v1/rounds")["rounds"] if r["title"] == ROUND_TITLE
+        r
+        for r in planner.call("GET", "/api/v1/rounds")["rounds"]
+        if r["title"] == ROUND_TITLE and r["state"] != "closed"  # a closed one stays closed
     ]
     if existing:
         link = planner.call("POST", f"/api/v1/rounds/{existing[0]['id']}/link")

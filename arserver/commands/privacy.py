@@ -34,7 +34,7 @@ def _service(settings: Settings) -> tuple[Engine, Bus | None, PrivacyService]:
 
     engine = open_database(settings)
     bus: Bus | None = RedisBus(settings.redis_url) if settings.redis_url else None
-    return engine, bus, PrivacyService(engine, TokenService(engine, bus))
+    return engine, bus, PrivacyService(engine, TokenService(engine, bus), bus)
 
 
 def _carry_out(subject: str, action: str) -> dict[str, Any]:

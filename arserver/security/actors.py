@@ -11,12 +11,10 @@ an inspection's ``created_by`` and history, a comment's ``author``).
 
 from __future__ import annotations
 
+from arserver.domain import TOKEN_ACTOR_PREFIX
 from arserver.security.oidc import ID_PREFIX as OIDC_PREFIX
 from arserver.security.oidc import subject_of
 from arserver.security.tokens import TokenRecord
-
-#: How a resident's token is named in records (followed by the token id).
-TOKEN_ACTOR_PREFIX = "token:"
 
 
 def person_of(caller: TokenRecord) -> str:

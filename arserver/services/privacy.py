@@ -24,13 +24,22 @@ is one more entry there. Today:
   (an OpenID Connect caller's stable subject id instead), so they are found by the subject's
   token names (another token with the same name is included) or subject id. Erasure clears
   it; the acknowledgement and its time stay.
-* ``inspections``, ``inspection_history``, ``inspection_photos``: the inspections the subject
-  recorded or is assigned to, the history entries they made or that assigned them, the
-  photos they added (found the same way; resident tokens as ``token:<id>``). Erasure clears
-  the person (and the notes they wrote); the findings, about public space, stay;
-* ``comments``: the comments they wrote, moderated or answered. Erasure of an author blanks
-  the text and the author and marks the comment ``erased`` (it keeps its place in its thread
-  and its round's report); a moderator or responder is cleared from the comment.
+* ``inspections``, ``inspection_assignments``, ``inspection_history``,
+  ``inspection_history_assignments``, ``inspection_photos``: the inspections the subject
+  recorded, those assigned to them, the history entries they made or that assigned them,
+  the photos they added (found the same way; resident tokens as ``token:<id>``). Each kind
+  exports only the subject's part (an assignee's export has no other inspector's
+  description). Erasure clears the person (and the notes they wrote); the findings, about
+  public space, stay;
+* ``comments``, ``comment_moderation``, ``comment_responses``,
+  ``comment_moderation_history``: the comments they wrote, and their acts as moderator or
+  responder (their reasons and answers, not the comments of others). Erasure of an author
+  blanks the text and the author, rounds the place to about 100 m and marks the comment
+  ``erased`` (it keeps its place in its thread and its round's report); a moderator or
+  responder is cleared from the comment and its history.
+
+Erasure reaches the live overlay: the erased comments leave it and the inspections that named
+the subject are announced again without them (after the commit, on the bus).
 
 An export holds at most :data:`MAX_RECORDS` records of each kind (the newest), so that its
 size is bounded whatever a subject did; ``totals`` says how many there are, and ``more`` where
@@ -51,11 +60,15 @@ from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine
 
+from arserver.domain import TOKEN_ACTOR_PREFIX, Change, comment_change
 from arserver.errors import InputError
-from arserver.security.actors import TOKEN_ACTOR_PREFIX
+from arserver.live.bus import Bus
 from arserver.security.oidc import stable_subject
+from arserver.services.inspections import live_change as inspection_live_change
 from arserver.services.tokens import TokenService
 from arserver.store import audit as audit_rows
+from arserver.store import comments as comment_rows
+from arserver.store import inspections as inspection_rows
 from arserver.store import privacy as rows
 
 #: Most records of one kind an export holds (the newest).
@@ -186,9 +199,14 @@ KINDS: tuple[DataKind, ...] = (
         _erase_acknowledgements,
     ),
     _held_in("inspections", rows.INSPECTIONS),
+    _held_in("inspection_assignments", rows.INSPECTION_ASSIGNMENTS),
     _held_in("inspection_history", rows.INSPECTION_EVENTS),
+    _held_in("inspection_history_assignments", rows.INSPECTION_EVENT_ASSIGNMENTS),
     _held_in("inspection_photos", rows.INSPECTION_PHOTOS),
     _held_in("comments", rows.COMMENTS),
+    _held_in("comment_moderation", rows.COMMENT_MODERATION),
+    _held_in("comment_responses", rows.COMMENT_RESPONSES),
+    _held_in("comment_moderation_history", rows.COMMENT_EVENTS),
 )  # fmt: skip
 
 
@@ -207,6 +225,29 @@ def _identify(connection: Connection, subject: Subject) -> Identity:
     return Identity(token_ids=ids, recorded_as=names, actors=list(ids))
 
 
+def _live_changes(
+    connection: Connection, inspection_ids: list[str], comment_ids: list[str]
+) -> list[Change]:
+    """The live events of erased records as they are now: the inspections without the
+    subject, the comments gone from the overlay."""
+    changes = []
+    for inspection_id in inspection_ids:
+        row = inspection_rows.inspection(connection, inspection_id)
+        if row is not None:
+            changes.append(inspection_live_change(row))
+    for comment_id in comment_ids:
+        comment = comment_rows.comment_of(connection, comment_id)
+        if comment is not None:
+            changes.append(
+                comment_change(
+                    comment["id"], comment["thread_id"], "", "",
+                    (comment["lon"], comment["lat"], comment["h"]), datetime.now(UTC),
+                    round_id=comment["round_id"], visible=False,
+                )
+            )  # fmt: skip
+    return changes
+
+
 def _more(who: Identity, kind: str) -> list[str]:
     """Where the records of ``kind`` beyond an export's are read."""
     if kind != "audit_entries":
@@ -215,11 +256,13 @@ def _more(who: Identity, kind: str) -> list[str]:
 
 
 class PrivacyService:
-    """Export and erasure over one database; ``tokens`` revokes the erased tokens."""
+    """Export and erasure over one database; ``tokens`` revokes the erased tokens, ``bus``
+    (None: nowhere) carries the live overlay's changes of an erasure."""
 
-    def __init__(self, engine: Engine, tokens: TokenService) -> None:
+    def __init__(self, engine: Engine, tokens: TokenService, bus: Bus | None = None) -> None:
         self.engine = engine
         self.tokens = tokens
+        self.bus = bus
 
     def export(self, subject: Subject) -> dict[str, Any]:
         """``{"subject", "exported_at", "data": {kind: [record, ...]}, "totals": {kind: n},
@@ -246,7 +289,11 @@ class PrivacyService:
             who = _identify(connection, subject)
         revoked = sum(1 for token_id in who.token_ids if self.tokens.revoke(token_id))
         with self.engine.begin() as connection:
+            live_inspections, live_comments = rows.live_records_of(connection, who.recorded_as)
             erased = {kind.name: kind.erase(connection, who) for kind in KINDS}
+            changes = _live_changes(connection, live_inspections, live_comments)
+        if changes and self.bus is not None:
+            self.bus.publish(changes)  # after the commit; a bus never fails the erasure
         return {
             "subject": str(subject), "erased_at": datetime.now(UTC), "revoked_tokens": revoked,
             "erased": erased,

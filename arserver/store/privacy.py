@@ -11,10 +11,11 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Table, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Numeric, Table, cast, func, or_, select, update
 
 from arserver.store.schema import (
     alerts,
+    comment_events,
     comments,
     inspection_events,
     inspection_photos,
@@ -123,19 +124,20 @@ def erase_acknowledgements(connection: Connection, names: Collection[str]) -> in
 
 @dataclass(frozen=True)
 class PersonColumns:
-    """The rows of ``table`` that name a person in one of the columns of ``erase`` (a
-    person is named as records store people: :func:`arserver.security.actors.person_of`).
-    ``fields`` are exported, newest first by ``order``; erasing sets, for each column naming
-    the person, the values ``erase`` gives for it."""
+    """The rows of ``table`` whose column ``person`` names a person (as records store people:
+    :func:`arserver.security.actors.person_of`). ``fields`` are exported (only what is the
+    person's own: a moderator's export holds their reasons, not the comments they hid),
+    newest first by ``order``; erasing sets ``erase`` on those rows (values or SQL
+    expressions of the row)."""
 
     table: Table
+    person: str
     fields: tuple[str, ...]
     order: str
-    erase: Mapping[str, Mapping[str, Any]]
+    erase: Mapping[str, Any]
 
     def _named(self, names: Collection[str]) -> ColumnElement[bool]:
-        wanted = sorted(names)
-        return or_(*(self.table.c[column].in_(wanted) for column in self.erase))
+        return self.table.c[self.person].in_(sorted(names))
 
     def rows(
         self, connection: Connection, names: Collection[str], limit: int
@@ -162,48 +164,94 @@ class PersonColumns:
         """Erase the person from every row naming them; how many rows changed."""
         if not names:
             return 0
-        wanted = sorted(names)
-        changed = 0
-        for column, values in self.erase.items():
-            changed += connection.execute(
-                update(self.table).where(self.table.c[column].in_(wanted)).values(**values)
-            ).rowcount
+        changed: int = connection.execute(
+            update(self.table).where(self._named(names)).values(**self.erase)
+        ).rowcount
         return changed
 
 
 #: What an erased comment's author is shown as.
 ERASED_AUTHOR = ""
+#: Decimal places of degrees an erased comment's place keeps (about 100 m): enough for the
+#: round's report to say roughly where, too coarse to point at a house.
+ERASED_PLACE_DECIMALS = 3
 
+
+def _coarse(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    return func.round(cast(column, Numeric), ERASED_PLACE_DECIMALS)
+
+
+c, e, i, v, p = (
+    comments.c,
+    comment_events.c,
+    inspections.c,
+    inspection_events.c,
+    inspection_photos.c,
+)
 INSPECTIONS = PersonColumns(
-    inspections,
+    inspections, "created_by",
     ("id", "category", "severity", "status", "description", "lon", "lat", "h", "created_by",
-     "assignee", "created_at", "updated_at"),
-    "created_at",
-    {"created_by": {"created_by": None}, "assignee": {"assignee": None}},
+     "created_at", "updated_at"),
+    "created_at", {"created_by": None},
+)  # fmt: skip
+INSPECTION_ASSIGNMENTS = PersonColumns(
+    inspections, "assignee", ("id", "category", "status", "assignee", "updated_at"),
+    "updated_at", {"assignee": None},
 )  # fmt: skip
 INSPECTION_EVENTS = PersonColumns(
-    inspection_events,
-    ("inspection_id", "at", "change", "from_status", "to_status", "actor", "assignee", "note"),
-    "at",
+    inspection_events, "actor",
+    ("inspection_id", "at", "change", "from_status", "to_status", "actor", "note"),
     # The note is the person's own words: it goes with them; the change itself stays.
-    {"actor": {"actor": None, "note": None}, "assignee": {"assignee": None}},
-)
-INSPECTION_PHOTOS = PersonColumns(
-    inspection_photos,
-    ("id", "inspection_id", "content_type", "width", "height", "created_by", "created_at"),
-    "created_at",
-    {"created_by": {"created_by": None}},  # the photo shows public space, not its maker
-)
-COMMENTS = PersonColumns(
-    comments,
-    ("id", "round_id", "thread_id", "reply_to", "text", "lon", "lat", "h", "asset_id",
-     "feature_id", "author_name", "status", "moderation_reason", "response", "created_at"),
-    "created_at",
-    {
-        # An erased comment keeps its place in its thread and its round's counts, nothing of
-        # what the person wrote.
-        "author": {"author": None, "author_name": ERASED_AUTHOR, "text": "", "status": "erased"},
-        "moderated_by": {"moderated_by": None},
-        "responded_by": {"responded_by": None},
-    },
+    "at", {"actor": None, "note": None},
 )  # fmt: skip
+INSPECTION_EVENT_ASSIGNMENTS = PersonColumns(
+    inspection_events, "assignee", ("inspection_id", "at", "change", "assignee"),
+    "at", {"assignee": None},
+)  # fmt: skip
+INSPECTION_PHOTOS = PersonColumns(
+    inspection_photos, "created_by",
+    ("id", "inspection_id", "content_type", "width", "height", "created_by", "created_at"),
+    "created_at", {"created_by": None},  # the photo shows public space, not its maker
+)  # fmt: skip
+COMMENTS = PersonColumns(
+    comments, "author",
+    ("id", "round_id", "thread_id", "reply_to", "text", "lon", "lat", "h", "asset_id",
+     "feature_id", "author_name", "status", "created_at"),
+    "created_at",
+    # An erased comment keeps its place in its thread and its round's counts, nothing of what
+    # the person wrote, and only roughly where it was.
+    {"author": None, "author_name": ERASED_AUTHOR, "text": "", "status": "erased",
+     "lon": _coarse(comments.c.lon), "lat": _coarse(comments.c.lat), "h": None},
+)  # fmt: skip
+COMMENT_MODERATION = PersonColumns(
+    comments, "moderated_by", ("id", "status", "moderation_reason", "moderated_by", "moderated_at"),
+    "moderated_at", {"moderated_by": None},
+)  # fmt: skip
+COMMENT_RESPONSES = PersonColumns(
+    comments, "responded_by", ("id", "response", "responded_by", "responded_at"),
+    "responded_at", {"responded_by": None},
+)  # fmt: skip
+COMMENT_EVENTS = PersonColumns(
+    comment_events, "actor", ("comment_id", "at", "action", "text", "actor"),
+    "at", {"actor": None},
+)  # fmt: skip
+
+
+def live_records_of(connection: Connection, names: Collection[str]) -> tuple[list[str], list[str]]:
+    """The ids of the records on the live overlay that name one of ``names`` (open or
+    in-progress inspections they recorded or are assigned to; visible comments they wrote),
+    so that their erasure can be announced."""
+    if not names:
+        return [], []
+    wanted = sorted(names)
+    active = select(inspections.c.id).where(
+        inspections.c.status.in_(["open", "in_progress"]),
+        or_(inspections.c.created_by.in_(wanted), inspections.c.assignee.in_(wanted)),
+    )
+    written = select(comments.c.id).where(
+        comments.c.author.in_(wanted), comments.c.status == "visible"
+    )
+    return (
+        list(connection.execute(active.order_by(inspections.c.id)).scalars()),
+        list(connection.execute(written.order_by(comments.c.id)).scalars()),
+    )

@@ -28,7 +28,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from arserver.config import Settings
-from arserver.store.audit import purge_before
+from arserver.domain import TOKEN_ACTOR_PREFIX
+from arserver.store.audit import erase_actors, purge_before
 from arserver.store.schema import (
     comments,
     inspection_photos,
@@ -114,17 +115,20 @@ def delete_closed_photos(connection: Connection, cutoff: datetime) -> int:
 
 def unlink_residents(connection: Connection, cutoff: datetime) -> int:
     """Clear the author (the link to a resident's token) of residents' comments in rounds that
-    ended before ``cutoff``; the pseudonym and the text stay for the round's record."""
-    ended = select(rounds.c.id).where(rounds.c.ends_at < cutoff)
-    changed: int = connection.execute(
-        update(comments)
-        .where(
-            comments.c.author_kind == "resident",
-            comments.c.author.is_not(None),
-            comments.c.round_id.in_(ended),
-        )
-        .values(author=None)
-    ).rowcount
+    ended before ``cutoff``, and the resident tokens as actors of their audit entries (which
+    name the comments they wrote); the pseudonym and the text stay for the round's record.
+    Returns how many comments were unlinked."""
+    linked = (
+        comments.c.author_kind == "resident",
+        comments.c.author.is_not(None),
+        comments.c.round_id.in_(select(rounds.c.id).where(rounds.c.ends_at < cutoff)),
+    )
+    authors = connection.execute(select(comments.c.author).where(*linked).distinct()).scalars()
+    tokens = [
+        a.removeprefix(TOKEN_ACTOR_PREFIX) for a in authors if a.startswith(TOKEN_ACTOR_PREFIX)
+    ]
+    changed: int = connection.execute(update(comments).where(*linked).values(author=None)).rowcount
+    erase_actors(connection, tokens)
     return changed
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import tracemalloc
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ def limited_client(settings: Settings, clock: Clock, **limits: Any) -> TestClien
     """The application for ``settings`` with ``limits`` (Settings fields), on ``clock``."""
     app = create_app(settings.model_copy(update=limits))
     rate_limits: RateLimits = app.state.rate_limits
-    for buckets in (rate_limits.writes, rate_limits.failures):
+    for buckets in (rate_limits.writes, rate_limits.failures, rate_limits.joins):
         if buckets is not None:
             buckets.clock = clock
     return TestClient(app)
@@ -78,6 +79,36 @@ def test_writes_beyond_the_burst_get_429_while_another_token_writes_on(
         assert (
             client.get(f"/api/v1/sensors/s-{busy[-6:]}-3", headers=bearer(busy)).status_code == 404
         )
+
+
+def test_joins_of_a_round_count_per_address_not_against_the_shared_link(
+    settings: Settings, clock: Clock
+) -> None:
+    """Residents all present the round's one link token: joining is limited per address, and
+    a flood of joins does not use up the link's write limit for everybody."""
+    now = datetime.now(UTC)
+    ring = [[4.89, 52.36], [4.91, 52.36], [4.91, 52.38], [4.89, 52.36]]
+    with limited_client(
+        settings, clock, rate_round_joins_per_hour=2, rate_writes_per_s=0.5, rate_writes_burst=1
+    ) as client:
+        made = client.post(
+            "/api/v1/rounds",
+            json={
+                "title": "Plein", "privacy_notice": "p", "mode": "public",
+                "area": {"type": "Polygon", "coordinates": [ring]}, "assets": [],
+                "starts_at": now.isoformat(), "ends_at": (now + timedelta(days=1)).isoformat(),
+            },
+            headers=bearer(token(client, "planner")),
+        ).json()  # fmt: skip
+        join = f"/api/v1/rounds/{made['id']}/participants"
+        link = bearer(made["link_token"])
+        statuses = [client.post(join, headers=link).status_code for _ in range(3)]
+        assert statuses == [201, 201, 429]
+        refused = client.post(join, headers=link)
+        assert "too many joins" in refused.json()["detail"]
+        assert refused.headers["retry-after"] == "1800"  # one join at 2 per hour
+        clock.now += 1800
+        assert client.post(join, headers=link).status_code == 201
 
 
 def test_the_write_limit_recovers_as_its_clock_runs(settings: Settings, clock: Clock) -> None:

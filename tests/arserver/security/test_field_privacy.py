@@ -8,13 +8,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, insert, select, update
 
 from arserver.config import Settings
 from arserver.security.tokens import create_token
+from arserver.services.audit import AuditService
+from arserver.store.audit import count_of
 from arserver.store.retention import apply_personal_retention
 from arserver.store.schema import (
+    audit_entries,
     comments,
     inspection_events,
     inspection_photos,
@@ -70,11 +74,14 @@ def round_row(engine: Engine, round_id: str, ends: datetime) -> None:
         )  # fmt: skip
 
 
-def comment(engine: Engine, comment_id: str, round_id: str | None, author: str, kind: str) -> None:
+def comment(
+    engine: Engine, comment_id: str, round_id: str | None, author: str, kind: str,
+    lon: float = 4.5, lat: float = 52.5,
+) -> None:  # fmt: skip
     with engine.begin() as connection:
         connection.execute(
             insert(comments).values(
-                id=comment_id, round_id=round_id, thread_id=comment_id, lon=4.5, lat=52.5,
+                id=comment_id, round_id=round_id, thread_id=comment_id, lon=lon, lat=lat,
                 text=f"reactie {comment_id}", author=author, author_name="Bewoner ABCDEF",
                 author_kind=kind, status="visible", created_at=NOW,
             )
@@ -94,7 +101,7 @@ def test_export_and_erasure_cover_inspections_history_photos_and_comments(
     create_token(engine, "inspector", INSPECTOR)
     inspection(engine, "i1", INSPECTOR, None)
     inspection(engine, "i2", "someone else", None)
-    comment(engine, "c1", None, INSPECTOR, "staff")
+    comment(engine, "c1", None, INSPECTOR, "staff", lon=4.5004321, lat=52.4996789)
     subject = f"/api/v1/privacy/subjects/name:{INSPECTOR}"
 
     exported = client.get(subject, headers=bearer(admin)).json()
@@ -107,7 +114,7 @@ def test_export_and_erasure_cover_inspections_history_photos_and_comments(
     assert "data" not in exported["data"]["inspection_photos"][0]  # no image bytes
 
     erased = client.delete(subject, headers=bearer(admin)).json()["erased"]
-    assert erased["inspections"] == 2  # created_by and assignee
+    assert (erased["inspections"], erased["inspection_assignments"]) == (1, 1)
     assert erased["comments"] == 1
     assert column(engine, inspections, "created_by", "i1") is None
     assert column(engine, inspections, "assignee", "i1") is None
@@ -124,6 +131,8 @@ def test_export_and_erasure_cover_inspections_history_photos_and_comments(
     assert column(engine, comments, "text", "c1") == ""
     assert column(engine, comments, "status", "c1") == "erased"
     assert column(engine, comments, "author", "c1") is None
+    assert column(engine, comments, "lon", "c1") == pytest.approx(4.5, abs=1e-9)
+    assert column(engine, comments, "lat", "c1") == pytest.approx(52.5, abs=1e-9)
     again = client.get(subject, headers=bearer(admin)).json()
     assert again["totals"]["inspections"] == again["totals"]["comments"] == 0
 
@@ -169,6 +178,9 @@ def test_retention_unlinks_residents_of_long_ended_rounds_and_keeps_their_words(
     comment(engine, "r-old", "ended", "token:abc", "resident")
     comment(engine, "staff-old", "ended", "planner Piet", "staff")
     comment(engine, "r-new", "recent", "token:def", "resident")
+    audit = AuditService(engine)
+    audit.record("abc", "POST /api/v1/comments", "r-old", "201", None)
+    audit.record("def", "POST /api/v1/comments", "r-new", "201", None)
 
     purged = apply_personal_retention(engine, settings)
     assert purged["residents' links to their comments"] == 1
@@ -177,3 +189,109 @@ def test_retention_unlinks_residents_of_long_ended_rounds_and_keeps_their_words(
     assert column(engine, comments, "author_name", "r-old") == "Bewoner ABCDEF"
     assert column(engine, comments, "author", "staff-old") == "planner Piet"
     assert column(engine, comments, "author", "r-new") == "token:def"
+    with engine.connect() as connection:
+        assert (count_of(connection, ["abc"]), count_of(connection, ["def"])) == (0, 1)
+    assert audit.verify().intact
+
+
+def test_a_resident_s_writes_are_audited_without_their_network(client: TestClient) -> None:
+    engine = engine_of(client)
+    admin, _ = create_token(engine, "admin")
+    now = datetime.now(UTC)
+    ring = [[4.89, 52.36], [4.91, 52.36], [4.91, 52.38], [4.89, 52.36]]
+    made = client.post(
+        "/api/v1/rounds",
+        json={
+            "title": "Plein", "privacy_notice": "geen adressen", "mode": "public",
+            "area": {"type": "Polygon", "coordinates": [ring]}, "assets": [],
+            "starts_at": (now - timedelta(hours=1)).isoformat(),
+            "ends_at": (now + timedelta(days=1)).isoformat(),
+        },
+        headers=bearer(admin),
+    ).json()  # fmt: skip
+    joined = client.post(
+        f"/api/v1/rounds/{made['id']}/participants", headers=bearer(made["link_token"])
+    ).json()
+    said = client.post(
+        "/api/v1/comments",
+        json={"round": made["id"], "location": [4.9, 52.37], "text": "Mooi plan"},
+        headers=bearer(joined["token"]),
+    )
+    assert said.status_code == 201, said.text
+    with engine.connect() as connection:
+        origins = dict(
+            connection.execute(
+                select(audit_entries.c.action, audit_entries.c.origin).where(
+                    audit_entries.c.action.in_(["POST /api/v1/comments", "POST /api/v1/rounds"])
+                )
+            ).all()
+        )
+    assert origins["POST /api/v1/comments"] is None  # the resident's
+    assert origins["POST /api/v1/rounds"] is not None  # the admin's
+
+
+def test_an_export_holds_the_subject_s_part_of_what_others_wrote(client: TestClient) -> None:
+    """A moderator's or assignee's export holds their own acts, not the words of the people
+    whose comments they moderated or whose findings they were given."""
+    engine = engine_of(client)
+    admin, _ = create_token(engine, "admin")
+    inspection(engine, "i1", "inspector A", None)
+    with engine.begin() as connection:
+        connection.execute(
+            update(inspections).where(inspections.c.id == "i1").values(assignee=INSPECTOR)
+        )
+    comment(engine, "c1", None, "resident B", "resident")
+    with engine.begin() as connection:
+        connection.execute(
+            update(comments)
+            .where(comments.c.id == "c1")
+            .values(status="hidden", moderation_reason="off topic", moderated_by=INSPECTOR)
+        )
+    exported = client.get(
+        f"/api/v1/privacy/subjects/name:{INSPECTOR}", headers=bearer(admin)
+    ).json()["data"]
+    assert exported["inspections"] == []
+    assert [row["id"] for row in exported["inspection_assignments"]] == ["i1"]
+    assert "description" not in exported["inspection_assignments"][0]
+    assert exported["comments"] == []
+    assert exported["comment_moderation"][0]["moderation_reason"] == "off topic"
+    assert "text" not in exported["comment_moderation"][0]
+
+
+def test_an_erasure_reaches_the_live_overlay(client: TestClient) -> None:
+    engine = engine_of(client)
+    admin, _ = create_token(engine, "admin")
+    inspector, _ = create_token(engine, "inspector", INSPECTOR)
+    viewer, _ = create_token(engine, "viewer", "reader")
+    finding = {
+        "location": [4.9, 52.37, 43.0], "category": "damage", "description": "tegel los",
+        "assignee": INSPECTOR,
+    }  # fmt: skip
+    made = client.post("/api/v1/inspections", json=finding, headers=bearer(inspector))
+    assert made.status_code == 201, made.text
+    said = client.post(
+        "/api/v1/comments", json={"location": [4.9, 52.37], "text": "Ik woon hier"},
+        headers=bearer(inspector),
+    )  # fmt: skip
+    assert said.status_code == 201, said.text
+    with client.websocket_connect(f"/api/v1/live?access_token={viewer}") as ws:
+        assert ws.receive_json()["type"] == "welcome"
+        ws.send_json(
+            {"type": "subscribe", "id": "s1", "area": {"bbox": [4.8, 52.3, 5.0, 52.4]},
+             "layers": ["inspections", "annotations"]}
+        )  # fmt: skip
+        snapshot = ws.receive_json()
+        held = {item["key"]: item for item in snapshot["items"]}
+        assert held[f"inspection:{made.json()['id']}"]["data"]["assignee"] == INSPECTOR
+        assert held[f"comment:{said.json()['id']}"]["data"]["text"] == "Ik woon hier"
+        erased = client.delete(f"/api/v1/privacy/subjects/name:{INSPECTOR}", headers=bearer(admin))
+        assert erased.status_code == 200, erased.text
+        seen: dict[str, Any] = {}
+        while len(seen) < 2:
+            message = ws.receive_json()
+            if message["type"] == "update":
+                seen.update({item["key"]: item for item in message["items"]})
+    assert seen[f"inspection:{made.json()['id']}"]["data"]["assignee"] is None
+    gone = seen[f"comment:{said.json()['id']}"]
+    assert gone.get("removed") is True
+    assert "text" not in gone["data"]
