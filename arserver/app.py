@@ -41,6 +41,7 @@ from arserver.domain import Change
 from arserver.errors import (
     ArserverError,
     AuthenticationError,
+    BusyError,
     ConflictError,
     InputError,
     NotFoundError,
@@ -84,6 +85,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     TokenError: 422,
     TilesError: 422,
     DatabaseError: 503,
+    BusyError: 503,
     ArserverError: 500,
 }
 
@@ -132,6 +134,8 @@ def _install_error_table(app: FastAPI) -> None:
     async def handle(_request: Request, exc: Exception) -> JSONResponse:
         status = status_of(exc)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if isinstance(exc, BusyError):
+            headers = {"Retry-After": "5"}
         return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
     async def invalid(_request: Request, exc: Exception) -> JSONResponse:

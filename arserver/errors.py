@@ -38,3 +38,8 @@ class PermissionDeniedError(ArserverError):
 
 class ConflictError(ArserverError):
     """The thing to create exists already (a sensor id, a device EUI)."""
+
+
+class BusyError(ArserverError):
+    """The server has no room for this request now (every turn of a bounded resource is
+    taken); nothing was done and the same request may succeed later (HTTP 503)."""

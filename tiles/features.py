@@ -12,6 +12,7 @@ written as text (a numeric GeoJSON id 17 becomes ``"17"``), and a feature with n
 appears with the tileset or not at all)::
 
     {"features": [{"id": "zone-1",
+                   "point": [lon, lat, h],
                    "center": [lon, lat, h],
                    "bbox": [west, south, east, north, hmin, hmax]}, ...]}
 
@@ -19,7 +20,14 @@ Degrees are WGS 84 (taken as ETRS89, as in the tileset), heights ellipsoidal met
 to 1e-9 degree and 1 mm. ``center`` is the centre of the feature's bounding box in the
 tileset's East-North-Up frame, converted with the frame's own
 :meth:`~tiles.crs.EnuFrame.to_geodetic`; ``bbox`` spans the geodetic coordinates of that box's
-eight corners. Features are listed in conversion order; ids are unique: of several features
+eight corners. ``point`` is a point **on** the feature: the point of its triangles closest to
+that centre (of its vertices, for a feature without triangles). The centre of a box can lie
+far off the feature itself (40 m beside an L-shaped cable), the point never does: it is where
+a finding or a comment "on the feature" is placed. On a zone it lies on the top or bottom
+face over the centre, on a building on the nearest wall, roof or floor, on a cable on its
+surface. Files written before ``point`` existed have ``center`` only.
+
+Features are listed in conversion order; ids are unique: of several features
 with one id only the first is listed (the conversion report warns, naming them). A feature
 without geometry is not listed. Point cloud tilesets have no features and no file.
 """
@@ -51,12 +59,17 @@ ID_PROPERTIES = ("id", "name")
 NAMED_DUPLICATES = 5
 #: Vertices reduced at a time when finding the features' boxes (bounds the extra memory).
 _CHUNK_VERTICES = 1 << 20
+#: Triangles searched at a time when finding the features' points (bounds the extra memory).
+_CHUNK_TRIANGLES = 1 << 17
 
 _DEGREE_DIGITS = 9  # 1e-9 degree: 0.1 mm on the ground
 _METRE_DIGITS = 3  # 1 mm
 _D, _M = f"%.{_DEGREE_DIGITS}f", f"%.{_METRE_DIGITS}f"
-#: One feature of the file (%-format: the id as JSON text, then the nine numbers).
-_ROW = f'{{"id":%s,"center":[{_D},{_D},{_M}],"bbox":[{_D},{_D},{_D},{_D},{_M},{_M}]}}'
+#: One feature of the file (%-format: the id as JSON text, then the twelve numbers).
+_ROW = (
+    f'{{"id":%s,"point":[{_D},{_D},{_M}],"center":[{_D},{_D},{_M}],'
+    f'"bbox":[{_D},{_D},{_D},{_D},{_M},{_M}]}}'
+)
 
 
 def id_text(value: Any) -> str | None:
@@ -118,8 +131,9 @@ class FeatureIndex:
     """The features of one conversion as written to ``features.json``.
 
     ``ids`` are unique, in feature order; ``features`` (n,) the index of each in the model;
-    ``centers`` (n, 3) lon, lat (degrees), h (ellipsoidal metres); ``bboxes`` (n, 6) west,
-    south, east, north (degrees), hmin, hmax (metres); all rounded as in the file.
+    ``centers`` (n, 3) the centres of their boxes and ``points`` (n, 3) the points on them
+    closest to those centres, lon, lat (degrees), h (ellipsoidal metres); ``bboxes`` (n, 6)
+    west, south, east, north (degrees), hmin, hmax (metres); all rounded as in the file.
     ``duplicates``: each id some later feature also had, with how many features were left
     out for it."""
 
@@ -127,6 +141,7 @@ class FeatureIndex:
     features: IndexArray
     centers: FloatArray
     bboxes: FloatArray
+    points: FloatArray
     duplicates: dict[str, int]
 
     def warning(self) -> str | None:
@@ -183,6 +198,115 @@ def feature_boxes(
     return lo, hi, sorted_features[firsts]
 
 
+def closest_on_triangles(targets: FloatArray, triangles: FloatArray) -> FloatArray:
+    """For each row, the point of triangle ``triangles[i]`` ((t, 3, 3): corners a, b, c)
+    closest to ``targets[i]`` ((t, 3)); returns a new (t, 3) array, same units.
+
+    Ericson's region test (Real-Time Collision Detection, 5.1.5), vectorised: the Voronoi
+    region of the target (a corner, an edge, the face) decides the projection. A degenerate
+    triangle (a segment or a point) gives its nearest point where the test defines one; in
+    any case the result is never farther than the nearest corner."""
+    a, b, c = triangles[:, 0], triangles[:, 1], triangles[:, 2]
+    ab, ac = b - a, c - a
+    ap, bp, cp = targets - a, targets - b, targets - c
+
+    def dot(u: FloatArray, v: FloatArray) -> FloatArray:
+        products: FloatArray = np.einsum("ij,ij->i", u, v)
+        return products
+
+    d1, d2 = dot(ab, ap), dot(ac, ap)
+    d3, d4 = dot(ab, bp), dot(ac, bp)
+    d5, d6 = dot(ab, cp), dot(ac, cp)
+    va, vb, vc = d3 * d6 - d5 * d4, d5 * d2 - d1 * d6, d1 * d4 - d3 * d2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        total = va + vb + vc
+        found = a + ab * (vb / total)[:, None] + ac * (vc / total)[:, None]  # inside the face
+        # The regions in the reverse of Ericson's order, so that his first match wins.
+        on_bc = (d4 - d3) / ((d4 - d3) + (d5 - d6))
+        in_bc = (va <= 0) & (d4 - d3 >= 0) & (d5 - d6 >= 0)
+        found = np.where(in_bc[:, None], b + (c - b) * on_bc[:, None], found)
+        on_ac = d2 / (d2 - d6)
+        found = np.where(
+            ((vb <= 0) & (d2 >= 0) & (d6 <= 0))[:, None], a + ac * on_ac[:, None], found
+        )
+        found = np.where(((d6 >= 0) & (d5 <= d6))[:, None], c, found)
+        on_ab = d1 / (d1 - d3)
+        found = np.where(
+            ((vc <= 0) & (d1 >= 0) & (d3 <= 0))[:, None], a + ab * on_ab[:, None], found
+        )
+        found = np.where(((d3 >= 0) & (d4 <= d3))[:, None], b, found)
+        found = np.where(((d1 <= 0) & (d2 <= 0))[:, None], a, found)
+        # The nearest of the projection and the three corners (a non-finite one loses).
+        candidates = np.stack([found, a, b, c], axis=1)
+        squared = ((candidates - targets[:, None, :]) ** 2).sum(axis=2)
+    squared[~np.isfinite(squared)] = np.inf
+    best = squared.argmin(axis=1)
+    result: FloatArray = candidates[np.arange(len(targets)), best]
+    return result
+
+
+def feature_points(
+    parts: Sequence[MeshPart], features: IndexArray, targets: FloatArray
+) -> FloatArray:
+    """For each of ``features`` (ascending, unique feature indices), the point of its parts
+    closest to its row of ``targets`` ((k, 3) ENU metres): on the surface of its triangles,
+    or its nearest vertex when it has none; a new (k, 3) array. A feature without vertices
+    keeps its target.
+
+    Vectorised: the parts' triangles are searched about :data:`_CHUNK_TRIANGLES` at a time
+    (which bounds the memory this takes); per feature the nearest candidate wins (a lexsort
+    by feature, then squared distance)."""
+    points: FloatArray = np.array(targets, dtype=np.float64, copy=True)
+    best = np.full(len(features), np.inf)
+    if not len(features) or not parts:
+        return points
+    feature_of = np.array([p.feature for p in parts], dtype=np.int64)
+    where = np.minimum(np.searchsorted(features, feature_of), len(features) - 1)
+    listed = features[where] == feature_of
+    owned = [
+        (at, part)
+        for at, part, ok in zip(where.tolist(), parts, listed.tolist(), strict=True)
+        if ok and part.vertices.shape[0]
+    ]
+    chunk: list[FloatArray] = []
+    owners: list[int] = []
+    size = 0
+    for position, (at, part) in enumerate(owned):
+        if part.faces.shape[0]:
+            triangles = part.vertices[part.faces]
+        else:  # no triangles: each vertex as a triangle of one point
+            triangles = np.repeat(part.vertices[:, None, :], 3, axis=1)
+        chunk.append(triangles)
+        owners.append(at)
+        size += triangles.shape[0]
+        if size >= _CHUNK_TRIANGLES or position == len(owned) - 1:
+            counts = [t.shape[0] for t in chunk]
+            owner = np.repeat(np.asarray(owners, dtype=np.int64), counts)
+            _keep_nearest(np.concatenate(chunk), owner, targets, points, best)
+            chunk, owners, size = [], [], 0
+    return points
+
+
+def _keep_nearest(
+    triangles: FloatArray,
+    owner: IndexArray,
+    targets: FloatArray,
+    points: FloatArray,
+    best: FloatArray,
+) -> None:
+    """Update ``points`` and ``best`` (squared distances, in place) with each owner's
+    nearest point of ``triangles`` (rows owned by ``owner``) where it is nearer."""
+    found = closest_on_triangles(targets[owner], triangles)
+    squared = ((found - targets[owner]) ** 2).sum(axis=1)
+    order = np.lexsort((squared, owner))
+    sorted_owner = owner[order]
+    firsts = order[np.flatnonzero(np.r_[True, sorted_owner[1:] != sorted_owner[:-1]])]
+    who = owner[firsts]
+    nearer = squared[firsts] < best[who]
+    best[who[nearer]] = squared[firsts][nearer]
+    points[who[nearer]] = found[firsts][nearer]
+
+
 #: Which of (minimum, maximum) each of a box's eight corners takes per axis.
 _CORNERS = np.array([[x, y, z] for x in (0, 1) for y in (0, 1) for z in (0, 1)], dtype=bool)
 
@@ -195,26 +319,34 @@ def index_features(model: FeatureModel, ids: Sequence[str], frame: EnuFrame) -> 
     lo, hi, features = feature_boxes(model.parts, len(model.properties))
     keep, duplicates = _first_of_each(ids, features)
     lo, hi, features = lo[keep], hi[keep], features[keep]
-    # Per feature its centre and then its eight corners: nine points, one call.
+    middle = (lo + hi) / 2.0
+    on_feature = feature_points(model.parts, features, middle)
+    # Per feature its point, its centre and then its eight corners: ten points, one call.
     corners = np.where(_CORNERS[None], hi[:, None, :], lo[:, None, :])
-    points = np.concatenate([((lo + hi) / 2.0)[:, None, :], corners], axis=1).reshape(-1, 3)
-    lon, lat, h = (a.reshape(-1, 9) for a in frame.to_geodetic(*points.T))
-    centers = np.column_stack([lon[:, 0], lat[:, 0], h[:, 0]])
+    enu = np.concatenate([on_feature[:, None, :], middle[:, None, :], corners], axis=1)
+    lon, lat, h = (a.reshape(-1, 10) for a in frame.to_geodetic(*enu.reshape(-1, 3).T))
+    points = np.column_stack([lon[:, 0], lat[:, 0], h[:, 0]])
+    centers = np.column_stack([lon[:, 1], lat[:, 1], h[:, 1]])
     bboxes = np.column_stack(
         [
-            lon[:, 1:].min(axis=1),
-            lat[:, 1:].min(axis=1),
-            lon[:, 1:].max(axis=1),
-            lat[:, 1:].max(axis=1),
-            h[:, 1:].min(axis=1),
-            h[:, 1:].max(axis=1),
+            lon[:, 2:].min(axis=1),
+            lat[:, 2:].min(axis=1),
+            lon[:, 2:].max(axis=1),
+            lat[:, 2:].max(axis=1),
+            h[:, 2:].min(axis=1),
+            h[:, 2:].max(axis=1),
         ]
     )
     digits = np.array([_DEGREE_DIGITS, _DEGREE_DIGITS, _METRE_DIGITS])
-    scale = 10.0 ** np.r_[digits, digits[:2], digits[:2], digits[2], digits[2]]
-    rounded = np.round(np.hstack([centers, bboxes]) * scale) / scale
+    scale = 10.0 ** np.r_[digits, digits, digits[:2], digits[:2], digits[2], digits[2]]
+    rounded = np.round(np.hstack([points, centers, bboxes]) * scale) / scale
     return FeatureIndex(
-        [ids[f] for f in features.tolist()], features, rounded[:, :3], rounded[:, 3:], duplicates
+        [ids[f] for f in features.tolist()],
+        features,
+        centers=rounded[:, 3:6],
+        bboxes=rounded[:, 6:],
+        points=rounded[:, :3],
+        duplicates=duplicates,
     )
 
 
@@ -240,9 +372,9 @@ def write_features(index: FeatureIndex, directory: Path) -> Path:
     One line of JSON text per feature (ids with ASCII escapes, so any text is written, lone
     surrogates included; numbers with the digits they were rounded to)."""
     path = directory / FEATURES_FILE
-    numbers = np.hstack([index.centers, index.bboxes])
+    numbers = np.hstack([index.points, index.centers, index.bboxes])
     rows = [_ROW] * len(index.ids)
-    items = np.empty((len(index.ids), 10), dtype=object)
+    items = np.empty((len(index.ids), 13), dtype=object)
     items[:, 0] = [encode_basestring_ascii(i) for i in index.ids]
     items[:, 1:] = numbers
     body = ",\n".join(rows) % tuple(items.ravel().tolist())

@@ -2,8 +2,9 @@
 optionally in a participation round; their moderation and the planners' answers.
 
 No answer carries who wrote a comment (its ``author``): everyone sees ``author_name`` (a
-resident's per-round pseudonym, a staff token's name). Moderators (planners, admins) also see
-hidden comments, why they were hidden and by whom.
+resident's per-round pseudonym; for staff, in a public round a role label such as
+"Gemeente", elsewhere their token's name). Moderators (planners, admins) also see hidden
+comments, why they were hidden and by whom, and a comment's moderation history.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, status
-from pydantic import ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 from arserver.api.deps import get_comments, optional_token
 from arserver.api.models import CheckedModel
@@ -27,7 +29,7 @@ from arserver.services.comments import (
     Listing,
     is_moderator,
 )
-from arserver.store.comments import CommentRow
+from arserver.store.comments import CommentEventRow, CommentRow
 
 Coordinate = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 MAX_TEXT = 5000
@@ -76,15 +78,86 @@ class CommentIn(CheckedModel):
 
 
 class HideIn(CheckedModel):
-    model_config = ConfigDict(extra="forbid")
+    """Why a comment is hidden (kept for moderators and in the comment's history)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"reason": "Persoonsgegevens van een buurman genoemd"}]},
+    )
 
     reason: str = Field(min_length=1, max_length=1000, description="Kept for moderators")
 
 
 class ResponseIn(CheckedModel):
-    model_config = ConfigDict(extra="forbid")
+    """The planners' answer, shown with the comment (posting again replaces it)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"text": "Dank u. In het ontwerp komen zes lindes langs de oostgevel."}]
+        },
+    )
 
     text: str = Field(min_length=1, max_length=MAX_TEXT, description="The planners' answer")
+
+
+_TIME: JsonDict = {"format": "date-time"}
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AnswerOut(_Out):
+    text: str
+    at: str = Field(description="ISO 8601, UTC", json_schema_extra=_TIME)
+    by: str | None = Field(default=None, description="Who answered (moderators only)")
+
+
+class ModerationOut(_Out):
+    reason: str | None = Field(description="Why it was (last) hidden")
+    by: str | None = Field(description="Who moderated it last")
+    at: str = Field(description="ISO 8601, UTC", json_schema_extra=_TIME)
+
+
+class ModerationStepOut(_Out):
+    action: str = Field(description="hidden, restored or answered")
+    at: str = Field(description="ISO 8601, UTC", json_schema_extra=_TIME)
+    by: str | None = Field(description="Who did it")
+    text: str | None = Field(description="The reason (hidden) or the answer (answered)")
+
+
+class CommentOut(_Out):
+    """A comment as its reader may see it. ``moderation`` is present for moderators only,
+    ``moderation_history`` for moderators reading one comment (``GET /comments/{id}``)."""
+
+    id: str
+    round: str | None
+    thread: str = Field(description="The id of the thread's first comment")
+    reply_to: str | None
+    location: list[float] = Field(description="[lon, lat] or [lon, lat, h] (WGS 84, ellipsoidal m)")
+    asset: str | None = Field(description="Blank for residents where the asset is not public")
+    feature: str | None
+    text: str = Field(description="Verbatim: show it as text, never as markup")
+    author_name: str = Field(
+        description="A resident's pseudonym in the round; staff: a role label in a public round "
+        "('Gemeente'), elsewhere their token's name"
+    )
+    author_kind: str = Field(description="resident or staff")
+    status: str = Field(description="visible or hidden (hidden: moderators only)")
+    created_at: str = Field(description="ISO 8601, UTC", json_schema_extra=_TIME)
+    response: AnswerOut | None
+    moderation: ModerationOut | None = Field(
+        default=None, description="Moderators only: the latest moderation (null: never)"
+    )
+    moderation_history: list[ModerationStepOut] | None = Field(
+        default=None, description="Moderators only, one comment: every step, oldest first"
+    )
+
+
+class CommentPage(_Out):
+    comments: list[CommentOut]
+    next: str | None = Field(description="The cursor of the next page (null on the last)")
 
 
 def _comment_out(row: CommentRow, moderator: bool) -> dict[str, Any]:
@@ -115,6 +188,13 @@ def _comment_out(row: CommentRow, moderator: bool) -> dict[str, Any]:
     return out
 
 
+def _history_out(steps: list[CommentEventRow]) -> list[dict[str, Any]]:
+    return [
+        {"action": e["action"], "at": e["at"].isoformat(), "by": e["actor"], "text": e["text"]}
+        for e in steps
+    ]
+
+
 def _known(comment_id: str) -> None:
     if len(comment_id) > 32 or not storable_text(comment_id):  # no such id can exist
         raise NotFoundError("no such comment")
@@ -132,6 +212,8 @@ def comments_router() -> APIRouter:
     @router.post(
         "/comments",
         status_code=status.HTTP_201_CREATED,
+        response_model=CommentOut,
+        response_model_exclude_unset=True,
         summary="Comment at a place or on an asset feature",
         description="In a round only while it is open (409 before and after), within its "
         "area (422); residents only in their own public round, under their pseudonym. A "
@@ -156,6 +238,8 @@ def comments_router() -> APIRouter:
 
     @router.get(
         "/comments",
+        response_model=CommentPage,
+        response_model_exclude_unset=True,
         summary="Comments, newest first",
         description="Residents read the visible comments of their round; moderators also "
         "hidden ones. `next` is the cursor of the next page (null on the last).",
@@ -182,7 +266,14 @@ def comments_router() -> APIRouter:
         moderator = is_moderator(caller)
         return {"comments": [_comment_out(r, moderator) for r in rows], "next": following}
 
-    @router.get("/comments/{comment_id}", summary="A comment")
+    @router.get(
+        "/comments/{comment_id}",
+        response_model=CommentOut,
+        response_model_exclude_unset=True,
+        summary="A comment",
+        description="Moderators also get its `moderation_history`: every hide, restore and "
+        "answer, oldest first, with who and when.",
+    )
     def comment_detail(
         comment_id: str,
         service: Annotated[CommentService, Depends(get_comments)],
@@ -190,10 +281,16 @@ def comments_router() -> APIRouter:
     ) -> dict[str, Any]:
         caller = authorize(token, Action.READ_COMMENTS)
         _known(comment_id)
-        return _comment_out(service.get(caller, comment_id), is_moderator(caller))
+        row, history = service.detail(caller, comment_id)
+        out = _comment_out(row, is_moderator(caller))
+        if history is not None:
+            out["moderation_history"] = _history_out(history)
+        return out
 
     @router.post(
         "/comments/{comment_id}/hide",
+        response_model=CommentOut,
+        response_model_exclude_unset=True,
         summary="Hide a comment (moderation)",
         description="The text and the reason are kept, for moderators and the audit log; the "
         "comment leaves the live overlay.",
@@ -208,7 +305,12 @@ def comments_router() -> APIRouter:
         _known(comment_id)
         return _comment_out(service.hide(comment_id, body.reason, person_of(caller)), True)
 
-    @router.post("/comments/{comment_id}/restore", summary="Show a hidden comment again")
+    @router.post(
+        "/comments/{comment_id}/restore",
+        response_model=CommentOut,
+        response_model_exclude_unset=True,
+        summary="Show a hidden comment again",
+    )
     def restore_comment(
         comment_id: str,
         service: Annotated[CommentService, Depends(get_comments)],
@@ -220,6 +322,8 @@ def comments_router() -> APIRouter:
 
     @router.post(
         "/comments/{comment_id}/response",
+        response_model=CommentOut,
+        response_model_exclude_unset=True,
         summary="Answer a comment (planners)",
         description="Stores or replaces the answer shown with the comment.",
     )

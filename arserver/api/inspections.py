@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import csv
 import hashlib
-import io
 import json
-import math
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -33,9 +30,11 @@ from arserver.security.policy import Action, authorize
 from arserver.security.tokens import TokenRecord
 from arserver.services.checks import storable_text
 from arserver.services.inspections import (
+    HISTORY_PAGE,
     KEEP,
     MAX_ASSIGNEE_CHARS,
     MAX_DESCRIPTION_CHARS,
+    MAX_HISTORY,
     MAX_LINKS,
     MAX_NOTE_CHARS,
     SEVERITIES,
@@ -45,6 +44,8 @@ from arserver.services.inspections import (
     InspectionService,
     NewInspection,
 )
+from arserver.services.places import parse_bbox
+from arserver.services.tabular import csv_text
 from arserver.store.inspections import Cursor, EventRow, Filters, InspectionRow, PhotoRow
 
 #: An export holds at most this many inspections (newest first); more are left out, and the
@@ -52,8 +53,8 @@ from arserver.store.inspections import Cursor, EventRow, Filters, InspectionRow,
 EXPORT_LIMIT = 10_000
 #: Photos never change under their id: clients may keep them this long (seconds).
 PHOTO_MAX_AGE_S = 86_400
-#: Cells that spreadsheets read as formulas start with one of these.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: The largest history entry id a request may name (a signed 64-bit integer).
+_MAX_EVENT_ID = 2**63 - 1
 
 Severity = Literal["low", "normal", "high", "urgent"]
 Status = Literal["open", "in_progress", "resolved", "rejected"]
@@ -153,10 +154,11 @@ class InspectionChange(CheckedModel):
 
 
 class EventOut(BaseModel):
-    """A history entry: who (``actor``), when (``at``), what (``change``: created | status |
-    assigned | edited | note | photo), the status before and after, the assignee after, and
-    the note."""
+    """A history entry: its ``id`` (entries of one inspection have growing ids), who
+    (``actor``), when (``at``), what (``change``: created | status | assigned | edited | note |
+    photo), the status before and after, the assignee after, and the note."""
 
+    id: int
     at: datetime
     actor: str | None
     change: str
@@ -199,7 +201,16 @@ class InspectionOut(BaseModel):
 
 
 class InspectionDetailOut(InspectionOut):
-    history: list[EventOut] = Field(description="Oldest first")
+    history: list[EventOut] = Field(
+        description=f"Oldest first: the newest {HISTORY_PAGE} entries, or with "
+        f"`?history_before=ID` the newest {HISTORY_PAGE} of those older than entry ID"
+    )
+    history_total: int = Field(
+        description=f"How many history entries the inspection has (at most {MAX_HISTORY:,})"
+    )
+    history_next: int | None = Field(
+        description="Pass as `history_before=` for the entries before these; null: no more"
+    )
     photos: list[PhotoOut]
 
 
@@ -250,6 +261,8 @@ def _detail_out(detail: InspectionDetail) -> InspectionDetailOut:
     return InspectionDetailOut(
         **_out(detail.inspection).model_dump(),
         history=[_event_out(e) for e in detail.history],
+        history_total=detail.history_total,
+        history_next=detail.history_next,
         photos=[_photo_out(p) for p in detail.photos],
     )
 
@@ -262,23 +275,6 @@ def _inspection_id(inspection_id: str) -> str:
 
 
 # -- filters ----------------------------------------------------------------------------------
-
-
-def _bbox(text: str) -> tuple[float, float, float, float]:
-    try:
-        west, south, east, north = (float(v) for v in text.split(","))
-    except ValueError:
-        west = south = east = north = math.nan
-    if not (
-        all(math.isfinite(v) for v in (west, south, east, north))
-        and -180 <= west <= east <= 180
-        and -90 <= south <= north <= 90
-    ):
-        raise InputError(
-            f"bbox must be 'west,south,east,north' in degrees (west <= east, south <= north), "
-            f"got {text[:100]!r}"
-        )
-    return (west, south, east, north)
 
 
 def _choices(values: list[str] | None, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
@@ -301,7 +297,7 @@ def _moment(text: str | None, what: str) -> datetime | None:
         raise InputError(f"{what} must be an ISO 8601 time with a time zone, got {text[:60]!r}")
     try:
         return moment.astimezone(UTC)
-    except OverflowError:
+    except (OverflowError, ValueError):
         raise InputError(f"{what} is out of range") from None
 
 
@@ -327,7 +323,7 @@ def _filters(
         raise InputError("asset must be an asset id")
     start, end = _moment(created_from, "from"), _moment(created_to, "to")
     return Filters(
-        bbox=_bbox(bbox) if bbox is not None else None,
+        bbox=parse_bbox(bbox) if bbox is not None else None,
         statuses=_choices(statuses, STATUSES, "status"),
         categories=_choices(categories, tuple(settings.inspection_categories), "category"),
         asset_id=asset,
@@ -349,9 +345,10 @@ def _cursor(text: str | None) -> Cursor | None:
         moment = datetime.fromisoformat(created)
         if moment.tzinfo is None or not isinstance(last_id, str) or not storable_text(last_id):
             raise ValueError(text)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        moment = moment.astimezone(UTC)  # a time near year 1 or 9999 overflows here
+    except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeDecodeError):
         raise InputError("cursor is not one that this server gave out") from None
-    return (moment.astimezone(UTC), last_id)
+    return (moment, last_id)
 
 
 # -- exports ----------------------------------------------------------------------------------
@@ -363,30 +360,19 @@ CSV_COLUMNS = (
 )  # fmt: skip
 
 
-def safe_cell(value: Any) -> Any:
-    """A CSV cell that no spreadsheet runs as a formula: text that starts with ``=``, ``+``,
-    ``-``, ``@``, a tab or a carriage return gets a leading ``'`` (numbers stay numbers)."""
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
-        return "'" + value
-    return value
+def _csv_cells(row: InspectionRow) -> list[object]:
+    return [
+        row["id"], row["status"], row["category"], row["severity"], row["description"],
+        row["lon"], row["lat"], row["h"], row["asset_id"], row["feature_id"],
+        " ".join(row["sensor_ids"]), " ".join(row["alert_ids"]), row["assignee"],
+        row["created_by"], row["created_at"], row["updated_at"], row["closed_at"],
+    ]  # fmt: skip
 
 
 def to_csv(rows: list[InspectionRow]) -> str:
     """One line per inspection (:data:`CSV_COLUMNS`), linked ids separated by spaces, times
-    ISO 8601 UTC."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    for row in rows:
-        cells = [
-            row["id"], row["status"], row["category"], row["severity"], row["description"],
-            row["lon"], row["lat"], row["h"], row["asset_id"], row["feature_id"],
-            " ".join(row["sensor_ids"]), " ".join(row["alert_ids"]), row["assignee"],
-            row["created_by"], row["created_at"].isoformat(), row["updated_at"].isoformat(),
-            row["closed_at"].isoformat() if row["closed_at"] else None,
-        ]  # fmt: skip
-        writer.writerow([safe_cell(cell) for cell in cells])
-    return buffer.getvalue()
+    ISO 8601 UTC; cells through :func:`~arserver.services.tabular.safe_cell` (no formulas)."""
+    return csv_text((_csv_cells(row) for row in rows), CSV_COLUMNS)
 
 
 def to_geojson(rows: list[InspectionRow], *, truncated: bool) -> dict[str, Any]:
@@ -529,9 +515,20 @@ def inspections_router() -> APIRouter:
         "/{inspection_id}",
         response_model=InspectionDetailOut,
         summary="An inspection with its history and photos",
+        description=f"The history holds the newest {HISTORY_PAGE} entries (oldest first) "
+        "and `history_total`; `history_next`, when not null, is the `history_before` that "
+        "gives the entries before them.",
     )
-    def read(inspection_id: str, _caller: Reader, service: Service) -> InspectionDetailOut:
-        detail = service.detail(_inspection_id(inspection_id))
+    def read(
+        inspection_id: str,
+        _caller: Reader,
+        service: Service,
+        history_before: Annotated[
+            int | None,
+            Query(ge=1, le=_MAX_EVENT_ID, description="Only history entries older than this id"),
+        ] = None,
+    ) -> InspectionDetailOut:
+        detail = service.detail(_inspection_id(inspection_id), history_before=history_before)
         if detail is None:
             raise NotFoundError(f"no inspection {inspection_id!r}")
         return _detail_out(detail)
@@ -544,8 +541,11 @@ def inspections_router() -> APIRouter:
         "open | resolved | rejected; resolved | rejected -> open (reopen). Resolving, "
         "rejecting and reopening need a `note` (422 without); other transitions, and changes "
         "of a closed inspection that do not reopen it, are 409. Each change is a history "
-        "entry; a change that changes nothing writes nothing.",
-        responses={409: {"description": "The workflow does not allow this change"}},
+        "entry; a change that changes nothing writes nothing. An inspection keeps at most "
+        f"{MAX_HISTORY:,} history entries: a change past them is 409.",
+        responses={
+            409: {"description": "The workflow, or the history's limit, does not allow this"}
+        },
     )
     def change(
         inspection_id: str, body: InspectionChange, caller: Writer, service: Service
@@ -572,7 +572,9 @@ def inspections_router() -> APIRouter:
         description="Multipart with one part `file`. Every metadata block (EXIF with GPS and "
         "camera serial, XMP, IPTC, comments) is removed by re-encoding; a thumbnail is made. "
         "Larger than `ARSERVER_MAX_PHOTO_MIB`: 413; more pixels than "
-        "`ARSERVER_MAX_PHOTO_MEGAPIXELS`: 413; not an image: 422.",
+        "`ARSERVER_MAX_PHOTO_MEGAPIXELS`: 413; not an image: 422. A process decodes two "
+        "photos at a time: an upload that finds no turn within 30 s is 413 (busy, send it "
+        "again). Past 30 photos or 1,000 history entries: 409.",
         openapi_extra={
             "requestBody": {
                 "required": True,

@@ -80,6 +80,12 @@ class ReportObjectCounts(ReportCounts):
     features: list[ReportFeatureCounts]
 
 
+class ReportModerationStep(_Strict):
+    action: str = Field(description="hidden, restored or answered")
+    at: datetime
+    text: str | None = Field(description="The reason (None once erased) or the answer")
+
+
 class ReportComment(_Strict):
     id: str
     thread_id: str
@@ -99,6 +105,9 @@ class ReportComment(_Strict):
     moderated_at: datetime | None
     response: str | None = Field(description="The planners' answer")
     responded_at: datetime | None
+    moderation_history: list[ReportModerationStep] = Field(
+        description="Every hide, restore and answer, oldest first (never who)"
+    )
 
 
 class RoundReport(_Strict):

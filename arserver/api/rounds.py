@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, status
-from pydantic import AfterValidator, AwareDatetime, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic.config import JsonDict
 
 from arserver.api.deps import get_rounds, optional_token
 from arserver.api.models import CheckedModel
@@ -38,8 +39,12 @@ Moment = Annotated[
 ]
 AssetId = Annotated[str, Field(min_length=1, max_length=32)]
 AREA_DESCRIPTION = (
-    "A GeoJSON Polygon or MultiPolygon in WGS 84 (lon, lat): valid, at most 10,000 vertices, "
-    "within the municipality's extent"
+    "A GeoJSON Polygon or MultiPolygon in WGS 84 (lon, lat), or x, y in `crs`: valid, at most "
+    "10,000 vertices, within the municipality's extent; stored and answered in WGS 84"
+)
+CRS_DESCRIPTION = (
+    "The CRS of the area's positions, x y order (e.g. EPSG:28992 RD New, EPSG:7415 RD New + "
+    "NAP; heights are ignored); converted to WGS 84 (ETRS89) lon, lat. Default: WGS 84"
 )
 
 
@@ -85,6 +90,7 @@ class RoundIn(CheckedModel):
         default="staff", description="staff: staff tokens only; public: residents too"
     )
     area: dict[str, Any] = Field(description=AREA_DESCRIPTION)
+    crs: str | None = Field(default=None, min_length=1, max_length=50, description=CRS_DESCRIPTION)
     assets: list[AssetId] = Field(
         default_factory=list,
         max_length=MAX_ASSETS,
@@ -98,12 +104,32 @@ class RoundPatch(CheckedModel):
     """The fields to change (the mode never changes). A change that would leave comments
     already written outside the round's window or area is refused (409)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"ends_at": "2026-06-15T00:00:00+02:00", "title": "Marktplein, verlengd"},
+                {
+                    "area": {
+                        "type": "Polygon",
+                        "coordinates": [
+                            [[121500, 487300], [121900, 487300], [121900, 487700],
+                             [121500, 487700], [121500, 487300]]
+                        ],
+                    },
+                    "crs": "EPSG:28992",
+                },
+            ]
+        },
+    )  # fmt: skip
 
     title: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=10000)
     privacy_notice: str | None = Field(default=None, max_length=10000)
     area: dict[str, Any] | None = Field(default=None, description=AREA_DESCRIPTION)
+    crs: str | None = Field(
+        default=None, min_length=1, max_length=50, description=CRS_DESCRIPTION + " (with area)"
+    )
     assets: list[AssetId] | None = Field(default=None, max_length=MAX_ASSETS)
     starts_at: Moment | None = None
     ends_at: Moment | None = None
@@ -114,6 +140,67 @@ class RoundPatch(CheckedModel):
             if getattr(self, name) is None:
                 raise ValueError(f"{name} cannot be null; leave it out to keep it")
         return self
+
+
+_TIME: JsonDict = {"format": "date-time"}
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RoundOut(_Out):
+    """A round's announcement; ``participants``, ``created_at`` and ``updated_at`` for staff
+    only."""
+
+    id: str
+    title: str
+    description: str
+    privacy_notice: str
+    mode: Literal["staff", "public"]
+    area: dict[str, Any] = Field(description="GeoJSON Polygon or MultiPolygon, WGS 84 lon, lat")
+    bbox: list[float] = Field(description="[west, south, east, north], degrees")
+    assets: list[str]
+    starts_at: str = Field(description="ISO 8601, UTC; comments from then", json_schema_extra=_TIME)
+    ends_at: str = Field(description="ISO 8601, UTC; none from then", json_schema_extra=_TIME)
+    state: Literal["upcoming", "open", "closed"]
+    comment_count: int = Field(description="Visible comments")
+    participants: int | None = Field(default=None, description="Residents who joined (staff)")
+    created_at: str | None = Field(default=None, json_schema_extra=_TIME)
+    updated_at: str | None = Field(default=None, json_schema_extra=_TIME)
+
+
+class LinkFields(_Out):
+    link_token: str = Field(description="The round's shared link token, shown once")
+    link: str = Field(description="The viewer's address with the token in the fragment")
+    link_expires_at: str | None = Field(
+        description="ISO 8601, UTC (null: until revoked)", json_schema_extra=_TIME
+    )
+
+
+class NewRoundOut(RoundOut):
+    """The new round; a public one with its link, given once."""
+
+    link_token: str | None = Field(default=None, description="Public rounds: the link token")
+    link: str | None = Field(default=None, description="Public rounds: the viewer's address")
+    link_expires_at: str | None = Field(default=None, json_schema_extra=_TIME)
+
+
+class RoundList(_Out):
+    rounds: list[RoundOut]
+
+
+class NewLinkOut(LinkFields):
+    round: str
+
+
+class JoinOut(_Out):
+    round: str
+    token: str = Field(description="The resident's own token (scope round:ID), shown once")
+    pseudonym: str = Field(description="The name the resident's comments appear under")
+    expires_at: str | None = Field(
+        description="ISO 8601, UTC (null: until revoked)", json_schema_extra=_TIME
+    )
 
 
 def _round_out(
@@ -158,6 +245,8 @@ def rounds_router() -> APIRouter:
     @router.post(
         "/rounds",
         status_code=status.HTTP_201_CREATED,
+        response_model=NewRoundOut,
+        response_model_exclude_unset=True,
         summary="Create a participation round",
         description="A public round's answer carries its link token once (`link_token`, and "
         "`link`: the viewer's address with the token in the fragment, which stays out of "
@@ -172,7 +261,7 @@ def rounds_router() -> APIRouter:
         draft = RoundDraft(
             title=body.title, description=body.description, privacy_notice=body.privacy_notice,
             mode=body.mode, area=body.area, assets=body.assets, starts_at=body.starts_at,
-            ends_at=body.ends_at,
+            ends_at=body.ends_at, crs=body.crs,
         )  # fmt: skip
         row, link = service.create(draft, person_of(caller))
         out = _round_out(row, 0, service.clock(), participants=0)
@@ -182,6 +271,8 @@ def rounds_router() -> APIRouter:
 
     @router.get(
         "/rounds",
+        response_model=RoundList,
+        response_model_exclude_unset=True,
         summary="Participation rounds",
         description="The latest start first. Anonymous callers and residents see public "
         "rounds only; a round's own token sees that round.",
@@ -200,6 +291,8 @@ def rounds_router() -> APIRouter:
 
     @router.get(
         "/rounds/{round_id}",
+        response_model=RoundOut,
+        response_model_exclude_unset=True,
         summary="A round's announcement",
         description="Title, description, privacy notice, area, assets, window, mode, state "
         "(upcoming, open, closed) and the number of visible comments.",
@@ -219,7 +312,12 @@ def rounds_router() -> APIRouter:
         participants = service.participants(round_id) if _is_staff(token) else None
         return _round_out(row, count, service.clock(), participants)
 
-    @router.patch("/rounds/{round_id}", summary="Change a round")
+    @router.patch(
+        "/rounds/{round_id}",
+        response_model=RoundOut,
+        response_model_exclude_unset=True,
+        summary="Change a round",
+    )
     def change_round(
         round_id: str,
         body: RoundPatch,
@@ -236,6 +334,7 @@ def rounds_router() -> APIRouter:
     @router.post(
         "/rounds/{round_id}/link",
         status_code=status.HTTP_201_CREATED,
+        response_model=NewLinkOut,
         summary="Issue a new link for a public round",
         description="Revokes the round's link tokens and issues a new one; residents who "
         "joined keep their own tokens.",
@@ -252,6 +351,7 @@ def rounds_router() -> APIRouter:
     @router.post(
         "/rounds/{round_id}/participants",
         status_code=status.HTTP_201_CREATED,
+        response_model=JoinOut,
         summary="Join a public round with its link",
         description="Presented with the round's link token; answers a personal resident "
         "token (`token`, shown once) for commenting in the round, and the pseudonym its "

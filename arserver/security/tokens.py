@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import Engine, insert, or_, select, update
+from sqlalchemy import Connection, Engine, insert, or_, select, update
 
 from arserver.errors import ArserverError
 from arserver.security.policy import ROLES, ROUND_SCOPES, Scope
@@ -95,6 +95,26 @@ def create_token(
     """A new token: returns the secret (shown once, never stored) and its record.
     ``expires_in``: its lifetime (None: until revoked); ``scope``: ``asset:ID`` or
     ``layer:NAME`` (None: everything its role may)."""
+    with engine.begin() as connection:
+        return create_token_on(connection, role, name, expires_in=expires_in, scope=scope)
+
+
+def create_token_on(
+    connection: Connection,
+    role: str,
+    name: str | None = None,
+    *,
+    expires_in: timedelta | None = None,
+    expires_at: datetime | None = None,
+    scope: str | None = None,
+) -> tuple[str, TokenRecord]:
+    """:func:`create_token` inside the caller's transaction on ``connection`` (the caller
+    commits, and the token exists only if it does). ``expires_at``: an exact moment of expiry
+    (timezone-aware) instead of ``expires_in``, chosen by the caller."""
+    if expires_in is not None and expires_at is not None:
+        raise TokenError("a token has a lifetime or a moment of expiry, not both")
+    if expires_at is not None and expires_at.tzinfo is None:
+        raise TokenError("a token's moment of expiry needs a timezone")
     if role not in ROLES:
         raise TokenError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
     if expires_in is not None and not timedelta(0) < expires_in <= MAX_LIFETIME:
@@ -112,21 +132,20 @@ def create_token(
         name=(name or f"{role} token").strip()[:200] or f"{role} token",
         role=role,
         created_at=now,
-        expires_at=now + expires_in if expires_in is not None else None,
+        expires_at=now + expires_in if expires_in is not None else expires_at,
         scope=narrowed,
     )
-    with engine.begin() as connection:
-        connection.execute(
-            insert(tokens).values(
-                id=record.id,
-                name=record.name,
-                role=record.role,
-                token_hash=_hash(secret),
-                created_at=record.created_at,
-                expires_at=record.expires_at,
-                scope=str(narrowed) if narrowed is not None else None,
-            )
+    connection.execute(
+        insert(tokens).values(
+            id=record.id,
+            name=record.name,
+            role=record.role,
+            token_hash=_hash(secret),
+            created_at=record.created_at,
+            expires_at=record.expires_at,
+            scope=str(narrowed) if narrowed is not None else None,
         )
+    )
     return secret, record
 
 

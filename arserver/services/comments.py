@@ -12,14 +12,20 @@ of a published asset; it may answer another (``reply_to``: same thread, same rou
 belong to a round, which then decides who may write (staff only, or residents too), when
 (its window) and where (within its area). Who wrote it is kept as ``author``
 (:func:`~arserver.security.actors.person_of`), which no answer ever shows; everyone sees
-``author_name``: a resident's per-round pseudonym, a staff token's name.
+``author_name``: a resident's per-round pseudonym; for staff, in a public round a role label
+(:func:`~arserver.services.rounds.staff_label`), elsewhere their token's name.
+
+What residents see is what the public may see: a comment in a public round is placed as for
+the public (on a public asset, or at a location), whoever writes it, and residents read the
+asset and feature of a comment only while that asset is public. Each hide, restore and answer
+also writes one ``comment_events`` row (who, when, what), in the same transaction, which only
+moderators read.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import math
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,17 +39,21 @@ from arserver.live.bus import Bus
 from arserver.security.actors import person_of
 from arserver.security.policy import Action, permits
 from arserver.security.tokens import TokenRecord
-from arserver.services.places import Extent, Place, resolve_place
+from arserver.services.checks import storable_text
+from arserver.services.places import Extent, Place, parse_bbox, resolve_place
 from arserver.services.rounds import RoundService, check_window
 from arserver.store import comments as comment_rows
 from arserver.store import rounds as round_rows
-from arserver.store.comments import CommentQuery, CommentRow
+from arserver.store.comments import CommentEventRow, CommentQuery, CommentRow
 from arserver.store.rounds import RoundRow
 
 #: The most comments the live overlay starts with (the newest visible ones).
 MAX_CURRENT = 10_000
 #: The longest page of a listing.
 MAX_PAGE = 1000
+#: The most comments one resident (one person) may write in one round, and one round may hold.
+MAX_PER_RESIDENT = 200
+MAX_PER_ROUND = 100_000
 
 
 def _new_id() -> str:
@@ -102,25 +112,14 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("utf-8")
         moment, comment_id = text.split("|")
         at = datetime.fromisoformat(moment)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        if at.tzinfo is None:
+            raise ValueError("no zone")
+        at = at.astimezone(UTC)  # OverflowError beyond the years 1..9999 in UTC
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
         raise InputError("cursor is not one that a listing of comments gave") from None
-    if at.tzinfo is None or not comment_id or len(comment_id) > 32:
+    if not comment_id or len(comment_id) > 32 or not storable_text(comment_id):
         raise InputError("cursor is not one that a listing of comments gave")
-    return at.astimezone(UTC), comment_id
-
-
-def parse_bbox(text: str) -> tuple[float, float, float, float]:
-    """``west,south,east,north`` in WGS 84 degrees; :class:`InputError` otherwise."""
-    try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
-        values = []
-    if len(values) != 4 or not all(math.isfinite(v) for v in values):
-        raise InputError(f"bbox must be 'west,south,east,north', got {text[:100]!r}")
-    west, south, east, north = values
-    if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
-        raise InputError("bbox needs -180 <= west <= east <= 180 and -90 <= south <= north <= 90")
-    return (west, south, east, north)
+    return at, comment_id
 
 
 class CommentService:
@@ -151,10 +150,15 @@ class CommentService:
 
         Refusals: :class:`PermissionDeniedError` for a round's link (join first), a resident
         outside a round or in another round than their own, a resident in a staff round;
-        :class:`InputError` for a missing round or comment answered, a reply placed in
-        another round than its thread, a place outside the extent or the round's area;
-        :class:`ConflictError` outside the round's window and for an answer to a hidden or
-        erased comment."""
+        :class:`InputError` for a missing round, a comment answered that is missing or that
+        ``caller`` may not read (the same answer), a reply placed in another round than its
+        thread, a place outside the extent or the round's area, an asset that is not public
+        in a public round; :class:`ConflictError` outside the round's window, for an answer
+        to a hidden comment (moderators), beyond :data:`MAX_PER_RESIDENT` comments of one
+        resident or :data:`MAX_PER_ROUND` of the round.
+
+        The round (and the comment answered) is locked before it is read, so a change of the
+        round's window or area cannot commit between these checks and the comment."""
         if caller.scope is not None and caller.scope.kind == "round-link":
             raise PermissionDeniedError(
                 "this is the round's shared link: join the round first (POST "
@@ -166,8 +170,8 @@ class CommentService:
             parent = None
             round_id = draft.round_id
             if draft.reply_to is not None:
-                parent = comment_rows.comment_of(connection, draft.reply_to)
-                if parent is None:
+                parent = comment_rows.comment_of(connection, draft.reply_to, lock=True)
+                if parent is None or not self._readable(connection, caller, parent):
                     raise InputError(f"there is no comment {draft.reply_to!r} to reply to")
                 if round_id is not None and round_id != parent["round_id"]:
                     raise InputError(
@@ -187,7 +191,8 @@ class CommentService:
                 )
             if row is not None:
                 check_window(row, now)
-            place = self._place(connection, caller, draft, parent)
+                self._check_caps(connection, caller, row)
+            place = self._place(connection, caller, draft, parent, row)
             if row is not None and not self.rounds.covers(row, place.lon, place.lat):
                 raise InputError(
                     f"location {place.lon:.6f}, {place.lat:.6f} (lon, lat) lies outside the "
@@ -201,11 +206,7 @@ class CommentService:
                 reply_to=parent["id"] if parent is not None else None,
                 lon=place.lon, lat=place.lat, h=place.h, asset_id=place.asset_id,
                 feature_id=place.feature_id, text=draft.text, author=person_of(caller),
-                author_name=(
-                    self.rounds.pseudonym_of(row, caller)
-                    if resident and row is not None
-                    else caller.name
-                ),
+                author_name=self.rounds.author_name(row, caller),
                 author_kind="resident" if resident else "staff", status="visible",
                 moderation_reason=None, moderated_by=None, moderated_at=None, response=None,
                 responded_by=None, responded_at=None, created_at=now,
@@ -228,24 +229,65 @@ class CommentService:
         if resident and row["mode"] != "public":
             raise PermissionDeniedError(f"round {row['id']!r} admits staff only")
 
+    def _check_caps(self, connection: Connection, caller: TokenRecord, row: RoundRow) -> None:
+        if caller.role == "resident":
+            mine = comment_rows.comment_count(connection, row["id"], author=person_of(caller))
+            if mine >= MAX_PER_RESIDENT:
+                raise ConflictError(
+                    f"you have written {MAX_PER_RESIDENT} comments in round {row['id']!r}, the "
+                    "most one participant may write in a round"
+                )
+        if comment_rows.comment_count(connection, row["id"]) >= MAX_PER_ROUND:
+            raise ConflictError(
+                f"round {row['id']!r} holds {MAX_PER_ROUND} comments, the most a round may; "
+                "it takes no more"
+            )
+
     def _place(
         self,
         connection: Connection,
         caller: TokenRecord,
         draft: CommentDraft,
         parent: CommentRow | None,
+        row: RoundRow | None,
     ) -> Place:
+        """Where the comment is. In a public round the place is resolved as for the public
+        (public assets only), whoever writes: residents read it."""
+        public = row is not None and row["mode"] == "public"
         if parent is not None and draft.location is None and draft.asset_id is None:
             if draft.feature_id is not None:
                 raise InputError("a feature is named together with its asset ('asset')")
-            return Place(
-                parent["lon"], parent["lat"], parent["h"], parent["asset_id"],
-                parent["feature_id"],
-            )  # fmt: skip
+            asset_id, feature_id = parent["asset_id"], parent["feature_id"]
+            if public and asset_id is not None and not self._public(connection, asset_id):
+                asset_id = feature_id = None  # the place, without what the public cannot see
+            return Place(parent["lon"], parent["lat"], parent["h"], asset_id, feature_id)
+        if (
+            row is not None
+            and public
+            and draft.asset_id is not None
+            and caller.role != "resident"
+            and round_rows.asset_publicity(connection, [draft.asset_id]).get(draft.asset_id)
+            is False
+        ):
+            self._resolve(connection, draft, caller)  # refuses what the caller cannot see
+            raise InputError(
+                f"asset {draft.asset_id!r} is not public: comments in public round "
+                f"{row['id']!r} are read by residents, so they are placed on a public asset or "
+                "at a 'location'"
+            )
+        return self._resolve(connection, draft, None if public else caller)
+
+    def _resolve(
+        self, connection: Connection, draft: CommentDraft, caller: TokenRecord | None
+    ) -> Place:
         return resolve_place(
             connection, location=draft.location, crs=draft.crs, asset_id=draft.asset_id,
             feature_id=draft.feature_id, caller=caller, extent=self.extent,
         )  # fmt: skip
+
+    @staticmethod
+    def _public(connection: Connection, asset_id: str) -> bool:
+        return round_rows.asset_publicity(connection, [asset_id]).get(asset_id, False)
 
     # Moderation ---------------------------------------------------------------------------
 
@@ -268,6 +310,11 @@ class CommentService:
                 connection, comment_id, from_status=from_status, to_status=to_status, by=by,
                 at=now, reason=reason,
             )  # fmt: skip
+            if changed:
+                action = "hidden" if to_status == "hidden" else "restored"
+                comment_rows.insert_event(
+                    connection, comment_id, at=now, actor=by, action=action, text=reason
+                )
             row = comment_rows.comment_of(connection, comment_id)
         if row is None:
             raise NotFoundError(f"no comment {comment_id!r}")
@@ -278,10 +325,15 @@ class CommentService:
 
     def respond(self, comment_id: str, text: str, by: str) -> CommentRow:
         """Store (or replace) the planners' answer to a visible comment, by ``by``; it is
-        shown with the comment, live too. :class:`ConflictError` for a hidden or erased one."""
+        shown with the comment, live too, and every answer stays in the comment's history.
+        :class:`ConflictError` for a hidden or erased one."""
         now = self.clock()
         with self.engine.begin() as connection:
             changed = comment_rows.set_response(connection, comment_id, text, by, now)
+            if changed:
+                comment_rows.insert_event(
+                    connection, comment_id, at=now, actor=by, action="answered", text=text
+                )
             row = comment_rows.comment_of(connection, comment_id)
         if row is None:
             raise NotFoundError(f"no comment {comment_id!r}")
@@ -294,12 +346,22 @@ class CommentService:
 
     def get(self, caller: TokenRecord, comment_id: str) -> CommentRow:
         """A comment ``caller`` may read; :class:`NotFoundError` for one it may not, exactly
-        as for a missing one."""
+        as for a missing one. For residents, the asset and feature of a comment whose asset
+        is not public are blank."""
+        return self.detail(caller, comment_id)[0]
+
+    def detail(
+        self, caller: TokenRecord, comment_id: str
+    ) -> tuple[CommentRow, list[CommentEventRow] | None]:
+        """:meth:`get`, and for a moderator the comment's moderation history (oldest first;
+        None for anyone else)."""
         with self.engine.connect() as connection:
             row = comment_rows.comment_of(connection, comment_id)
             if row is None or not self._readable(connection, caller, row):
                 raise NotFoundError(f"no comment {comment_id!r}")
-        return row
+            (shown,) = self._as_read_by(connection, caller, [row])
+            history = comment_rows.history(connection, comment_id) if is_moderator(caller) else None
+        return shown, history
 
     def _readable(self, connection: Connection, caller: TokenRecord, row: CommentRow) -> bool:
         if row["status"] == "erased" or (row["status"] == "hidden" and not is_moderator(caller)):
@@ -314,11 +376,28 @@ class CommentService:
         found = round_rows.round_of(connection, row["round_id"])
         return found is not None and found["mode"] == "public"
 
+    def _as_read_by(
+        self, connection: Connection, caller: TokenRecord, rows: list[CommentRow]
+    ) -> list[CommentRow]:
+        """``rows`` as ``caller`` may see them: for residents, without the asset and feature
+        of a comment whose asset is not public (now), nor exists any more."""
+        if caller.role != "resident":
+            return rows
+        named = {r["asset_id"] for r in rows if r["asset_id"] is not None}
+        public = round_rows.asset_publicity(connection, named)
+        return [
+            r
+            if r["asset_id"] is None or public.get(r["asset_id"], False)
+            else CommentRow(**{**r, "asset_id": None, "feature_id": None})
+            for r in rows
+        ]
+
     def find(self, caller: TokenRecord, listing: Listing) -> tuple[list[CommentRow], str | None]:
         """The comments ``caller`` may read that match ``listing``, newest first, and the
         cursor of the next page (None on the last). Residents read the visible comments of
         their round (a round-scoped token its own; one signed in elsewhere names a public
-        round); moderators also the hidden ones; other staff every visible comment."""
+        round), with the asset and feature blank where the asset is not public; moderators
+        also the hidden ones; other staff every visible comment."""
         round_id = listing.round_id
         if caller.role == "resident":
             own = _own_round(caller)
@@ -343,7 +422,7 @@ class CommentService:
         )
         with self.engine.connect() as connection:
             rows = comment_rows.list_comments(connection, query)
-        page = rows[: query.limit - 1]
+            page = self._as_read_by(connection, caller, rows[: query.limit - 1])
         more = len(rows) > len(page)
         return page, (encode_cursor(page[-1]) if more and page else None)
 

@@ -5,9 +5,12 @@ The file is streamed (never held whole). What it may hold is checked as untruste
 
 - a missing file (point clouds, tilesets converted before there was one), bytes that are not
   JSON, or a document that is not ``{"features": [...]}`` give no features, never an error;
+- a feature's position is its ``point`` (a point on the feature itself), or its ``center``
+  (the centre of its bounding box, which may lie off the feature) in files written before
+  there were points;
 - an entry whose id is not text, is empty, longer than
   :data:`~arserver.store.features.MAX_FEATURE_ID` characters or not storable
-  (:func:`~arserver.services.checks.storable_text`), or whose ``center`` is not a finite
+  (:func:`~arserver.services.checks.storable_text`), or whose position is not a finite
   longitude, latitude and height on Earth, is skipped (the parser reads an escaped lone
   surrogate as ``?``, so none reaches the database);
 - of several entries with one id the first is kept.
@@ -173,13 +176,13 @@ def _position(entry: Any) -> FeaturePosition | None:
         or not storable_text(feature_id)
     ):
         return None
-    center = entry.get("center")
-    if not isinstance(center, list) or len(center) != 3:
+    position = entry["point"] if "point" in entry else entry.get("center")
+    if not isinstance(position, list) or len(position) != 3:
         return None
-    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in center):
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in position):
         return None
     try:
-        lon, lat, h = (float(v) for v in center)
+        lon, lat, h = (float(v) for v in position)
     except OverflowError:  # an integer no double holds
         return None
     if not all(math.isfinite(v) for v in (lon, lat, h)):

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from arserver.domain import CLOSED_STATUSES, Change, inspection_change
 from arserver.errors import ConflictError, InputError
@@ -62,6 +62,11 @@ MAX_ASSIGNEE_CHARS = 200
 MAX_LINKS = 20
 #: Photos one inspection may have.
 MAX_PHOTOS = 30
+#: History entries one inspection may have (its ``created`` entry included): a change that
+#: would add more is refused (409), so that one inspection's history stays bounded.
+MAX_HISTORY = 1000
+#: History entries a detail holds at most (the newest; older ones page by entry id).
+HISTORY_PAGE = 200
 #: A change that loses this many races with concurrent changes of the same inspection is
 #: refused (409) rather than tried again.
 MAX_ATTEMPTS = 8
@@ -128,11 +133,16 @@ class Plan:
 
 @dataclass(frozen=True)
 class InspectionDetail:
-    """An inspection with its history (oldest first) and its photos."""
+    """An inspection with a page of its history and its photos: ``history`` the newest
+    :data:`HISTORY_PAGE` entries (of those before the entry asked for), oldest first;
+    ``history_total`` how many entries the inspection has in all; ``history_next`` the id to
+    ask for the entries before these with (None: there are none)."""
 
     inspection: InspectionRow
     history: list[EventRow]
     photos: list[PhotoRow]
+    history_total: int = 0
+    history_next: int | None = None
 
 
 def _short(value: str) -> str:
@@ -313,6 +323,16 @@ class InspectionService:
         self.new_id = new_id
         self.clock = clock
 
+    @staticmethod
+    def _check_history_room(connection: Connection, inspection_id: str, adding: int) -> None:
+        """:class:`ConflictError` when ``adding`` entries would take the inspection's history
+        past :data:`MAX_HISTORY`."""
+        if rows.history_count(connection, inspection_id) + adding > MAX_HISTORY:
+            raise ConflictError(
+                f"inspection {inspection_id} has reached the limit of {MAX_HISTORY:,} history "
+                "entries and cannot be changed further; record a new inspection instead"
+            )
+
     def _publish(self, row: InspectionRow) -> None:
         if self.bus is not None:  # after the commit; a bus never fails the write
             self.bus.publish([live_change(row)])
@@ -407,6 +427,7 @@ class InspectionService:
                 plan = plan_edit(current, edit, self.categories, moment)
                 if plan is None:
                     return current
+                self._check_history_room(connection, inspection_id, len(plan.events))
                 if not rows.update_inspection(
                     connection, inspection_id, status=current["status"],
                     updated_at=current["updated_at"],
@@ -437,12 +458,13 @@ class InspectionService:
         :class:`~arserver.services.photos.PhotoError` (422) for data that is not an image it
         reads, :class:`~arserver.services.photos.PhotoTooLargeError` (413) for one that
         declares more than ``max_photo_pixels``; :class:`ConflictError` past
-        :data:`MAX_PHOTOS`."""
+        :data:`MAX_PHOTOS` or :data:`MAX_HISTORY`."""
         with self.engine.connect() as connection:
             if rows.inspection(connection, inspection_id) is None:
                 return None
             if rows.photo_count(connection, inspection_id) >= MAX_PHOTOS:
                 raise ConflictError(f"an inspection has at most {MAX_PHOTOS} photos")
+            self._check_history_room(connection, inspection_id, 1)
         cleaned = clean_photo(data, max_pixels=self.max_photo_pixels)
         photo_id = self.new_id()
         with self.engine.begin() as connection:
@@ -451,6 +473,7 @@ class InspectionService:
                 return None
             if rows.photo_count(connection, inspection_id) >= MAX_PHOTOS:
                 raise ConflictError(f"an inspection has at most {MAX_PHOTOS} photos")
+            self._check_history_room(connection, inspection_id, 1)
             moment = self._moment(after=current["updated_at"])
             rows.insert_photo(
                 connection,
@@ -478,17 +501,27 @@ class InspectionService:
         with self.engine.connect() as connection:
             return rows.inspection(connection, inspection_id)
 
-    def detail(self, inspection_id: str) -> InspectionDetail | None:
-        """The inspection with its history (oldest first) and its photos; None if there is
-        no such inspection."""
+    def detail(
+        self, inspection_id: str, *, history_before: int | None = None
+    ) -> InspectionDetail | None:
+        """The inspection with its photos and the newest :data:`HISTORY_PAGE` entries of its
+        history (of those with an id below ``history_before``, if given), oldest first; None
+        if there is no such inspection."""
         with self.engine.connect() as connection:
             found = rows.inspection(connection, inspection_id)
             if found is None:
                 return None
+            history = rows.history(
+                connection, inspection_id, before=history_before, limit=HISTORY_PAGE + 1
+            )
+            more = len(history) > HISTORY_PAGE
+            page = history[1:] if more else history
             return InspectionDetail(
                 found,
-                rows.history(connection, inspection_id),
+                page,
                 rows.photos(connection, inspection_id),
+                history_total=rows.history_count(connection, inspection_id),
+                history_next=page[0]["id"] if more else None,
             )
 
     def search(

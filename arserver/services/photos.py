@@ -18,7 +18,13 @@ Accepted are JPEG (including multi-picture JPEGs: MPO, Ultra HDR), PNG (includin
 WebP and HEIC/HEIF (through pillow-heif), decided from the bytes, never from a name or a
 content type. The declared size is read from the header and checked against ``max_pixels``
 before a single pixel is decoded (JPEGs are also decoded at a reduced scale when they are
-larger than needed), so memory stays bounded by ``max_pixels``. The file must end where its
+larger than needed), so memory stays bounded by ``max_pixels``; PNG, WebP and HEIC have no
+reduced decoding and are decoded whole, so their bound is ``max_pixels`` itself (a 50 MP PNG
+takes a few hundred MB while it is decoded). Across requests, at most
+:data:`MAX_CONCURRENT_DECODES` photos are decoded at a time in a process: a photo waits up to
+``wait_s`` (:data:`DECODE_WAIT_S`) for its turn and is then refused with
+:class:`PhotoBusyError`, so that a burst of uploads cannot take the memory of many full
+decodes at once. The file must end where its
 format says the image ends: bytes after that are refused unless they are padding or one of
 the trailers phones write after a JPEG (further JPEG frames, the MP4 movie of a motion photo,
 a Samsung SEF trailer). That refusal turns away mislabelled and polyglot uploads (a JPEG with
@@ -31,14 +37,17 @@ import functools
 import io
 import re
 import struct
+import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Final
 
 import pillow_heif
 from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
 
-from arserver.errors import InputError, TooLargeError
+from arserver.errors import BusyError, InputError, TooLargeError
 
 #: Longer photos are scaled down to this longest side (pixels).
 MAX_SIDE: Final = 4096
@@ -68,6 +77,13 @@ _UPRIGHT: Final = {
 }
 _ORIENTATION_TAG: Final = 0x0112
 _WHITE: Final = (255, 255, 255)
+#: Photos decoded and re-encoded at the same time in one process, whatever the thread pool's
+#: size (each may take a few hundred MB while it is).
+MAX_CONCURRENT_DECODES: Final = 2
+#: How long a photo waits for its turn to be decoded before it is refused (seconds).
+DECODE_WAIT_S: Final = 30.0
+#: The turns to decode; shared by every caller in the process.
+_DECODES = threading.BoundedSemaphore(MAX_CONCURRENT_DECODES)
 
 
 @dataclass(frozen=True)
@@ -96,13 +112,38 @@ class PhotoTooLargeError(TooLargeError):
     """The image declares more pixels than allowed; nothing of it was decoded (HTTP 413)."""
 
 
-def clean_photo(data: bytes, *, max_pixels: int) -> CleanPhoto:
+class PhotoBusyError(BusyError):
+    """Other photos took every turn to decode for longer than the wait allows; nothing of
+    this one was decoded, and sending it again later may succeed (HTTP 503)."""
+
+
+@contextmanager
+def decoding_turn(wait_s: float | None = None) -> Iterator[None]:
+    """Hold one of the :data:`MAX_CONCURRENT_DECODES` turns to decode while the block runs;
+    waits up to ``wait_s`` seconds (0: not at all; None: :data:`DECODE_WAIT_S`) for one, then
+    :class:`PhotoBusyError`."""
+    wait = DECODE_WAIT_S if wait_s is None else wait_s
+    if not _DECODES.acquire(timeout=max(0.0, wait)):
+        raise PhotoBusyError(
+            "the server is busy decoding other photos; send this one again in a moment"
+        )
+    try:
+        yield
+    finally:
+        _DECODES.release()
+
+
+def clean_photo(data: bytes, *, max_pixels: int, wait_s: float | None = None) -> CleanPhoto:
     """Re-encode the photo in ``data`` without any of its metadata (see the module's text).
 
     ``max_pixels``: the most pixels (width x height, as declared in the header) an upload may
-    have; Pillow's own guard (``Image.MAX_IMAGE_PIXELS``) caps it. Raises
-    :class:`PhotoTooLargeError` over it, :class:`PhotoError` for anything not a readable
-    JPEG, PNG, WebP or HEIC/HEIF image. CPU-bound and blocking: call it in a worker thread.
+    have; Pillow's own guard (``Image.MAX_IMAGE_PIXELS``) caps it. The header and the file's
+    structure are checked at once; the pixels are decoded in one of the process's
+    :data:`MAX_CONCURRENT_DECODES` turns, waited for up to ``wait_s`` seconds (None:
+    :data:`DECODE_WAIT_S`). Raises
+    :class:`PhotoTooLargeError` over the limit, :class:`PhotoBusyError` when no turn came in
+    time, :class:`PhotoError` for anything not a readable JPEG, PNG, WebP or HEIC/HEIF
+    image. CPU-bound and blocking: call it in a worker thread.
     """
     if max_pixels < 1:
         raise ValueError("max_pixels must be at least 1")
@@ -121,12 +162,13 @@ def clean_photo(data: bytes, *, max_pixels: int) -> CleanPhoto:
                     f"the photo has {width:,} x {height:,} pixels, more than the limit of {limit:,}"
                 )
             _check_structure(data, source_format, label)
-            picture = _upright_srgb(image, label)
-            try:
-                return _clean(picture, keep_png=source_format == "PNG")
-            finally:
-                if picture is not image:
-                    picture.close()
+            with decoding_turn(wait_s):
+                picture = _upright_srgb(image, label)
+                try:
+                    return _clean(picture, keep_png=source_format == "PNG")
+                finally:
+                    if picture is not image:
+                        picture.close()
 
 
 def _pillow_warnings() -> None:

@@ -113,6 +113,25 @@ def _located(location: Sequence[float], crs: str | None) -> tuple[float, float, 
     return (lon, lat, h)
 
 
+def parse_bbox(text: str) -> Extent:
+    """A ``west,south,east,north`` query value in WGS 84 degrees; :class:`InputError`
+    otherwise (west <= east: a box across the antimeridian is two queries)."""
+    try:
+        west, south, east, north = (float(v) for v in text.split(","))
+    except ValueError:
+        west = south = east = north = math.nan
+    if not (
+        all(math.isfinite(v) for v in (west, south, east, north))
+        and -180 <= west <= east <= 180
+        and -90 <= south <= north <= 90
+    ):
+        raise InputError(
+            "bbox must be 'west,south,east,north' in degrees (west <= east, south <= north), "
+            f"got {text[:100]!r}"
+        )
+    return (west, south, east, north)
+
+
 def check_within(lon: float, lat: float, extent: Extent | None, what: str) -> None:
     """:class:`InputError` when (lon, lat) lies outside ``extent`` (None: anywhere)."""
     if extent is None:

@@ -23,11 +23,14 @@ JSON-ready dict (times ISO 8601 in UTC, places WGS 84 degrees and ellipsoidal me
   comment, each in time order): ``id``, ``thread_id``, ``reply_to``, ``created_at``, ``lon``,
   ``lat``, ``h``, ``asset``, ``asset_name``, ``feature``, ``author_name``, ``author_kind``,
   ``status`` (visible | hidden | erased), ``text`` and ``moderation_reason`` (None once
-  erased), ``moderated_at``, ``response``, ``responded_at``.
+  erased), ``moderated_at``, ``response``, ``responded_at``, and ``moderation_history``: every
+  step [{``action`` (hidden | restored | answered), ``at``, ``text`` (the reason, None once
+  erased; the answer)}], oldest first.
 
 A report never holds who wrote, moderated or answered a comment (``comments.author``,
-``moderated_by``, ``responded_by``): residents appear under their per-round pseudonym, staff
-under the name they commented with. Text is returned verbatim (lone surrogates, which no
+``moderated_by``, ``responded_by``, the history's actors): residents appear under their
+per-round pseudonym, staff under the name they commented with (in a public round a role
+label). Text is returned verbatim (lone surrogates, which no
 database stores, become U+FFFD), so the renderers escape it: :func:`report_csv` (one row per
 comment, UTF-8 with a BOM, formulas neutralised) and :func:`report_html` (a printable,
 self-contained A4 page in Dutch that loads nothing).
@@ -35,9 +38,7 @@ self-contained A4 page in Dutch that loads nothing).
 
 from __future__ import annotations
 
-import csv
 import html
-import io
 import json
 import re
 from collections.abc import Iterable
@@ -50,11 +51,14 @@ from sqlalchemy import Engine
 
 from arserver.errors import NotFoundError
 from arserver.services.checks import storable_text
+from arserver.services.tabular import csv_text, well_formed
 from arserver.store.round_report import (
     CommentRow,
+    EventRow,
     RoundRow,
     asset_names,
     round_comments,
+    round_events,
     round_row,
     snapshot,
 )
@@ -65,16 +69,13 @@ FORMATS = ("json", "csv", "html")
 CSV_COLUMNS = (
     "id", "thread_id", "reply_to", "created_at", "lon", "lat", "h", "asset", "asset_name",
     "feature", "author_name", "author_kind", "status", "text", "moderation_reason",
-    "moderated_at", "response", "responded_at",
+    "moderated_at", "response", "responded_at", "moderation_history",
 )  # fmt: skip
 #: The Content-Security-Policy of the HTML report (also in its own ``<meta>``): it loads
 #: nothing and runs nothing; only its inline style applies.
 HTML_POLICY = "default-src 'none'; style-src 'unsafe-inline'"
 #: Longest round id there can be (``rounds.id``).
 _MAX_ID = 32
-#: Cells a spreadsheet would read as a formula start with one of these.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-_SURROGATES = re.compile("[\ud800-\udfff]")
 #: Characters an HTML page may not hold (C0 controls but tab and line ends, DEL, C1 controls).
 _HTML_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
@@ -92,6 +93,9 @@ def build_report(engine: Engine, round_id: str, *, now: datetime | None = None) 
         if row is None:
             raise NotFoundError(f"no round {round_id!r}")
         items = list(round_comments(connection, round_id))
+        histories: dict[str, list[EventRow]] = {}
+        for event in round_events(connection, round_id):
+            histories.setdefault(event["comment_id"], []).append(event)
         planned = _planned(row["asset_ids"])
         names = asset_names(
             connection, {*planned, *(c["asset_id"] for c in items if c["asset_id"] is not None)}
@@ -102,7 +106,7 @@ def build_report(engine: Engine, round_id: str, *, now: datetime | None = None) 
         "generated_at": _time(now or datetime.now(UTC)),
         "totals": _totals(items),
         "objects": _objects(items, planned, names),
-        "comments": [_comment_out(c, names) for c in ordered],
+        "comments": [_comment_out(c, names, histories.get(c["id"], [])) for c in ordered],
     }
 
 
@@ -118,20 +122,11 @@ def render(report: dict[str, Any], fmt: str) -> str:
 def report_json(report: dict[str, Any]) -> str:
     """The report as indented JSON, not ASCII-escaped; any lone surrogate (in the round's
     stored GeoJSON, say) becomes U+FFFD, so that the text always encodes as UTF-8."""
-    return _text(json.dumps(report, ensure_ascii=False, indent=2)) + "\n"
-
-
-def _text(value: str) -> str:
-    """``value`` with any lone surrogate replaced by U+FFFD, so that it encodes as UTF-8."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return _SURROGATES.sub("\ufffd", value)
-    return value
+    return well_formed(json.dumps(report, ensure_ascii=False, indent=2)) + "\n"
 
 
 def _maybe(value: str | None) -> str | None:
-    return None if value is None else _text(value)
+    return None if value is None else well_formed(value)
 
 
 def _time(moment: datetime | None) -> str | None:
@@ -147,8 +142,10 @@ def _planned(asset_ids: Any) -> list[str]:
 
 def _round_out(row: RoundRow, planned: list[str], names: dict[str, str]) -> dict[str, Any]:
     return {
-        "id": row["id"], "title": _text(row["title"]), "description": _text(row["description"]),
-        "privacy_notice": _text(row["privacy_notice"]), "mode": row["mode"], "area": row["area"],
+        "id": row["id"], "title": well_formed(row["title"]),
+        "description": well_formed(row["description"]),
+        "privacy_notice": well_formed(row["privacy_notice"]), "mode": row["mode"],
+        "area": row["area"],
         "bbox": [row["west"], row["south"], row["east"], row["north"]],
         "starts_at": _time(row["starts_at"]), "ends_at": _time(row["ends_at"]),
         "created_at": _time(row["created_at"]), "updated_at": _time(row["updated_at"]),
@@ -165,7 +162,9 @@ def _thread_order(items: list[CommentRow]) -> list[CommentRow]:
     return [item for thread in threads.values() for item in thread]
 
 
-def _comment_out(item: CommentRow, names: dict[str, str]) -> dict[str, Any]:
+def _comment_out(
+    item: CommentRow, names: dict[str, str], history: list[EventRow]
+) -> dict[str, Any]:
     erased = item["status"] == "erased"
     asset = item["asset_id"]
     return {
@@ -174,12 +173,19 @@ def _comment_out(item: CommentRow, names: dict[str, str]) -> dict[str, Any]:
         "lon": item["lon"], "lat": item["lat"], "h": item["h"],
         "asset": asset, "asset_name": None if asset is None else _maybe(names.get(asset)),
         "feature": _maybe(item["feature_id"]),
-        "author_name": _text(item["author_name"]), "author_kind": item["author_kind"],
+        "author_name": well_formed(item["author_name"]), "author_kind": item["author_kind"],
         "status": item["status"],
-        "text": None if erased else _text(item["text"]),
+        "text": None if erased else well_formed(item["text"]),
         "moderation_reason": None if erased else _maybe(item["moderation_reason"]),
         "moderated_at": _time(item["moderated_at"]),
         "response": _maybe(item["response"]), "responded_at": _time(item["responded_at"]),
+        "moderation_history": [
+            {
+                "action": e["action"], "at": _time(e["at"]),
+                "text": None if erased and e["action"] != "answered" else _maybe(e["text"]),
+            }
+            for e in history
+        ],
     }  # fmt: skip
 
 
@@ -249,7 +255,7 @@ def _objects(
                 "asset": asset, "asset_name": _maybe(names.get(asset)), "planned": asset in chosen,
                 **per_asset[asset].out(),
                 "features": [
-                    {"feature": _text(f), **features[f].out()} for f in sorted(features)
+                    {"feature": well_formed(f), **features[f].out()} for f in sorted(features)
                 ],
             }
         )  # fmt: skip
@@ -263,14 +269,19 @@ def _objects(
 # -- CSV --------------------------------------------------------------------------------------
 
 
+def _history_cell(history: list[dict[str, Any]]) -> str:
+    """A comment's moderation history in one cell: ``AT ACTION: TEXT`` per step, ``; ``
+    between steps (oldest first)."""
+    return "; ".join(
+        f"{step['at']} {step['action']}" + (f": {step['text']}" if step["text"] else "")
+        for step in history
+    )
+
+
 def _cell(value: Any) -> Any:
-    """A CSV cell: None empty, text that a spreadsheet would run as a formula behind a ``'``."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        value = _text(value)
-        return "'" + value if value.startswith(_FORMULA_STARTS) else value
-    return value
+    """A CSV cell: a moderation history as :func:`_history_cell`, anything else as it is
+    (:func:`~arserver.services.tabular.csv_text` makes it safe)."""
+    return _history_cell(value) if isinstance(value, list) else value
 
 
 def report_csv(report: dict[str, Any]) -> str:
@@ -278,13 +289,10 @@ def report_csv(report: dict[str, Any]) -> str:
     :data:`CSV_COLUMNS`; starts with a byte order mark so that Excel reads it as UTF-8; lines
     end in CRLF (RFC 4180). Text cells that start with ``= + - @``, a tab or a carriage return
     get a leading ``'``; numbers are written as they are."""
-    buffer = io.StringIO()
-    buffer.write("\ufeff")
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    for comment in report["comments"]:
-        writer.writerow([_cell(comment.get(column)) for column in CSV_COLUMNS])
-    return buffer.getvalue()
+    rows = (
+        [_cell(comment.get(column)) for column in CSV_COLUMNS] for comment in report["comments"]
+    )
+    return csv_text(rows, CSV_COLUMNS, bom=True)
 
 
 # -- HTML -------------------------------------------------------------------------------------
@@ -293,6 +301,7 @@ _MODES = {"staff": "medewerkers (intern)", "public": "openbaar (bewoners)"}
 _KINDS = {"resident": "bewoner", "staff": "medewerker"}
 _STATUSES = {"visible": "zichtbaar", "hidden": "verborgen", "erased": "verwijderd op verzoek"}
 _AREAS = {"Polygon": "veelhoek", "MultiPolygon": "meerdere veelhoeken"}
+_ACTIONS = {"hidden": "verborgen", "restored": "weer zichtbaar", "answered": "beantwoord"}
 #: Replies are indented by their depth in the thread, up to this many steps.
 _MAX_DEPTH = 4
 
@@ -329,6 +338,7 @@ tr.feature td:first-child { padding-left: 12pt; font-weight: normal; }
 .response { border-left: 3pt solid #2a5885; padding-left: 6pt; margin: 3pt 0 0 2pt; }
 .response .label { font-weight: 600; font-size: 9pt; margin: 0; }
 .open { color: #8a4b00; font-size: 8.5pt; margin: 2pt 0; }
+.history { color: #444; font-size: 8.5pt; margin: 2pt 0 0; padding-left: 14pt; }
 footer { margin-top: 16pt; color: #555; font-size: 8.5pt; }
 """
 
@@ -539,7 +549,19 @@ class _Page:
             )
         elif status == "visible" and comment["author_kind"] == "resident":
             self.emit('<p class="open">Nog niet beantwoord</p>\n')
+        self.history(comment.get("moderation_history") or [])
         self.emit("</article>\n")
+
+    def history(self, steps: list[dict[str, Any]]) -> None:
+        """The moderation steps of a comment, oldest first, as a list under it."""
+        if not steps:
+            return
+        self.emit('<p class="meta">Moderatie en antwoorden:</p>\n<ul class="history">\n')
+        for step in steps:
+            label = _ACTIONS.get(step["action"], step["action"])
+            text = f": {_esc(step['text'])}" if step["text"] else ""
+            self.emit(f"<li>{self.when(step['at'])} {_esc(label)}{text}</li>\n")
+        self.emit("</ul>\n")
 
 
 def _threads(comments: Iterable[dict[str, Any]]) -> list[list[dict[str, Any]]]:

@@ -10,19 +10,22 @@ tokens only) or ``public`` (residents too, without an account).
 A public round has a *link*: a resident token narrowed to ``round-link:ID``, shared by everyone
 it is given to; it reads the round and lets a resident join, which issues a personal resident
 token (``round:ID``) that comments under a pseudonym. Both expire ``resident_retention``
-after the round ends (None: they stay valid until revoked). Nothing about a resident is stored
-but that token: no e-mail address, no IP address.
+after the round ends (None: they stay valid until revoked); each token is written with that
+expiry, in the same transaction as the round (its link) or under the round's lock (a join), so
+no round is ever without its link and no token outlives a moved end. Nothing about a resident
+is stored but that token: no e-mail address, no IP address.
 
-Pseudonyms (:func:`pseudonym`) are ``"Bewoner "`` and six characters of an HMAC-SHA256 of the
-person (:func:`~arserver.security.actors.person_of`: ``token:<id>`` for a joined resident, the
-stable subject for someone signed in through OpenID Connect) under the round's random salt:
-the same person has the same pseudonym throughout a round and an unrelated one in every other
-round, and a pseudonym cannot be traced back without the salt, which never leaves the server.
+Pseudonyms (:func:`pseudonym`) are ``"Bewoner "`` and eight characters of an HMAC-SHA256 of
+the person (:func:`~arserver.security.actors.person_of`: ``token:<id>`` for a joined resident,
+the stable subject for someone signed in through OpenID Connect) under the round's random
+salt: the same person has the same pseudonym throughout a round and an unrelated one in every
+other round, and a pseudonym cannot be traced back without the salt, which never leaves the
+server. Staff commenting in a public round appear under a role label (:func:`staff_label`),
+never under their token's name.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import hmac
 import math
@@ -38,16 +41,18 @@ from typing import Any, Literal
 import shapely
 from shapely.geometry import shape
 from shapely.validation import explain_validity
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from arserver.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError
 from arserver.security.actors import person_of
 from arserver.security.policy import Action, Caller, Scope, permits
-from arserver.security.tokens import MAX_LIFETIME, TokenRecord
+from arserver.security.tokens import TokenError, TokenRecord, create_token_on
 from arserver.services.places import Extent
 from arserver.services.tokens import TokenService
 from arserver.store import rounds as round_rows
 from arserver.store.rounds import RoundRow
+from tiles.crs import Transformer
+from tiles.errors import CrsError, InvalidCoordinatesError, OutsideGridError
 
 #: The most vertices a round's area may have (all its rings together).
 MAX_AREA_VERTICES = 10_000
@@ -61,7 +66,16 @@ MAX_PARTICIPANTS = 100_000
 #: look-alikes (no 0/O, 1/I/L).
 PSEUDONYM_PREFIX = "Bewoner "
 PSEUDONYM_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
-PSEUDONYM_LENGTH = 6
+PSEUDONYM_LENGTH = 8
+#: What residents see as the author of a staff comment in a public round, by role (other
+#: roles: ``"Gemeente (<role>)"``): the municipality speaks, not a named official.
+STAFF_LABELS = {
+    "admin": "Gemeente",
+    "planner": "Gemeente",
+    "gis": "Gemeente (GIS)",
+    "inspector": "Gemeente (inspecteur)",
+    "viewer": "Gemeente (medewerker)",
+}
 #: Prepared areas kept in memory (the rounds commented on most recently).
 AREA_CACHE_SIZE = 256
 
@@ -86,6 +100,11 @@ def pseudonym(salt: str, person: str) -> str:
         number, index = divmod(number, len(PSEUDONYM_ALPHABET))
         letters.append(PSEUDONYM_ALPHABET[index])
     return PSEUDONYM_PREFIX + "".join(letters)
+
+
+def staff_label(role: str) -> str:
+    """The author name of a staff comment in a public round (see :data:`STAFF_LABELS`)."""
+    return STAFF_LABELS.get(role, f"Gemeente ({role})")
 
 
 def state_of(row: RoundRow, now: datetime) -> State:
@@ -118,12 +137,16 @@ class Area:
     bbox: tuple[float, float, float, float]
 
 
-def parse_area(value: Any, extent: Extent | None) -> Area:
-    """A round's area from a GeoJSON Polygon or MultiPolygon in WGS 84: at most
+def parse_area(value: Any, extent: Extent | None, crs: str | None = None) -> Area:
+    """A round's area from a GeoJSON Polygon or MultiPolygon: at most
     :data:`MAX_AREA_VERTICES` vertices, closed rings of at least four positions, valid
     (no self-intersection), not empty and within ``extent`` (None: anywhere);
-    :class:`InputError` that says what is wrong otherwise. The structure is checked before any
-    geometry is built, so the work is bounded by the vertex limit."""
+    :class:`InputError` that says what is wrong otherwise. Positions are [lon, lat] in WGS 84
+    degrees, or, with ``crs`` (e.g. ``EPSG:28992`` RD New, ``EPSG:7415`` RD New + NAP), x y in
+    that CRS (x y order whatever its official axis order; a third value is ignored), converted
+    to ETRS89 (= WGS 84 here, EPSG:4258) lon, lat; the area is stored in WGS 84 only. The
+    structure is checked before any geometry is built, so the work is bounded by the vertex
+    limit."""
     if not isinstance(value, dict) or value.get("type") not in ("Polygon", "MultiPolygon"):
         raise InputError("the area is a GeoJSON Polygon or MultiPolygon (WGS 84 lon, lat)")
     kind = value["type"]
@@ -132,28 +155,38 @@ def parse_area(value: Any, extent: Extent | None) -> Area:
     if not isinstance(polygons, list) or not polygons:
         raise InputError(f"the area's coordinates are not those of a {kind}")
     vertices = 0
-    clean: list[list[list[list[float]]]] = []
+    raw: list[list[list[tuple[float, float]]]] = []
     for p, rings in enumerate(polygons):
         if not isinstance(rings, list) or not rings:
             raise InputError(f"polygon {p} of the area has no rings")
-        clean_rings = []
+        raw_rings = []
         for r, ring in enumerate(rings):
             if not isinstance(ring, list) or len(ring) < 4:
                 raise InputError(f"ring {r} of polygon {p} of the area has fewer than 4 positions")
             vertices += len(ring)
             if vertices > MAX_AREA_VERTICES:
                 raise InputError(f"the area has more than {MAX_AREA_VERTICES} vertices")
-            positions = [_position(item, p, r) for item in ring]
+            positions = [_position(item, p, r, crs) for item in ring]
             if positions[0] != positions[-1]:
                 raise InputError(
                     f"ring {r} of polygon {p} of the area is not closed (its last position "
                     "must repeat its first)"
                 )
-            clean_rings.append(positions)
-        clean.append(clean_rings)
+            raw_rings.append(positions)
+        raw.append(raw_rings)
+    clean = _to_wgs84(raw, crs) if crs is not None else raw
+    for rings in clean:
+        for ring in rings:
+            for lon, lat in ring:
+                if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+                    raise InputError(
+                        f"the area's position [{lon:g}, {lat:g}] is not longitude, latitude in "
+                        "degrees; positions in another CRS (RD New: EPSG:28992) need 'crs'"
+                    )
+    listed = [[[[lon, lat] for lon, lat in ring] for ring in rings] for rings in clean]
     geojson: dict[str, Any] = {
         "type": kind,
-        "coordinates": clean[0] if kind == "Polygon" else clean,
+        "coordinates": listed[0] if kind == "Polygon" else listed,
     }
     geometry = shape(geojson)
     if not geometry.is_valid:
@@ -167,12 +200,13 @@ def parse_area(value: Any, extent: Extent | None) -> Area:
             raise InputError(
                 f"the area ({west:g}, {south:g} to {east:g}, {north:g}) reaches outside the "
                 f"municipality's extent ({ew:g}, {es:g} to {ee:g}, {en:g}); are its positions "
-                "lon, lat in WGS 84?"
+                + ("in " + crs if crs is not None else "lon, lat in WGS 84")
+                + "?"
             )
     return Area(geojson, (west, south, east, north))
 
 
-def _position(item: Any, polygon: int, ring: int) -> list[float]:
+def _position(item: Any, polygon: int, ring: int, crs: str | None) -> tuple[float, float]:
     if (
         not isinstance(item, list)
         or not 2 <= len(item) <= 3
@@ -181,22 +215,33 @@ def _position(item: Any, polygon: int, ring: int) -> list[float]:
             for v in item
         )
     ):
+        what = "x, y" if crs is not None else "[lon, lat]"
         raise InputError(
             f"ring {ring} of polygon {polygon} of the area holds a position that is not "
-            "[lon, lat] of finite numbers"
+            f"{what} of finite numbers"
         )
-    lon, lat = float(item[0]), float(item[1])
-    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-        raise InputError(
-            f"the area's position [{lon:g}, {lat:g}] is not longitude, latitude in degrees"
-        )
-    return [lon, lat]
+    return (float(item[0]), float(item[1]))
+
+
+def _to_wgs84(
+    polygons: list[list[list[tuple[float, float]]]], crs: str
+) -> list[list[list[tuple[float, float]]]]:
+    """The positions of ``polygons`` (x y in ``crs``) as ETRS89 lon, lat, in one batch."""
+    xs = [x for rings in polygons for ring in rings for x, _ in ring]
+    ys = [y for rings in polygons for ring in rings for _, y in ring]
+    try:
+        lons, lats, _ = Transformer.from_crs(crs, "EPSG:4258").transform(xs, ys)
+    except (CrsError, OutsideGridError, InvalidCoordinatesError) as exc:
+        raise InputError(f"the area in {crs}: {exc}") from exc
+    converted = iter(zip(lons.tolist(), lats.tolist(), strict=True))
+    return [[[next(converted) for _ in ring] for ring in rings] for rings in polygons]
 
 
 @dataclass(frozen=True)
 class RoundDraft:
     """A new round as a planner describes it (lengths checked by the API; the rest here).
-    ``area`` is the GeoJSON as received; times are timezone-aware."""
+    ``area`` is the GeoJSON as received, in ``crs`` (None: WGS 84 lon, lat; see
+    :func:`parse_area`); times are timezone-aware."""
 
     title: str
     description: str
@@ -206,6 +251,7 @@ class RoundDraft:
     assets: Sequence[str]
     starts_at: datetime
     ends_at: datetime
+    crs: str | None = None
 
 
 @dataclass(frozen=True)
@@ -254,8 +300,8 @@ class RoundService:
 
     def create(self, draft: RoundDraft, by: str) -> tuple[RoundRow, IssuedToken | None]:
         """Store a new round (``by``: who, as :func:`person_of` names them); for a public
-        round also issue its link token. Returns the round and the link (None for a staff
-        round)."""
+        round also issue its link token, in the same transaction (no public round is ever
+        stored without its link). Returns the round and the link (None for a staff round)."""
         now = self.clock()
         starts_at, ends_at = draft.starts_at.astimezone(UTC), draft.ends_at.astimezone(UTC)
         _check_times(starts_at, ends_at)
@@ -265,7 +311,7 @@ class RoundService:
             raise InputError(f"a round starts at most {MAX_WINDOW.days} days ahead")
         if draft.mode == "public" and not draft.privacy_notice.strip():
             raise InputError("a public round needs a privacy_notice: what is stored and why")
-        area = parse_area(draft.area, self.extent)
+        area = parse_area(draft.area, self.extent, draft.crs)
         row = RoundRow(
             id=self.new_id(), title=draft.title, description=draft.description,
             privacy_notice=draft.privacy_notice, mode=draft.mode, area=area.geojson,
@@ -277,18 +323,22 @@ class RoundService:
         with self.engine.begin() as connection:
             _check_assets(connection, row["asset_ids"], row["mode"])
             round_rows.insert_round(connection, row)
-        link = self._issue_link(row) if row["mode"] == "public" else None
+            link = self._issue_link(connection, row) if row["mode"] == "public" else None
         return row, link
 
     def update(self, round_id: str, changes: Mapping[str, Any]) -> RoundRow:
         """Change a round: any of ``title``, ``description``, ``privacy_notice``,
-        ``starts_at``, ``ends_at``, ``area`` (GeoJSON as received), ``assets``. The mode never
-        changes (residents joined under it). A change that would leave comments already
-        written outside the round (before a later start, after an earlier end, outside a
-        smaller area) is refused with :class:`ConflictError`: the round's record must show
-        every comment as admitted by its rules. Moving the end moves the expiry of the
-        round's resident tokens with it."""
+        ``starts_at``, ``ends_at``, ``area`` (GeoJSON as received, in ``crs`` if that is given
+        too; see :func:`parse_area`), ``assets``. The mode never changes (residents joined
+        under it). The round is locked first (:func:`~arserver.store.rounds.round_of`), so no
+        comment or join is written between the checks and the change. A change that would
+        leave comments already written outside the round (before a later start, after an
+        earlier end, outside a smaller area) is refused with :class:`ConflictError`: the
+        round's record must show every comment as admitted by its rules. Moving the end moves
+        the expiry of the round's resident tokens with it (one UPDATE)."""
         now = self.clock()
+        if "crs" in changes and "area" not in changes:
+            raise InputError("crs is the CRS of the area: give it together with 'area'")
         with self.engine.begin() as connection:
             row = round_rows.round_of(connection, round_id, lock="update")
             if row is None:
@@ -316,7 +366,7 @@ class RoundService:
                     )
                 values.update(starts_at=starts_at, ends_at=ends_at)
             if "area" in changes:
-                area = parse_area(changes["area"], self.extent)
+                area = parse_area(changes["area"], self.extent, changes.get("crs"))
                 prepared = _prepared(area.geojson)
                 outside = sum(
                     1
@@ -362,7 +412,8 @@ class RoundService:
             old = round_rows.link_token_ids(connection, round_id)
         for token_id in old:
             self.tokens.revoke(token_id)
-        return self._issue_link(row)
+        with self.engine.begin() as connection:
+            return self._issue_link(connection, row)
 
     # Residents ----------------------------------------------------------------------------
 
@@ -370,30 +421,44 @@ class RoundService:
         """Let the holder of a public round's link in: issue a personal resident token
         (``round:ID``) and return it with its pseudonym. :class:`PermissionDeniedError` for
         another round's link, or a caller that holds no link; :class:`ConflictError` once the
-        round is closed, or when it has :data:`MAX_PARTICIPANTS` residents already."""
+        round is closed, or when it has :data:`MAX_PARTICIPANTS` residents already.
+
+        The token is written with its final expiry under the round's lock (so a change of
+        the round's end waits for it, and moves it too); no other token is touched."""
         link = Scope("round-link", round_id)
         if caller.scope is None or caller.scope.kind != "round-link":
             raise PermissionDeniedError("a round is joined with its link token")
         if caller.scope != link:
             raise PermissionDeniedError(f"this link is for round {caller.scope.name!r}")
-        row = self.get(round_id)
-        if row is None or row["mode"] != "public":
-            raise NotFoundError(f"no round {round_id!r}")
-        if self.clock() >= row["ends_at"]:
-            raise ConflictError(
-                f"round {round_id!r} closed at {row['ends_at'].isoformat()}; it takes no new "
-                "participants"
+        with self.engine.begin() as connection:
+            row = round_rows.round_of(connection, round_id, lock="share")
+            if row is None or row["mode"] != "public":
+                raise NotFoundError(f"no round {round_id!r}")
+            if self.clock() >= row["ends_at"]:
+                raise ConflictError(
+                    f"round {round_id!r} closed at {row['ends_at'].isoformat()}; it takes no "
+                    "new participants"
+                )
+            if round_rows.participant_count(connection, round_id) >= MAX_PARTICIPANTS:
+                raise ConflictError(f"round {round_id!r} has its maximum of participants")
+            issued = self._issue(
+                connection, row, f"round:{round_id}", f"resident of round {round_id}"
             )
-        with self.engine.connect() as connection:
-            joined = round_rows.participant_count(connection, round_id)
-        if joined >= MAX_PARTICIPANTS:
-            raise ConflictError(f"round {round_id!r} has its maximum of participants")
-        issued = self._issue(row, f"round:{round_id}", f"resident of round {round_id}")
         return issued, pseudonym(row["pseudonym_salt"], person_of(issued.record))
 
     def pseudonym_of(self, row: RoundRow, caller: TokenRecord) -> str:
         """The pseudonym ``caller`` goes by in the round ``row``."""
         return pseudonym(row["pseudonym_salt"], person_of(caller))
+
+    def author_name(self, row: RoundRow | None, caller: TokenRecord) -> str:
+        """The name a comment by ``caller`` in round ``row`` (None: outside any round) is
+        shown under, stored with it: a resident's pseudonym; for staff in a public round
+        their role's label (:func:`staff_label`), elsewhere their token's name."""
+        if caller.role == "resident" and row is not None:
+            return self.pseudonym_of(row, caller)
+        if row is not None and row["mode"] == "public":
+            return staff_label(caller.role)
+        return caller.name
 
     # Reading ------------------------------------------------------------------------------
 
@@ -453,19 +518,19 @@ class RoundService:
             return None
         return ends_at + self.resident_retention
 
-    def _issue_link(self, row: RoundRow) -> IssuedToken:
-        return self._issue(row, f"round-link:{row['id']}", f"link of round {row['id']}")
+    def _issue_link(self, connection: Connection, row: RoundRow) -> IssuedToken:
+        return self._issue(connection, row, f"round-link:{row['id']}", f"link of round {row['id']}")
 
-    def _issue(self, row: RoundRow, scope: str, name: str) -> IssuedToken:
-        expiry = self._token_expiry(row["ends_at"])
-        lifetime = None
-        if expiry is not None:
-            lifetime = min(max(expiry - self.clock(), timedelta(seconds=1)), MAX_LIFETIME)
-        secret, record = self.tokens.create("resident", name, expires_in=lifetime, scope=scope)
-        if expiry is not None:  # to the microsecond, as the round's other tokens
-            with self.engine.begin() as connection:
-                round_rows.set_token_expiry(connection, row["id"], expiry)
-            record = dataclasses.replace(record, expires_at=expiry)
+    def _issue(self, connection: Connection, row: RoundRow, scope: str, name: str) -> IssuedToken:
+        """A resident token of the round, in the caller's transaction, expiring exactly when
+        the round's other tokens do (``resident_retention`` after its end)."""
+        try:
+            secret, record = create_token_on(
+                connection, "resident", name, expires_at=self._token_expiry(row["ends_at"]),
+                scope=scope,
+            )  # fmt: skip
+        except TokenError as exc:  # a round id no scope can hold
+            raise InputError(str(exc)) from None
         return IssuedToken(secret, record)
 
 

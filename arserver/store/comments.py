@@ -1,5 +1,6 @@
 """Comments: the SQL behind :class:`~arserver.services.comments.CommentService` (writing,
-moderating, answering) and the comments' listing.
+moderating, answering, each moderation step kept in ``comment_events``) and the comments'
+listing.
 
 Positions are WGS 84 longitude, latitude (degrees) and ellipsoidal height (metres, None when
 unknown); times timezone-aware UTC. ``author`` is the link to a person: it is read here (for
@@ -13,13 +14,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypedDict, cast
 
-from sqlalchemy import ColumnElement, Connection, and_, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, func, insert, or_, select, update
 
-from arserver.store.schema import comments
+from arserver.store.schema import comment_events, comments
 
 #: Statuses: shown to everyone who may read the comment; hidden by a moderator (text and
 #: reason kept); erased (a person's data removed on request).
 STATUSES = ("visible", "hidden", "erased")
+#: The steps of a comment's moderation history: hidden (``text`` the reason), shown again
+#: (no text), answered (``text`` the answer).
+EVENT_ACTIONS = ("hidden", "restored", "answered")
 
 
 class CommentRow(TypedDict):
@@ -48,6 +52,17 @@ class CommentRow(TypedDict):
     created_at: datetime
 
 
+class CommentEventRow(TypedDict):
+    """One step of a comment's moderation: when (UTC), who (``actor``, a
+    :func:`~arserver.security.actors.person_of` value; staff only ever read it), which of
+    :data:`EVENT_ACTIONS`, and its reason or answer."""
+
+    at: datetime
+    actor: str | None
+    action: str
+    text: str | None
+
+
 @dataclass(frozen=True)
 class CommentQuery:
     """What a listing asks for. ``round_id``: comments of that round only; ``bbox``: west,
@@ -68,10 +83,60 @@ def insert_comment(connection: Connection, row: CommentRow) -> None:
     connection.execute(insert(comments).values(**row))
 
 
-def comment_of(connection: Connection, comment_id: str) -> CommentRow | None:
-    """A comment by its id, None if there is none."""
-    row = connection.execute(select(comments).where(comments.c.id == comment_id)).first()
+def comment_of(connection: Connection, comment_id: str, *, lock: bool = False) -> CommentRow | None:
+    """A comment by its id, None if there is none. ``lock``: no other transaction changes it
+    until this one ends (a reply holds the comment it answers: ``SELECT ... FOR SHARE`` on
+    PostgreSQL; on SQLite a no-op write first, which takes the database's one write lock
+    before the row is read)."""
+    query = select(comments).where(comments.c.id == comment_id)
+    if lock:
+        query = query.with_for_update(read=True)
+        if connection.dialect.name == "sqlite":
+            connection.execute(
+                update(comments).where(comments.c.id == comment_id).values(status=comments.c.status)
+            )
+    row = connection.execute(query).first()
     return None if row is None else cast(CommentRow, dict(row._mapping))
+
+
+def comment_count(connection: Connection, round_id: str, *, author: str | None = None) -> int:
+    """How many comments a round has (of any status), or of those by ``author`` (a
+    :func:`~arserver.security.actors.person_of` value)."""
+    query = select(func.count()).select_from(comments).where(comments.c.round_id == round_id)
+    if author is not None:
+        query = query.where(comments.c.author == author)
+    return int(connection.execute(query).scalar_one())
+
+
+def insert_event(
+    connection: Connection,
+    comment_id: str,
+    *,
+    at: datetime,
+    actor: str | None,
+    action: str,
+    text: str | None = None,
+) -> None:
+    """Record one step of a comment's moderation (``action`` one of :data:`EVENT_ACTIONS`), in
+    the caller's transaction: the same one that changes the comment."""
+    if action not in EVENT_ACTIONS:
+        raise ValueError(f"unknown moderation action {action!r}")
+    connection.execute(
+        insert(comment_events).values(
+            comment_id=comment_id, at=at, actor=actor, action=action, text=text
+        )
+    )
+
+
+def history(connection: Connection, comment_id: str) -> list[CommentEventRow]:
+    """A comment's moderation history, oldest first (ties in the order written)."""
+    query = (
+        select(comment_events.c.at, comment_events.c.actor, comment_events.c.action,
+               comment_events.c.text)
+        .where(comment_events.c.comment_id == comment_id)
+        .order_by(comment_events.c.at, comment_events.c.id)
+    )  # fmt: skip
+    return [cast(CommentEventRow, dict(r._mapping)) for r in connection.execute(query)]
 
 
 def change_status(

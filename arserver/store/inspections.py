@@ -16,11 +16,11 @@ from typing import Any, TypedDict, cast
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    and_,
     func,
     insert,
-    or_,
+    literal,
     select,
+    tuple_,
     update,
 )
 
@@ -207,14 +207,18 @@ def search(
     connection: Connection, filters: Filters, limit: int, after: Cursor | None = None
 ) -> list[InspectionRow]:
     """At most ``limit`` inspections that match ``filters``, newest first (by creation, then
-    id), starting after ``after`` (the last one of the previous page)."""
+    id), starting after ``after`` (the last one of the previous page).
+
+    The order and the cursor are one row comparison on (created_at, id), so both engines
+    walk the ``inspections_created`` index from the cursor on and stop after ``limit`` rows."""
     where = _conditions(filters)
     if after is not None:
         created, last_id = after
         where.append(
-            or_(
-                inspections.c.created_at < created,
-                and_(inspections.c.created_at == created, inspections.c.id < last_id),
+            tuple_(inspections.c.created_at, inspections.c.id)
+            < tuple_(
+                literal(created, inspections.c.created_at.type),
+                literal(last_id, inspections.c.id.type),
             )
         )
     query = (
@@ -242,14 +246,31 @@ def add_events(connection: Connection, events: Sequence[dict[str, Any]]) -> None
         connection.execute(insert(inspection_events).values(**event))
 
 
-def history(connection: Connection, inspection_id: str) -> list[EventRow]:
-    """The inspection's history, oldest first."""
-    query = (
-        select(inspection_events)
-        .where(inspection_events.c.inspection_id == inspection_id)
-        .order_by(inspection_events.c.id)
-    )
-    return [cast(EventRow, dict(row._mapping)) for row in connection.execute(query)]
+def history(
+    connection: Connection,
+    inspection_id: str,
+    *,
+    before: int | None = None,
+    limit: int | None = None,
+) -> list[EventRow]:
+    """The inspection's history, oldest first: the newest ``limit`` entries (None: all) of
+    those with an id below ``before`` (None: every entry)."""
+    query = select(inspection_events).where(inspection_events.c.inspection_id == inspection_id)
+    if before is not None:
+        query = query.where(inspection_events.c.id < before)
+    if limit is None:
+        query = query.order_by(inspection_events.c.id)
+        return [cast(EventRow, dict(row._mapping)) for row in connection.execute(query)]
+    newest = connection.execute(query.order_by(inspection_events.c.id.desc()).limit(limit))
+    return [cast(EventRow, dict(row._mapping)) for row in newest][::-1]
+
+
+def history_count(connection: Connection, inspection_id: str, *, before: int | None = None) -> int:
+    """How many history entries the inspection has (with an id below ``before``, if given)."""
+    query = select(func.count()).where(inspection_events.c.inspection_id == inspection_id)
+    if before is not None:
+        query = query.where(inspection_events.c.id < before)
+    return int(connection.execute(query).scalar_one())
 
 
 # -- photos -----------------------------------------------------------------------------------

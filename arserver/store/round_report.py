@@ -7,8 +7,8 @@ one query fetched ``page`` rows at a time (a server-side cursor on PostgreSQL), 
 tens of thousands of comments never sits in the database driver's memory at once.
 
 The person behind a comment never leaves this module: ``comments.author`` (the link to a
-person), ``moderated_by`` and ``responded_by`` (staff identities) and ``rounds.created_by``
-and ``rounds.pseudonym_salt`` are not selected at all.
+person), ``moderated_by`` and ``responded_by`` (staff identities), ``comment_events.actor`` and
+``rounds.created_by`` and ``rounds.pseudonym_salt`` are not selected at all.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any, TypedDict, cast
 
 from sqlalchemy import Connection, Engine, select
 
-from arserver.store.schema import assets, comments, rounds
+from arserver.store.schema import assets, comment_events, comments, rounds
 
 #: Rows fetched from the database per round trip while comments are streamed.
 COMMENT_PAGE = 1000
@@ -70,6 +70,16 @@ class CommentRow(TypedDict):
     response: str | None
     responded_at: datetime | None
     created_at: datetime
+
+
+class EventRow(TypedDict):
+    """One step of a comment's moderation as the report shows it (without who took it):
+    ``action`` hidden | restored | answered, ``text`` the reason or the answer."""
+
+    comment_id: str
+    at: datetime
+    action: str
+    text: str | None
 
 
 _ROUND_FIELDS = (
@@ -137,3 +147,24 @@ def round_comments(
     with connection.execute(query) as result:
         for row in result:
             yield cast(CommentRow, dict(row._mapping))
+
+
+def round_events(
+    connection: Connection, round_id: str, page: int = COMMENT_PAGE
+) -> Iterator[EventRow]:
+    """The moderation steps of every comment of the round, per comment oldest first (ties in
+    the order written), fetched ``page`` rows at a time. Consume it while ``connection`` is
+    open."""
+    query = (
+        select(
+            comment_events.c.comment_id, comment_events.c.at, comment_events.c.action,
+            comment_events.c.text,
+        )
+        .join(comments, comments.c.id == comment_events.c.comment_id)
+        .where(comments.c.round_id == round_id)
+        .order_by(comment_events.c.comment_id, comment_events.c.at, comment_events.c.id)
+        .execution_options(yield_per=page)
+    )  # fmt: skip
+    with connection.execute(query) as result:
+        for row in result:
+            yield cast(EventRow, dict(row._mapping))

@@ -49,12 +49,19 @@ def round_of(
     connection: Connection, round_id: str, *, lock: Literal["share", "update"] | None = None
 ) -> RoundRow | None:
     """A round by its id, None if there is none. ``lock``: hold its row until the caller's
-    transaction ends (PostgreSQL; SQLite serialises writers anyway): ``share`` for writing a
-    comment in it (comments do not wait for each other), ``update`` for changing it (waits
-    for the comments being written, and they for the change)."""
+    transaction ends, taken before the row is read: ``share`` for writing a comment in it or
+    letting a resident join (they do not wait for each other), ``update`` for changing it
+    (waits for the comments and joins being written, and they for the change). PostgreSQL
+    locks the row (``SELECT ... FOR SHARE`` / ``FOR UPDATE``); SQLite has one write lock for
+    the whole database, so a no-op write takes it first and every read after it sees the
+    latest commit (pysqlite starts no transaction for reads alone)."""
     query = select(rounds).where(rounds.c.id == round_id)
     if lock is not None:
         query = query.with_for_update(read=lock == "share")
+        if connection.dialect.name == "sqlite":
+            connection.execute(
+                update(rounds).where(rounds.c.id == round_id).values(mode=rounds.c.mode)
+            )
     row = connection.execute(query).first()
     return None if row is None else cast(RoundRow, dict(row._mapping))
 
@@ -112,12 +119,16 @@ def _utc(value: Any) -> datetime | None:
 
 
 def comment_places(connection: Connection, round_id: str) -> Iterator[tuple[float, float]]:
-    """(lon, lat) of every comment of a round, of any status, streamed."""
-    result = connection.execution_options(yield_per=1000).execute(
-        select(comments.c.lon, comments.c.lat).where(comments.c.round_id == round_id)
+    """(lon, lat) of every comment of a round, of any status, streamed (the option is the
+    statement's: the connection's next statements, an UPDATE among them, run as usual)."""
+    query = (
+        select(comments.c.lon, comments.c.lat)
+        .where(comments.c.round_id == round_id)
+        .execution_options(yield_per=1000)
     )
-    for lon, lat in result:
-        yield (float(lon), float(lat))
+    with connection.execute(query) as result:
+        for lon, lat in result:
+            yield (float(lon), float(lat))
 
 
 def participant_count(connection: Connection, round_id: str) -> int:
@@ -138,7 +149,8 @@ def link_token_ids(connection: Connection, round_id: str) -> list[str]:
 
 def set_token_expiry(connection: Connection, round_id: str, expires_at: datetime | None) -> None:
     """Move the expiry of every resident token of a round (its links and its residents'
-    tokens) to ``expires_at`` (None: until revoked), when the round's end moves."""
+    tokens) to ``expires_at`` (None: until revoked), when the round's end moves: one UPDATE
+    (by the ``tokens_scope`` index). New tokens are created with their expiry instead."""
     connection.execute(
         update(tokens)
         .where(tokens.c.scope.in_([f"round:{round_id}", f"round-link:{round_id}"]))

@@ -1,5 +1,6 @@
 """Feature ids and features.json: every feature of a mesh or feature tileset is found by its id
-(the ``id``, else ``name`` property, else its index), at the centre of its bounding box."""
+(the ``id``, else ``name`` property, else its index), with the centre of its bounding box and a
+point on the feature itself (the point of its surface nearest that centre)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from tiles.crs import EnuFrame, Transformer
 from tiles.features import (
     FEATURES_FILE,
     assign_ids,
+    closest_on_triangles,
+    feature_points,
     id_text,
     index_features,
     write_features,
@@ -61,6 +64,22 @@ def metres_between(a: list[float] | tuple[float, ...], b: list[float] | tuple[fl
     return float(np.sqrt(e[0] ** 2 + n[0] ** 2 + u[0] ** 2))
 
 
+def rd_of(point: list[float]) -> np.ndarray:
+    """RD New x, y and NAP height of an ETRS89 lon, lat, h point, through tiles.crs."""
+    x, y, nap = Transformer.from_crs("EPSG:4937", "EPSG:7415").transform(
+        [point[0]], [point[1]], [point[2]]
+    )
+    assert nap is not None
+    return np.array([x[0], y[0], nap[0]])
+
+
+def distance_to_polyline(point: np.ndarray, vertices: np.ndarray) -> float:
+    """The distance (same units) from ``point`` to the polyline through ``vertices`` (n, 3)."""
+    a, b = vertices[:-1], vertices[1:]
+    t = np.clip(((point - a) * (b - a)).sum(axis=1) / ((b - a) ** 2).sum(axis=1), 0.0, 1.0)
+    return float(np.linalg.norm(a + (b - a) * t[:, None] - point, axis=1).min())
+
+
 def view(document: dict[str, Any], binary: bytes, index: int) -> bytes:
     found = document["bufferViews"][index]
     start = found.get("byteOffset", 0)
@@ -81,7 +100,11 @@ def string_column(glb: Path, name: str) -> list[str]:
 
 
 def test_the_id_is_the_id_property_else_the_name_else_the_index() -> None:
-    properties = [{"id": "zone-1", "name": "P1"}, {"name": "lamp 17"}, {"capacity": 40}]
+    properties: list[dict[str, Any]] = [
+        {"id": "zone-1", "name": "P1"},
+        {"name": "lamp 17"},
+        {"capacity": 40},
+    ]
     written, ids = assign_ids(properties)
     assert ids == ["zone-1", "lamp 17", "2"]
     assert written[0] is properties[0]  # nothing to change
@@ -149,10 +172,49 @@ def test_positions_are_rounded_to_a_nanodegree_and_a_millimetre(tmp_path: Path) 
     out = tmp_path / "out"
     convert([ASSETS / "cables_pipes.geojson"], out)
     for item in features_of(out):
-        for value in (*item["center"][:2], *item["bbox"][:4]):
+        for value in (*item["point"][:2], *item["center"][:2], *item["bbox"][:4]):
             assert round(value, 9) == value
-        for value in (item["center"][2], *item["bbox"][4:]):
+        for value in (item["point"][2], item["center"][2], *item["bbox"][4:]):
             assert round(value, 3) == value
+
+
+def test_the_point_of_an_l_shaped_cable_lies_on_the_cable(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    convert([ASSETS / "cables_pipes.geojson"], out)
+    cable = by_id(out)["utility-3"]
+    # utility-3: a 50 mm cable 0.7 m below ground at NAP -3.6, so its axis is at NAP -4.3.
+    axis = np.array([[111_745.0, 481_100.0, -4.3], [111_830.0, 481_100.0, -4.3],
+                     [111_830.0, 481_180.0, -4.3]])  # fmt: skip
+    radius = 0.025
+    point = rd_of(cable["point"])
+    assert distance_to_polyline(point, axis) == pytest.approx(radius, abs=0.01)
+    # The centre of its box, by contrast, lies in the corner's open space, 40 m off the cable.
+    assert distance_to_polyline(rd_of(cable["center"]), axis) > 39.0
+    west, south, east, north, hmin, hmax = cable["bbox"]
+    assert west <= cable["point"][0] <= east
+    assert south <= cable["point"][1] <= north
+    assert hmin <= cable["point"][2] <= hmax
+
+
+def test_every_point_lies_within_its_features_box(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    convert([ASSETS / "cables_pipes.geojson"], out)
+    convert([ASSETS / "parking_zones.geojson"], tmp_path / "zones")
+    for item in [*features_of(out), *features_of(tmp_path / "zones")]:
+        west, south, east, north, hmin, hmax = item["bbox"]
+        lon, lat, h = item["point"]
+        assert west - 1e-9 <= lon <= east + 1e-9, item
+        assert south - 1e-9 <= lat <= north + 1e-9, item
+        assert hmin - 0.001 <= h <= hmax + 0.001, item
+
+
+def test_the_point_of_a_zone_lies_on_its_face_over_the_centre(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    convert([ASSETS / "parking_zones.geojson"], out)
+    # zone-1: 111750..111810 x 481120..481145 (RD New), a slab from NAP -3.6 to -3.45.
+    point = rd_of(by_id(out)["zone-1"]["point"])
+    assert point[:2] == pytest.approx([111_780.0, 481_132.5], abs=0.01)
+    assert min(abs(point[2] + 3.6), abs(point[2] + 3.45)) < 0.005
 
 
 def test_features_without_id_or_name_are_found_by_their_index_also_in_the_tiles(
@@ -329,6 +391,49 @@ def test_a_feature_without_geometry_is_not_listed() -> None:
     assert index.features.tolist() == [1]
 
 
+def test_the_nearest_point_of_a_triangle_is_found_in_each_region() -> None:
+    triangle = np.array([[0.0, 0.0, 0.0], [4.0, 0.0, 0.0], [0.0, 4.0, 0.0]])
+    cases = {
+        (1.0, 1.0, 5.0): (1.0, 1.0, 0.0),  # over the face
+        (-2.0, -3.0, 1.0): (0.0, 0.0, 0.0),  # beyond corner a
+        (7.0, -1.0, 0.0): (4.0, 0.0, 0.0),  # beyond corner b
+        (-1.0, 9.0, 0.0): (0.0, 4.0, 0.0),  # beyond corner c
+        (2.0, -5.0, 0.0): (2.0, 0.0, 0.0),  # beside edge ab
+        (-5.0, 1.5, 2.0): (0.0, 1.5, 0.0),  # beside edge ac
+        (4.0, 4.0, 0.0): (2.0, 2.0, 0.0),  # beside edge bc
+    }
+    targets = np.array(list(cases))
+    found = closest_on_triangles(targets, np.repeat(triangle[None], len(cases), axis=0))
+    assert found == pytest.approx(np.array(list(cases.values())), abs=1e-12)
+
+
+def test_degenerate_triangles_give_their_nearest_point() -> None:
+    targets = np.array([[5.0, 5.0, 5.0], [1.0, 3.0, 0.0]])
+    point = np.array([[1.0, 2.0, 3.0]] * 3)
+    segment = np.array([[0.0, 0.0, 0.0], [2.0, 0.0, 0.0], [2.0, 0.0, 0.0]])
+    found = closest_on_triangles(targets, np.stack([point, segment]))
+    assert found == pytest.approx(np.array([[1.0, 2.0, 3.0], [1.0, 0.0, 0.0]]), abs=1e-12)
+
+
+def test_a_feature_without_triangles_gets_its_nearest_vertex() -> None:
+    vertices = np.array([[0.0, 0.0, 0.0], [9.0, 0.0, 0.0], [9.0, 9.0, 0.0]])
+    part = MeshPart(vertices, np.empty((0, 3), dtype=np.int64), 0, Material())
+    found = feature_points([part], np.array([0]), np.array([[6.0, 5.0, 0.0]]))
+    assert found.tolist() == [[9.0, 9.0, 0.0]]
+
+
+def test_the_point_of_a_feature_of_several_parts_is_on_the_nearest_part() -> None:
+    frame = EnuFrame(5.0, 52.0, 40.0)
+    # Two cubes of feature 0 at x = 0 and x = 20: the box's centre (x = 10) lies between them.
+    parts = [_cube((0.0, 0.0, 0.0), 0), _cube((20.0, 0.0, 0.0), 0), _cube((10.0, 0.0, 0.0), 1)]
+    index = index_features(FeatureModel(parts, [{}, {}]), ["a", "b"], frame)
+    e, n, u = frame.from_geodetic(*index.points.T)
+    # Feature 0: the face of the first cube that faces the centre; feature 1 (one cube, centred
+    # on the box's centre): the middle of one of its faces, 1 m off.
+    assert [e[0], n[0], u[0]] == pytest.approx([1.0, 0.0, 0.0], abs=0.001)
+    assert [abs(e[1] - 10.0), n[1], u[1]] == pytest.approx([1.0, 0.0, 0.0], abs=0.001)
+
+
 def test_a_hundred_thousand_features_are_indexed_and_written_right(tmp_path: Path) -> None:
     count = 100_000
     rng = np.random.default_rng(1)
@@ -344,7 +449,14 @@ def test_a_hundred_thousand_features_are_indexed_and_written_right(tmp_path: Pat
     assert np.abs(index.centers[:, 0] - lon).max() < 1e-8
     assert np.abs(index.centers[:, 1] - lat).max() < 1e-8
     assert np.abs(index.centers[:, 2] - h).max() < 0.001
-    assert len(features_of(tmp_path)) == count
+    # Each point is on its cube (side 2 m): the middle of a face, 1 m from the centre.
+    e, n, u = frame.from_geodetic(*index.points.T)
+    offsets = np.column_stack([e, n, u]) - centres
+    assert np.abs(np.linalg.norm(offsets, axis=1) - 1.0).max() < 0.002
+    assert np.abs(np.abs(offsets).max(axis=1) - 1.0).max() < 0.002
+    written_features = features_of(tmp_path)
+    assert len(written_features) == count
+    assert written_features[7]["point"] == pytest.approx(index.points[7].tolist(), abs=1e-12)
 
 
 def test_ids_of_any_text_are_written_as_valid_json(tmp_path: Path) -> None:

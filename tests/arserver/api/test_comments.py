@@ -3,11 +3,16 @@ each reader sees, hostile text, the audit log, and live delivery on the annotati
 
 from __future__ import annotations
 
+import base64
 from datetime import timedelta
 from typing import Any
 
+import numpy as np
 from fastapi.testclient import TestClient
+from sqlalchemy import insert, update
 
+from arserver.security.tokens import authenticate
+from arserver.store.schema import asset_features, assets
 from tests.arserver.api.test_rounds import (
     OUTSIDE_AREA,
     OUTSIDE_EXTENT,
@@ -57,9 +62,12 @@ def test_a_resident_comments_in_their_round_under_a_pseudonym(client: TestClient
     assert "moderation" not in first
     second = comment(client, resident, round=made["id"], text="En een fontein")
     assert second["author_name"] == name  # stable within the round
-    other_round = make_round(client, planner)
-    _other_resident, other_name = join(client, other_round)
-    assert other_name != name
+    record = authenticate(engine_of(client), resident["Authorization"].removeprefix("Bearer "))
+    assert record is not None
+    rounds = client.app.state.rounds  # type: ignore[attr-defined]
+    own, other_round = rounds.get(made["id"]), rounds.get(make_round(client, planner)["id"])
+    assert rounds.pseudonym_of(own, record) == name
+    assert rounds.pseudonym_of(other_round, record) != name  # the same person elsewhere
     for reader in (resident, planner, auth(client, "viewer")):
         for item in listed(client, reader, round=made["id"]):
             assert "author" not in item
@@ -95,7 +103,9 @@ def test_a_round_admits_comments_only_within_its_window(client: TestClient) -> N
     assert "closed at" in late.json()["detail"]
 
 
-def test_comments_outside_the_round_s_area_or_the_extent_are_refused(client: TestClient) -> None:
+def test_comments_outside_the_round_s_area_or_the_extent_are_refused(
+    client: TestClient, nsgi_inside: np.ndarray
+) -> None:
     planner = auth(client, "planner")
     made = make_round(client, planner)
     resident, _ = join(client, made)
@@ -105,11 +115,16 @@ def test_comments_outside_the_round_s_area_or_the_extent_are_refused(client: Tes
     abroad = post(client, planner, location=OUTSIDE_EXTENT, text="x")
     assert abroad.status_code == 422
     assert "outside the municipality's extent" in abroad.json()["detail"]
-    rd = post(client, planner, location=[121687.0, 487484.0, 0.0], crs="EPSG:7415", text="Dam")
-    assert rd.status_code == 201, rd.text  # RD New + NAP: near the Dam in Amsterdam
-    lon, lat = rd.json()["location"][:2]
-    assert abs(lon - 4.8936) < 0.01
-    assert abs(lat - 52.3731) < 0.01
+    (point,) = nsgi_inside[nsgi_inside["point_id"] == 30010679]  # NSGI, east of Amsterdam
+    rd = post(
+        client, planner, location=[float(point["rd_x"]), float(point["rd_y"]),
+                                   float(point["nap_h"])], crs="EPSG:7415", text="Diemen",
+    )  # fmt: skip
+    assert rd.status_code == 201, rd.text
+    lon, lat, h = rd.json()["location"]
+    assert abs(lon - point["etrs89_lon"]) < 1e-7
+    assert abs(lat - point["etrs89_lat"]) < 1e-7
+    assert abs(h - point["etrs89_h"]) < 0.001
 
 
 def test_residents_comment_only_in_their_own_public_round(client: TestClient) -> None:
@@ -180,8 +195,13 @@ def test_moderators_hide_and_restore_and_only_they_see_hidden_comments(
         ("hidden", "schelden", "Iets grofs")
     ]
     answer = post(client, resident, reply_to=rude["id"], text="x")
-    assert answer.status_code == 409
-    assert "hidden" in answer.json()["detail"]
+    missing = post(client, resident, reply_to="0" * 32, text="x")
+    assert answer.status_code == missing.status_code == 422  # as if it were not there
+    assert answer.json()["detail"].replace(rude["id"], "0" * 32) == missing.json()["detail"]
+    assert "hidden" not in answer.text
+    by_moderator = post(client, planner, reply_to=rude["id"], text="x")
+    assert by_moderator.status_code == 409
+    assert "hidden" in by_moderator.json()["detail"]
     responded = client.post(f"{url}/response", json={"text": "Bedankt"}, headers=planner)
     assert responded.status_code == 409  # restore it first
     assert client.get("/api/v1/rounds/" + made["id"]).json()["comment_count"] == 0
@@ -189,6 +209,16 @@ def test_moderators_hide_and_restore_and_only_they_see_hidden_comments(
     assert restored.status_code == 200
     assert restored.json()["status"] == "visible"
     assert restored.json()["moderation"]["reason"] == "schelden"  # kept on record
+    assert "moderation_history" not in restored.json()
+    history = client.get(url, headers=planner).json()["moderation_history"]
+    assert [(h["action"], h["text"], h["by"]) for h in history] == [
+        ("hidden", "schelden", "planner token"), ("restored", None, "planner token")
+    ]  # fmt: skip
+    assert history[0]["at"] <= history[1]["at"]
+    for reader in (viewer, resident):
+        shown = client.get(url, headers=reader).json()
+        assert "moderation_history" not in shown
+        assert "moderation" not in shown
     assert client.post(f"{url}/restore", headers=planner).status_code == 409
     assert client.get(url, headers=resident).json()["text"] == "Iets grofs"
     assert client.post("/api/v1/comments/nope/restore", headers=planner).status_code == 404
@@ -295,6 +325,13 @@ def test_comments_are_listed_by_place_and_asset_page_by_page(client: TestClient)
     assert seen == [far["id"], on_bridge["id"], *[m["id"] for m in reversed(made)]]
     bad = client.get("/api/v1/comments", params={"cursor": "nonsense"}, headers=planner)
     assert bad.status_code == 422
+    for hostile in ("0001-01-01T00:00:00+05:00|x", "9999-12-31T23:00:00-05:00|x",
+                    "2026-01-01T00:00:00|x", "2026-01-01T00:00:00+00:00|a\x00b",
+                    "2026-13-01T00:00:00+00:00|x", "2026-01-01T00:00:00+00:00|"):  # fmt: skip
+        forged = base64.urlsafe_b64encode(hostile.encode()).decode().rstrip("=")
+        refused = client.get("/api/v1/comments", params={"cursor": forged}, headers=planner)
+        assert refused.status_code == 422, (hostile, refused.text)
+        assert "cursor" in refused.json()["detail"]
     assert (
         client.get("/api/v1/comments", params={"bbox": "1,2"}, headers=planner).status_code == 422
     )
@@ -331,6 +368,102 @@ def test_a_live_subscriber_receives_comments_and_sees_hidden_ones_leave(
         assert gone["key"] == item["key"]
         assert gone.get("removed") is True
         assert "text" not in gone["data"]
+
+
+def test_staff_comments_in_a_public_round_appear_as_the_municipality(client: TestClient) -> None:
+    planner = auth(client, "planner")
+    made = make_round(client, planner)
+    resident, _ = join(client, made)
+    by_planner = comment(client, planner, round=made["id"])
+    by_viewer = comment(client, auth(client, "viewer"), round=made["id"])
+    reply = comment(client, planner, reply_to=by_viewer["id"], location=None, text="Klopt")
+    names = {c["id"]: c["author_name"] for c in listed(client, resident)}
+    assert names == {
+        by_planner["id"]: "Gemeente", by_viewer["id"]: "Gemeente (medewerker)",
+        reply["id"]: "Gemeente",
+    }  # fmt: skip
+    assert "planner token" not in client.get("/api/v1/comments", headers=resident).text
+    assert comment(client, planner)["author_name"] == "planner token"  # outside any round
+
+
+def test_residents_never_learn_of_private_assets_through_comments(client: TestClient) -> None:
+    planner = auth(client, "planner")
+    engine = engine_of(client)
+    insert_asset(engine, "secret-plan", public=False)
+    insert_asset(engine, "open-plan", public=True)
+    with engine.begin() as connection:
+        for asset_id in ("secret-plan", "open-plan"):
+            connection.execute(
+                insert(asset_features).values(
+                    asset_id=asset_id, feature_id="cable-7", lon=4.9, lat=52.37, h=1.0
+                )
+            )
+    public, internal = make_round(client, planner), make_round(client, planner, mode="staff")
+    resident, _ = join(client, public)
+    on_secret = {"asset": "secret-plan", "feature": "cable-7", "text": "x"}
+    refused = post(client, planner, round=public["id"], **on_secret)
+    assert refused.status_code == 422
+    assert "not public" in refused.json()["detail"]
+    assert post(client, resident, round=public["id"], **on_secret).json()["detail"] == (
+        "there is no asset 'secret-plan'"
+    )
+    assert comment(client, planner, round=internal["id"], **on_secret)["asset"] == "secret-plan"
+    opened = comment(client, planner, round=public["id"], asset="open-plan", feature="cable-7")
+    reply = comment(client, resident, reply_to=opened["id"], location=None, text="Waar?")
+    assert (reply["asset"], reply["feature"]) == ("open-plan", "cable-7")
+    with engine.begin() as connection:  # the plan is withdrawn from the public
+        connection.execute(update(assets).where(assets.c.id == "open-plan").values(public=False))
+    for item in listed(client, resident):
+        assert (item["asset"], item["feature"]) == (None, None)
+        assert item["location"][:2] == [4.9, 52.37]
+    shown = client.get(f"/api/v1/comments/{opened['id']}", headers=resident).json()
+    assert (shown["asset"], shown["feature"]) == (None, None)
+    assert "open-plan" not in client.get("/api/v1/comments", headers=resident).text
+    late = comment(client, resident, reply_to=opened["id"], location=None, text="En nu?")
+    assert (late["asset"], late["feature"]) == (None, None)
+    staff_view = {c["id"]: c for c in listed(client, planner, round=public["id"])}
+    assert staff_view[opened["id"]]["asset"] == "open-plan"  # staff still see it
+    assert staff_view[late["id"]]["asset"] is None  # the reply never stored it
+
+
+def test_replies_answer_as_if_unreadable_comments_did_not_exist(client: TestClient) -> None:
+    planner = auth(client, "planner")
+    public, other = make_round(client, planner), make_round(client, planner)
+    internal = make_round(client, planner, mode="staff")
+    resident, _ = join(client, public)
+    missing = post(client, resident, reply_to="0" * 32, text="x")
+    assert missing.status_code == 422
+    targets = [
+        comment(client, planner, round=internal["id"]),  # a staff round's
+        comment(client, planner),  # outside any round
+        comment(client, planner, round=other["id"]),  # another public round's
+    ]
+    for target in targets:
+        probed = post(client, resident, reply_to=target["id"], text="x")
+        assert probed.status_code == missing.status_code
+        assert probed.json()["detail"].replace(target["id"], "0" * 32) == missing.json()["detail"]
+        assert internal["id"] not in probed.text
+        assert other["id"] not in probed.text
+
+
+def test_the_openapi_schema_documents_every_comment_answer_and_example(
+    client: TestClient,
+) -> None:
+    schema = client.get("/openapi.json").json()
+    paths, models = schema["paths"], schema["components"]["schemas"]
+    for path, method, code, model in [
+        ("/api/v1/comments", "post", "201", "CommentOut"),
+        ("/api/v1/comments", "get", "200", "CommentPage"),
+        ("/api/v1/comments/{comment_id}", "get", "200", "CommentOut"),
+        ("/api/v1/comments/{comment_id}/hide", "post", "200", "CommentOut"),
+        ("/api/v1/comments/{comment_id}/restore", "post", "200", "CommentOut"),
+        ("/api/v1/comments/{comment_id}/response", "post", "200", "CommentOut"),
+    ]:
+        content = paths[path][method]["responses"][code]["content"]["application/json"]
+        assert content["schema"]["$ref"].endswith("/" + model), (path, method)
+    assert "moderation_history" in models["CommentOut"]["properties"]
+    for body in ("HideIn", "ResponseIn", "CommentIn"):
+        assert models[body]["examples"], body
 
 
 def receive_update(ws: Any) -> dict[str, Any]:

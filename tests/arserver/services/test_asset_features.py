@@ -1,6 +1,7 @@
 """Publishing an asset indexes its features: the rows of ``asset_features`` come from the
-tileset's features.json in the transaction that makes the asset ready, are replaced by a
-re-conversion, go with the asset, and place findings through ``resolve_place``."""
+tileset's features.json (each feature at its ``point``, on the feature itself; at its
+``center`` in files that have no points) in the transaction that makes the asset ready, are
+replaced by a re-conversion, go with the asset, and place findings through ``resolve_place``."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from arserver.store import jobs as queue
 from arserver.store.schema import asset_features, assets
 from arserver.store.tilestore import TileStore
 from tests.arserver.support import ASSETS, auth, engine_of, insert_asset, run_jobs, upload
-from tiles.crs import EnuFrame, Transformer
+from tiles.crs import Transformer
 
 if TYPE_CHECKING:
     from tiles.convert import ConversionSummary
@@ -48,17 +49,24 @@ def rows_of(engine: Engine, asset_id: str) -> dict[str, tuple[float, float, floa
     return {row.feature_id: (row.lon, row.lat, row.h) for row in found}
 
 
-def published_features(settings: Settings, asset_id: str) -> dict[str, list[float]]:
-    """The features.json of the asset's current revision, as the tile store holds it."""
+def published_features(
+    settings: Settings, asset_id: str, key: str = "point"
+) -> dict[str, list[float]]:
+    """The positions (``key``: point or center) in the features.json of the asset's current
+    revision, as the tile store holds it."""
     entry = json.loads((settings.data_dir / "tiles" / asset_id / "tileset.json").read_text())
     revision = entry["root"]["content"]["uri"].split("/")[0]
     path = settings.data_dir / "tiles" / asset_id / revision / "features.json"
-    return {f["id"]: f["center"] for f in json.loads(path.read_text())["features"]}
+    return {f["id"]: f[key] for f in json.loads(path.read_text())["features"]}
 
 
-def metres_between(a: tuple[float, ...] | list[float], b: tuple[float, ...] | list[float]) -> float:
-    e, n, u = EnuFrame(*a).from_geodetic([b[0]], [b[1]], [b[2]])
-    return float((e[0] ** 2 + n[0] ** 2 + u[0] ** 2) ** 0.5)
+def rd_nap(position: tuple[float, ...] | list[float]) -> tuple[float, float, float]:
+    """RD New x, y and NAP height of an ETRS89 lon, lat, h position."""
+    x, y, nap = Transformer.from_crs("EPSG:4937", "EPSG:7415").transform(
+        [position[0]], [position[1]], [position[2]]
+    )
+    assert nap is not None
+    return float(x[0]), float(y[0]), float(nap[0])
 
 
 def converted(client: TestClient, settings: Settings, path: Path, **fields: str) -> str:
@@ -74,21 +82,41 @@ def converted(client: TestClient, settings: Settings, path: Path, **fields: str)
 # -- through the conversion job ------------------------------------------------------------
 
 
-def test_a_published_geojson_has_its_features_at_their_centres(
+def test_a_published_geojson_has_its_features_at_their_points(
     client: TestClient, settings: Settings
 ) -> None:
     asset_id = converted(client, settings, ASSETS / "parking_zones.geojson")
     rows = rows_of(engine_of(client), asset_id)
     listed = published_features(settings, asset_id)
     assert set(rows) == set(listed) == {f"zone-{k}" for k in range(1, len(listed) + 1)}
-    for feature_id, center in listed.items():
-        assert rows[feature_id] == pytest.approx(tuple(center), abs=1e-9)
-    # zone-1: 111750..111810 x 481120..481145 (RD New), from -3.6 to -3.45 m NAP.
-    lon, lat, h = Transformer.from_crs("EPSG:7415", "EPSG:4979").transform(
-        [111_780.0], [481_132.5], [-3.525]
-    )
+    for feature_id, point in listed.items():
+        assert rows[feature_id] == pytest.approx(tuple(point), abs=1e-9)
+    # zone-1: 111750..111810 x 481120..481145 (RD New), from -3.6 to -3.45 m NAP: its point is
+    # on its top or bottom face over the middle.
+    x, y, nap = rd_nap(rows["zone-1"])
+    assert (x, y) == pytest.approx((111_780.0, 481_132.5), abs=0.01)
+    assert min(abs(nap + 3.6), abs(nap + 3.45)) < 0.005
+
+
+def test_a_finding_on_an_l_shaped_cable_is_placed_on_the_cable(
+    client: TestClient, settings: Settings
+) -> None:
+    asset_id = converted(client, settings, ASSETS / "cables_pipes.geojson")
+    with engine_of(client).connect() as connection:
+        place = resolve_place(
+            connection, location=None, crs=None, asset_id=asset_id, feature_id="utility-3",
+            caller=None, extent=None,
+        )  # fmt: skip
+    # utility-3 runs 111745,481100 -> 111830,481100 -> 111830,481180 (RD New), its axis at
+    # NAP -4.3, 50 mm thick: the finding is on its first leg, beside the box's centre.
+    lon, lat, h = place.position
     assert h is not None
-    assert metres_between(rows["zone-1"], (lon[0], lat[0], h[0])) < 0.01
+    x, y, nap = rd_nap((lon, lat, h))
+    assert 111_745.0 <= x <= 111_830.0
+    assert abs(y - 481_100.0) <= 0.025 + 0.01
+    assert abs(nap + 4.3) <= 0.025 + 0.01
+    center = rd_nap(published_features(settings, asset_id, "center")["utility-3"])
+    assert abs(center[1] - 481_100.0) > 39.0  # where the centre of its box would have put it
 
 
 def test_resolve_place_puts_a_finding_on_a_feature_at_its_position(
@@ -200,7 +228,22 @@ def publish(engine: Engine, settings: Settings, features: bytes | None) -> str:
 
 
 def entry(feature_id: Any, center: Any = (4.755, 52.315, 43.2)) -> dict[str, Any]:
+    """An entry as files written before there were points have it: a ``center`` only."""
     return {"id": feature_id, "center": list(center), "bbox": [4.75, 52.31, 4.76, 52.32, 40, 45]}
+
+
+def test_the_point_is_the_position_and_the_center_only_stands_in_for_a_missing_one(
+    engine: Engine, settings: Settings
+) -> None:
+    both = {**entry("both", (4.755, 52.315, 43.2)), "point": [4.751, 52.312, 41.0]}
+    old = entry("old", (4.756, 52.316, 44.0))
+    broken = {**entry("broken point"), "point": [4.751, "52.312", 41.0]}
+    asset_id = publish(engine, settings, document(both, old, broken))
+    rows = rows_of(engine, asset_id)
+    assert rows == {
+        "both": pytest.approx((4.751, 52.312, 41.0)),
+        "old": pytest.approx((4.756, 52.316, 44.0)),
+    }
 
 
 def document(*entries: dict[str, Any]) -> bytes:

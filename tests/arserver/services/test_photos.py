@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import io
 import struct
+import threading
 import zipfile
 import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 
 import pillow_heif
 import pytest
@@ -18,14 +20,19 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from PIL import ExifTags, Image, ImageCms, PngImagePlugin
 
-from arserver.errors import InputError, TooLargeError
+from arserver.errors import BusyError, InputError, TooLargeError
+from arserver.services import photos
 from arserver.services.photos import (
+    DECODE_WAIT_S,
+    MAX_CONCURRENT_DECODES,
     MAX_SIDE,
     THUMBNAIL_SIDE,
     CleanPhoto,
+    PhotoBusyError,
     PhotoError,
     PhotoTooLargeError,
     clean_photo,
+    decoding_turn,
 )
 
 LIMIT = 50_000_000
@@ -945,3 +952,112 @@ def test_photos_are_cleaned_alike_in_parallel_worker_threads() -> None:
         together = list(pool.map(lambda data: clean_photo(data, max_pixels=LIMIT), uploads))
 
     assert together == alone
+
+
+# -- decoding turns across requests ------------------------------------------------------------
+
+DEADLINE_S = 20.0
+
+
+class CountingSemaphore(threading.BoundedSemaphore):
+    """The decoding turns, counting the calls that asked for one (before any waiting) and
+    telling ``changed`` each time."""
+
+    def __init__(self, value: int, changed: threading.Condition) -> None:
+        super().__init__(value)
+        self.asked = 0
+        self.changed = changed
+
+    def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
+        with self.changed:
+            self.asked += 1
+            self.changed.notify_all()
+        return super().acquire(blocking, timeout)
+
+
+def test_the_real_turns_are_two_with_a_thirty_second_wait() -> None:
+    assert (MAX_CONCURRENT_DECODES, DECODE_WAIT_S) == (2, 30.0)
+
+
+def test_at_most_two_photos_are_decoded_at_a_time_and_the_others_wait_their_turn(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    changed = threading.Condition()
+    turns = CountingSemaphore(MAX_CONCURRENT_DECODES, changed)
+    monkeypatch.setattr(photos, "_DECODES", turns)
+    decode = photos._upright_srgb
+    inside = [0, 0]  # now, most ever
+    release = threading.Event()
+
+    def held_decode(image: Image.Image, label: str) -> Image.Image:
+        with changed:
+            inside[0] += 1
+            inside[1] = max(inside[1], inside[0])
+            changed.notify_all()
+        try:
+            assert release.wait(DEADLINE_S), "never released"
+            return decode(image, label)  # type: ignore[arg-type]
+        finally:
+            with changed:
+                inside[0] -= 1
+
+    monkeypatch.setattr(photos, "_upright_srgb", held_decode)
+    upload = encode(scene(), "PNG")
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        results = [pool.submit(clean_photo, upload, max_pixels=LIMIT) for _ in range(5)]
+        with changed:
+            assert changed.wait_for(lambda: turns.asked == 5 and inside[0] == 2, DEADLINE_S)
+        # Both turns are taken by decodes that cannot end yet: the other three are waiting.
+        assert not turns.acquire(blocking=False)
+        assert inside == [2, 2]
+        release.set()
+        cleaned = [result.result(timeout=DEADLINE_S) for result in results]
+    assert inside == [0, 2]
+    assert all(c == cleaned[0] for c in cleaned)
+    assert all(turns.acquire(blocking=False) for _ in range(MAX_CONCURRENT_DECODES))
+
+
+def test_a_photo_that_finds_no_turn_in_time_is_refused_as_busy_without_decoding(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(photos, "_DECODES", threading.BoundedSemaphore(MAX_CONCURRENT_DECODES))
+    decoded: list[str] = []
+    decode = photos._upright_srgb
+
+    def spying_decode(image: Image.Image, label: str) -> Image.Image:
+        decoded.append(label)
+        return decode(image, label)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(photos, "_upright_srgb", spying_decode)
+    upload = private_jpeg()
+    with ExitStack() as held:
+        for _ in range(MAX_CONCURRENT_DECODES):
+            held.enter_context(decoding_turn(wait_s=0))
+        for wait_s in (0.0, 0.05):
+            with pytest.raises(PhotoBusyError, match="busy decoding other photos") as refused:
+                clean_photo(upload, max_pixels=LIMIT, wait_s=wait_s)
+            assert isinstance(refused.value, BusyError)  # 503, "try again"
+        # What the header alone refuses is refused as such, busy or not.
+        with pytest.raises(PhotoTooLargeError):
+            clean_photo(upload, max_pixels=100, wait_s=0)
+        with pytest.raises(PhotoError):
+            clean_photo(b"GIF89a not really", max_pixels=LIMIT, wait_s=0)
+    assert decoded == []
+    assert_clean(clean_photo(upload, max_pixels=LIMIT, wait_s=0), SECRETS)
+    assert decoded == ["JPEG"]
+
+
+def test_a_photo_that_fails_to_decode_gives_its_turn_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    turns = threading.BoundedSemaphore(MAX_CONCURRENT_DECODES)
+    monkeypatch.setattr(photos, "_DECODES", turns)
+
+    def failing_decode(image: Image.Image, label: str) -> Image.Image:
+        raise PhotoError(f"the {label} image cannot be decoded")
+
+    monkeypatch.setattr(photos, "_upright_srgb", failing_decode)
+    for _ in range(MAX_CONCURRENT_DECODES + 3):
+        with pytest.raises(PhotoError):
+            clean_photo(private_jpeg(), max_pixels=LIMIT, wait_s=0)
+    assert all(turns.acquire(blocking=False) for _ in range(MAX_CONCURRENT_DECODES))

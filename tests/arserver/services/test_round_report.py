@@ -28,7 +28,7 @@ from arserver.services.round_report import (
     report_json,
 )
 from arserver.store.round_report import round_comments, snapshot
-from arserver.store.schema import assets, comments, rounds
+from arserver.store.schema import assets, comment_events, comments, rounds
 from tests.arserver.support import auth, engine_of, insert_asset
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
@@ -41,6 +41,7 @@ SECRETS = (
     "token:AUTHOR-SECRET-1", "STAFF-AUTHOR-2", "token:AUTHOR-SECRET-3", "token:AUTHOR-SECRET-6",
     "token:AUTHOR-SECRET-7", "token:AUTHOR-SECRET-8", "MOD-SECRET", "RESPONDER-SECRET",
     "ROUND-CREATOR-SECRET", "SALTSALTSALTSALT", "OTHER-ROUND-TEXT", "NO-ROUND-TEXT",
+    "ERASED-REASON-SECRET", "EVENT-ACTOR-SECRET",
 )  # fmt: skip
 #: The comments of round r1 in the report's order: per thread, each in time order.
 ORDER = ["c1", "c2", "c4", "c3", "c7", "c5", "c6", "c8"]
@@ -124,6 +125,28 @@ def insert_report_round(engine: Engine) -> None:
     )  # fmt: skip
     insert_comment(engine, "x1", 10, round_id="r2", author="token:X", text="OTHER-ROUND-TEXT")
     insert_comment(engine, "x2", 20, round_id=None, author="token:Y", text="NO-ROUND-TEXT")
+    insert_events(
+        engine,
+        ("c1", T0 + timedelta(days=1), "RESPONDER-SECRET", "answered", "Eerst: we kijken ernaar."),
+        ("c1", T0 + timedelta(days=2), "RESPONDER-SECRET", "answered",
+         "We verplaatsen de bomen niet."),
+        ("c3", T0 + timedelta(hours=5), "MOD-SECRET", "hidden", REASON),
+        ("c4", T0 + timedelta(hours=4), "EVENT-ACTOR-SECRET", "hidden", "ERASED-REASON-SECRET"),
+        ("c7", T0 + timedelta(hours=7), "MOD-SECRET", "hidden", "te fel"),
+        ("c7", T0 + timedelta(hours=8), "EVENT-ACTOR-SECRET", "restored", None),
+        ("x1", T0, "MOD-SECRET", "hidden", "OTHER-ROUND-TEXT"),
+    )  # fmt: skip
+
+
+def insert_events(engine: Engine, *events: tuple[str, datetime, str, str, str | None]) -> None:
+    """Moderation steps (comment, at, actor, action, text), as the comment service writes."""
+    with engine.begin() as connection:
+        for comment_id, at, actor, action, text in events:
+            connection.execute(
+                insert(comment_events).values(
+                    comment_id=comment_id, at=at, actor=actor, action=action, text=text
+                )
+            )
 
 
 @pytest.fixture
@@ -211,6 +234,48 @@ def test_comments_come_per_thread_in_time_order_with_moderation_and_responses(
     erased = by_id["c4"]
     assert (erased["status"], erased["text"], erased["thread_id"]) == ("erased", None, "c1")
     assert by_id["c5"]["asset"] is None
+
+
+def test_every_comment_carries_its_moderation_history_oldest_first(
+    report: dict[str, Any],
+) -> None:
+    by_id = {c["id"]: c for c in report["comments"]}
+    assert by_id["c1"]["moderation_history"] == [
+        {"action": "answered", "at": (T0 + timedelta(days=1)).isoformat(),
+         "text": "Eerst: we kijken ernaar."},
+        {"action": "answered", "at": (T0 + timedelta(days=2)).isoformat(),
+         "text": "We verplaatsen de bomen niet."},
+    ]  # fmt: skip
+    assert by_id["c3"]["moderation_history"] == [
+        {"action": "hidden", "at": (T0 + timedelta(hours=5)).isoformat(), "text": REASON}
+    ]
+    assert by_id["c4"]["moderation_history"] == [  # erased: the reason goes with the text
+        {"action": "hidden", "at": (T0 + timedelta(hours=4)).isoformat(), "text": None}
+    ]
+    assert [(s["action"], s["text"]) for s in by_id["c7"]["moderation_history"]] == [
+        ("hidden", "te fel"), ("restored", None)
+    ]  # fmt: skip
+    assert by_id["c2"]["moderation_history"] == []
+    assert all(set(s) == {"action", "at", "text"} for c in by_id.values()
+               for s in c["moderation_history"])  # fmt: skip
+
+
+def test_the_moderation_history_is_summarised_in_csv_and_listed_in_html(
+    report: dict[str, Any],
+) -> None:
+    rows = list(csv.DictReader(io.StringIO(report_csv(report)[1:], newline="")))
+    by_id = {row["id"]: row for row in rows}
+    assert by_id["c7"]["moderation_history"] == (
+        f"{(T0 + timedelta(hours=7)).isoformat()} hidden: te fel; "
+        f"{(T0 + timedelta(hours=8)).isoformat()} restored"
+    )
+    assert by_id["c2"]["moderation_history"] == ""
+    parsed = parse(report_html(report))
+    items = [text for tag, text in parsed.elements if tag == "li"]
+    assert any(item.endswith("verborgen: te fel") for item in items)
+    assert any(item.endswith("weer zichtbaar") for item in items)
+    assert any(item.endswith("beantwoord: Eerst: we kijken ernaar.") for item in items)
+    assert sum(text == "Moderatie en antwoorden:" for _, text in parsed.texts) == 4
 
 
 def test_the_author_and_other_rounds_never_appear_in_any_format(report: dict[str, Any]) -> None:
