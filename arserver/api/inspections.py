@@ -12,6 +12,7 @@ import base64
 import binascii
 import hashlib
 import json
+import threading
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -44,6 +45,7 @@ from arserver.services.inspections import (
     InspectionService,
     NewInspection,
 )
+from arserver.services.photos import MAX_CONCURRENT_DECODES, PhotoBusyError
 from arserver.services.places import parse_bbox
 from arserver.services.tabular import csv_text
 from arserver.store.inspections import Cursor, EventRow, Filters, InspectionRow, PhotoRow
@@ -421,6 +423,13 @@ def _read_bounded(upload: UploadFile, limit: int) -> bytes:
 # -- the router -------------------------------------------------------------------------------
 
 
+#: Photo uploads in worker threads at once (decoding, or waiting for one of the decoding
+#: turns): beyond, an upload is refused at once, so that uploads never hold the thread pool
+#: that every other route runs in.
+_PHOTO_THREADS = threading.BoundedSemaphore(2 * MAX_CONCURRENT_DECODES)
+BUSY = "the server is busy decoding other photos; send this one again in a moment"
+
+
 def inspections_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1/inspections", tags=["inspections"])
 
@@ -568,13 +577,14 @@ def inspections_router() -> APIRouter:
         "/{inspection_id}/photos",
         status_code=status.HTTP_201_CREATED,
         response_model=PhotoOut,
-        summary="Add a photo (JPEG or PNG); it is re-encoded without any metadata",
+        summary="Add a photo (JPEG, PNG, WebP or HEIC); it is re-encoded without any metadata",
         description="Multipart with one part `file`. Every metadata block (EXIF with GPS and "
         "camera serial, XMP, IPTC, comments) is removed by re-encoding; a thumbnail is made. "
         "Larger than `ARSERVER_MAX_PHOTO_MIB`: 413; more pixels than "
         "`ARSERVER_MAX_PHOTO_MEGAPIXELS`: 413; not an image: 422. A process decodes two "
-        "photos at a time: an upload that finds no turn within 30 s is 413 (busy, send it "
-        "again). Past 30 photos or 1,000 history entries: 409.",
+        "photos at a time: an upload that finds no turn within 30 s, or finds others already "
+        "waiting for one, is 503 with Retry-After (send it again). Past 30 photos or 1,000 "
+        "history entries: 409.",
         openapi_extra={
             "requestBody": {
                 "required": True,
@@ -605,9 +615,14 @@ def inspections_router() -> APIRouter:
             if not isinstance(upload, UploadFile):
                 raise InputError("a 'file' part with the photo is required")
             data = await run_in_threadpool(_read_bounded, upload, limit)
-        photo = await run_in_threadpool(
-            lambda: service.add_photo(checked_id, data, by=person_of(caller))
-        )
+        if not _PHOTO_THREADS.acquire(blocking=False):  # never wait in the shared pool
+            raise PhotoBusyError(BUSY)
+        try:
+            photo = await run_in_threadpool(
+                lambda: service.add_photo(checked_id, data, by=person_of(caller))
+            )
+        finally:
+            _PHOTO_THREADS.release()
         if photo is None:
             raise NotFoundError(f"no inspection {inspection_id!r}")
         out = _photo_out(photo)

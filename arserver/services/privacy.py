@@ -39,7 +39,8 @@ is one more entry there. Today:
   responder is cleared from the comment and its history.
 
 Erasure reaches the live overlay: the erased comments leave it and the inspections that named
-the subject are announced again without them (after the commit, on the bus).
+the subject are announced again without them (after the commit, on the bus). Replies that took
+their place from an erased comment (they gave none of their own) get its rounded place too.
 
 An export holds at most :data:`MAX_RECORDS` records of each kind (the newest), so that its
 size is bounded whatever a subject did; ``totals`` says how many there are, and ``more`` where
@@ -225,11 +226,24 @@ def _identify(connection: Connection, subject: Subject) -> Identity:
     return Identity(token_ids=ids, recorded_as=names, actors=list(ids))
 
 
-def _live_changes(
+def _removals(comments: list[comment_rows.CommentRow]) -> list[Change]:
+    """The live events that take erased comments off the overlay, at the places they had
+    before the erasure (where their subscribers are)."""
+    return [
+        comment_change(
+            comment["id"], comment["thread_id"], "", "",
+            (comment["lon"], comment["lat"], comment["h"]), datetime.now(UTC),
+            round_id=comment["round_id"], visible=False,
+        )
+        for comment in comments
+    ]  # fmt: skip
+
+
+def _current(
     connection: Connection, inspection_ids: list[str], comment_ids: list[str]
 ) -> list[Change]:
-    """The live events of erased records as they are now: the inspections without the
-    subject, the comments gone from the overlay."""
+    """The live events of records that stay on the overlay, as they are after the erasure:
+    inspections without the subject, replies at their parent's rounded place."""
     changes = []
     for inspection_id in inspection_ids:
         row = inspection_rows.inspection(connection, inspection_id)
@@ -237,12 +251,15 @@ def _live_changes(
             changes.append(inspection_live_change(row))
     for comment_id in comment_ids:
         comment = comment_rows.comment_of(connection, comment_id)
-        if comment is not None:
+        if comment is not None and comment["status"] == "visible":
+            moments = [comment["created_at"], comment["moderated_at"], comment["responded_at"]]
             changes.append(
                 comment_change(
-                    comment["id"], comment["thread_id"], "", "",
-                    (comment["lon"], comment["lat"], comment["h"]), datetime.now(UTC),
-                    round_id=comment["round_id"], visible=False,
+                    comment["id"], comment["thread_id"], comment["text"], comment["author_name"],
+                    (comment["lon"], comment["lat"], comment["h"]),
+                    max(m for m in moments if m is not None), round_id=comment["round_id"],
+                    reply_to=comment["reply_to"], asset_id=comment["asset_id"],
+                    feature_id=comment["feature_id"], response=comment["response"],
                 )
             )  # fmt: skip
     return changes
@@ -290,8 +307,12 @@ class PrivacyService:
         revoked = sum(1 for token_id in who.token_ids if self.tokens.revoke(token_id))
         with self.engine.begin() as connection:
             live_inspections, live_comments = rows.live_records_of(connection, who.recorded_as)
+            shown = [comment_rows.comment_of(connection, c) for c in live_comments]
+            places = rows.places_of_comments(connection, who.recorded_as)
             erased = {kind.name: kind.erase(connection, who) for kind in KINDS}
-            changes = _live_changes(connection, live_inspections, live_comments)
+            moved = rows.coarsen_inherited_places(connection, places)
+            changes = _removals([c for c in shown if c is not None])
+            changes += _current(connection, live_inspections, moved)
         if changes and self.bus is not None:
             self.bus.publish(changes)  # after the commit; a bus never fails the erasure
         return {

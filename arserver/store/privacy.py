@@ -255,3 +255,35 @@ def live_records_of(connection: Connection, names: Collection[str]) -> tuple[lis
         list(connection.execute(active.order_by(inspections.c.id)).scalars()),
         list(connection.execute(written.order_by(comments.c.id)).scalars()),
     )
+
+
+def places_of_comments(
+    connection: Connection, names: Collection[str]
+) -> list[tuple[str, float, float]]:
+    """(id, lon, lat) of the comments written by one of ``names``, before their erasure."""
+    if not names:
+        return []
+    query = select(comments.c.id, comments.c.lon, comments.c.lat).where(
+        comments.c.author.in_(sorted(names))
+    )
+    return [(row.id, row.lon, row.lat) for row in connection.execute(query)]
+
+
+def coarsen_inherited_places(
+    connection: Connection, places: list[tuple[str, float, float]]
+) -> list[str]:
+    """Round, as an erased comment's, the place of the replies that took it from one of these
+    comments (a reply to it at exactly its place: (id, lon, lat) as before the erasure);
+    the ids of the replies changed."""
+    changed: list[str] = []
+    for parent, lon, lat in places:
+        inherited = (comments.c.reply_to == parent, comments.c.lon == lon, comments.c.lat == lat)
+        ids = list(connection.execute(select(comments.c.id).where(*inherited)).scalars())
+        if ids:
+            connection.execute(
+                update(comments)
+                .where(comments.c.id.in_(ids))
+                .values(lon=_coarse(comments.c.lon), lat=_coarse(comments.c.lat), h=None)
+            )
+            changed += ids
+    return changed

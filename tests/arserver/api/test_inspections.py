@@ -532,6 +532,29 @@ def test_a_photo_is_503_busy_while_others_hold_every_decoding_turn(
     assert upload_photo(client, inspector, iid, phone_photo()).status_code == 201
 
 
+def test_photo_uploads_beyond_the_threads_they_may_hold_are_refused_at_once(
+    client: TestClient, inspector: dict[str, str]
+) -> None:
+    """Uploads never queue up in the thread pool every route shares: with every photo thread
+    taken, the next upload is 503 without entering it (the decoding turns are free here, so
+    an upload that did enter would be stored)."""
+    from arserver.api import inspections as routes
+
+    iid = record(client, inspector)["id"]
+    taken = 0
+    while routes._PHOTO_THREADS.acquire(blocking=False):
+        taken += 1
+    try:
+        busy = upload_photo(client, inspector, iid, phone_photo())
+    finally:
+        for _ in range(taken):
+            routes._PHOTO_THREADS.release()
+    assert taken == 2 * photos.MAX_CONCURRENT_DECODES
+    assert busy.status_code == 503
+    assert count(client, inspection_photos) == 0
+    assert upload_photo(client, inspector, iid, phone_photo()).status_code == 201
+
+
 def test_a_decompression_bomb_is_refused_with_413(
     client: TestClient, inspector: dict[str, str]
 ) -> None:

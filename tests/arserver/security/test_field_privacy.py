@@ -259,6 +259,8 @@ def test_an_export_holds_the_subject_s_part_of_what_others_wrote(client: TestCli
 
 
 def test_an_erasure_reaches_the_live_overlay(client: TestClient) -> None:
+    """The removal reaches a subscriber close around the comment's own place (not only its
+    rounded one), and a reply that took its place from the erased comment is rounded too."""
     engine = engine_of(client)
     admin, _ = create_token(engine, "admin")
     inspector, _ = create_token(engine, "inspector", INSPECTOR)
@@ -269,29 +271,41 @@ def test_an_erasure_reaches_the_live_overlay(client: TestClient) -> None:
     }  # fmt: skip
     made = client.post("/api/v1/inspections", json=finding, headers=bearer(inspector))
     assert made.status_code == 201, made.text
+    home = [4.90046, 52.37046]  # rounds to 4.900, 52.370: about 55 m away
     said = client.post(
-        "/api/v1/comments", json={"location": [4.9, 52.37], "text": "Ik woon hier"},
+        "/api/v1/comments", json={"location": home, "text": "Ik woon op nummer 12"},
         headers=bearer(inspector),
     )  # fmt: skip
     assert said.status_code == 201, said.text
+    reply = client.post(
+        "/api/v1/comments", json={"reply_to": said.json()["id"], "text": "Ik ook"},
+        headers=bearer(viewer),
+    )  # fmt: skip
+    assert reply.status_code == 201, reply.text
+    near = {"center": home, "radius_m": 15}
+    said_key, finding_key = f"comment:{said.json()['id']}", f"inspection:{made.json()['id']}"
     with client.websocket_connect(f"/api/v1/live?access_token={viewer}") as ws:
         assert ws.receive_json()["type"] == "welcome"
-        ws.send_json(
-            {"type": "subscribe", "id": "s1", "area": {"bbox": [4.8, 52.3, 5.0, 52.4]},
-             "layers": ["inspections", "annotations"]}
-        )  # fmt: skip
-        snapshot = ws.receive_json()
-        held = {item["key"]: item for item in snapshot["items"]}
-        assert held[f"inspection:{made.json()['id']}"]["data"]["assignee"] == INSPECTOR
-        assert held[f"comment:{said.json()['id']}"]["data"]["text"] == "Ik woon hier"
+        ws.send_json({"type": "subscribe", "id": "s1", "area": {"bbox": [4.8, 52.3, 5.0, 52.4]},
+                      "layers": ["inspections"]})  # fmt: skip
+        ws.send_json({"type": "subscribe", "id": "s2", "area": near, "layers": ["annotations"]})
+        held: dict[str, Any] = {}
+        while len([m for m in held.values() if m == "snapshot"]) < 2:
+            message = ws.receive_json()
+            if message["type"] == "snapshot":
+                held[message["id"]] = "snapshot"
+                held.update({item["key"]: item for item in message["items"]})
+        assert held[finding_key]["data"]["assignee"] == INSPECTOR
+        assert held[said_key]["data"]["text"] == "Ik woon op nummer 12"
         erased = client.delete(f"/api/v1/privacy/subjects/name:{INSPECTOR}", headers=bearer(admin))
         assert erased.status_code == 200, erased.text
         seen: dict[str, Any] = {}
-        while len(seen) < 2:
+        while said_key not in seen or finding_key not in seen:
             message = ws.receive_json()
-            if message["type"] == "update":
-                seen.update({item["key"]: item for item in message["items"]})
-    assert seen[f"inspection:{made.json()['id']}"]["data"]["assignee"] is None
-    gone = seen[f"comment:{said.json()['id']}"]
-    assert gone.get("removed") is True
-    assert "text" not in gone["data"]
+            seen.update({item["key"]: item for item in message.get("items", [])})
+    assert seen[finding_key]["data"]["assignee"] is None
+    assert seen[said_key].get("removed") is True
+    assert "text" not in seen[said_key]["data"]
+    assert column(engine, comments, "lon", reply.json()["id"]) == pytest.approx(4.9, abs=1e-9)
+    assert column(engine, comments, "lat", reply.json()["id"]) == pytest.approx(52.37, abs=1e-9)
+    assert column(engine, comments, "text", reply.json()["id"]) == "Ik ook"
