@@ -60,8 +60,8 @@ from arserver.store.round_report import (
     round_comments,
     round_events,
     round_row,
-    snapshot,
 )
+from arserver.store.snapshot import snapshot
 
 #: The formats a report is rendered in.
 FORMATS = ("json", "csv", "html")

@@ -39,7 +39,6 @@ import re
 import secrets
 import weakref
 from collections.abc import Collection, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -59,6 +58,7 @@ from sqlalchemy.engine import Row
 
 from arserver.errors import ArserverError
 from arserver.store.schema import audit_chain, audit_entries
+from arserver.store.snapshot import snapshot
 
 log = logging.getLogger(__name__)
 
@@ -469,23 +469,6 @@ def purge_before(connection: Connection, cutoff: datetime) -> int:
     return deleted
 
 
-@contextmanager
-def _snapshot(engine: Engine) -> Iterator[Connection]:
-    """A connection whose reads all see one snapshot of the database."""
-    with engine.connect() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execution_options(isolation_level="REPEATABLE READ")
-            with connection.begin():
-                yield connection
-            return
-        # pysqlite starts no transaction for reads: each SELECT would see the newest commit.
-        connection.exec_driver_sql("BEGIN")
-        try:
-            yield connection
-        finally:
-            connection.rollback()
-
-
 def _rows(connection: Connection, page: int) -> Iterator[AuditEntry]:
     after: int | None = None
     while True:
@@ -576,7 +559,7 @@ def verify(engine: Engine, expect: tuple[int, str] | None = None, page: int = 10
     anchor was moved by the newest purge entry, and in a keyed log the head's MAC holds.
     ``expect`` (seq, hash): that entry must still be there unchanged. Reports the first
     problem."""
-    with _snapshot(engine) as connection:
+    with snapshot(engine) as connection:
         return _verify_on(connection, key_of(engine), expect, page)
 
 

@@ -1,8 +1,9 @@
 """The reads behind a participation round's report (:mod:`arserver.services.round_report`):
 the round, the names of assets, and the round's comments streamed in time order.
 
-Everything is read in one snapshot (:func:`snapshot`), so a comment moderated or answered while
-the report is made is in it either before or after the change, never half. Comments come from
+Everything is read in one snapshot (:func:`arserver.store.snapshot.snapshot`), so a comment
+moderated or answered while the report is made is in it either before or after the change,
+never half. Comments come from
 one query fetched ``page`` rows at a time (a server-side cursor on PostgreSQL), so a round with
 tens of thousands of comments never sits in the database driver's memory at once.
 
@@ -14,11 +15,10 @@ person), ``moderated_by`` and ``responded_by`` (staff identities), ``comment_eve
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypedDict, cast
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, select
 
 from arserver.store.schema import assets, comment_events, comments, rounds
 
@@ -96,24 +96,6 @@ _COMMENT_FIELDS = (
     comments.c.moderation_reason, comments.c.moderated_at, comments.c.response,
     comments.c.responded_at, comments.c.created_at,
 )  # fmt: skip
-
-
-@contextmanager
-def snapshot(engine: Engine) -> Iterator[Connection]:
-    """A connection whose reads all see one snapshot of the database (PostgreSQL
-    ``REPEATABLE READ``, one SQLite read transaction); nothing is written through it."""
-    with engine.connect() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execution_options(isolation_level="REPEATABLE READ")
-            with connection.begin():
-                yield connection
-            return
-        # pysqlite starts no transaction for reads: each SELECT would see the newest commit.
-        connection.exec_driver_sql("BEGIN")
-        try:
-            yield connection
-        finally:
-            connection.rollback()
 
 
 def round_row(connection: Connection, round_id: str) -> RoundRow | None:

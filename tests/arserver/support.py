@@ -7,18 +7,21 @@ import json
 import shutil
 import sys
 import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, insert
+from sqlalchemy import Column, Engine, insert, select
 from websockets.sync.client import ClientConnection, connect
 
 from arserver.commands.server import start_server
 from arserver.config import Settings
+from arserver.domain import Change
 from arserver.jobs.worker import Worker
+from arserver.live.bus import Listener
 from arserver.security.tokens import create_token
 from arserver.store.database import open_database
 from arserver.store.schema import assets
@@ -233,3 +236,32 @@ def database_text(engine: Engine) -> str:
             for row in connection.execute(select(table)):
                 lines.append(f"{table.name}: " + "\t".join(str(v) for v in row))
     return "\n".join(lines)
+
+
+class RecordingBus:
+    """A bus that keeps what was published and, at each publish, the values of ``column``
+    committed then (read through another connection, which sees only commits): a service's
+    events must come after its commit."""
+
+    def __init__(self, engine: Engine, column: Column[Any]) -> None:
+        self.engine = engine
+        self.column = column
+        self.batches: list[list[Change]] = []
+        self.committed: list[list[Any]] = []
+
+    def publish(self, changes: Sequence[Change]) -> None:
+        self.batches.append(list(changes))
+        with self.engine.connect() as connection:
+            self.committed.append(list(connection.execute(select(self.column)).scalars()))
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        return lambda: None
+
+    def close(self) -> None:
+        pass
+
+    def position(self) -> str | None:
+        return None
+
+    def replay(self, after: str) -> list[tuple[str, list[Change]]]:
+        return []

@@ -15,44 +15,18 @@ import pytest
 from sqlalchemy import Engine, event, select, text
 
 from arserver.config import Settings
-from arserver.domain import AlertChange, Change
-from arserver.live.bus import Listener
+from arserver.domain import AlertChange
 from arserver.services.alerts import AlertService
 from arserver.services.observations import ObservationWriter
 from arserver.store.database import open_database
 from arserver.store.rules import lock_states
 from arserver.store.schema import alerts, rule_states
 from arserver.store.sensors import create_sensor
+from tests.arserver.support import RecordingBus
 from tests.support import wait_until
 
 T0 = datetime(2026, 11, 3, 8, 0, tzinfo=UTC)
 NOW = T0 + timedelta(days=1)
-
-
-class RecordingBus:
-    """A bus that keeps what was published, and whether the alert rows were committed then."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.batches: list[list[Change]] = []
-        self.committed: list[list[str]] = []
-
-    def publish(self, changes: Sequence[Change]) -> None:
-        self.batches.append(list(changes))
-        with self.engine.connect() as connection:  # another connection: sees only commits
-            self.committed.append(list(connection.execute(select(alerts.c.status)).scalars()))
-
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
-        return lambda: None
-
-    def close(self) -> None:
-        pass
-
-    def position(self) -> str | None:
-        return None
-
-    def replay(self, after: str) -> list[tuple[str, list[Change]]]:
-        return []
 
 
 def ids(prefix: str) -> Callable[[], str]:
@@ -81,7 +55,7 @@ def setup(engine: Engine) -> tuple[AlertService, ObservationWriter, RecordingBus
             engine, {"id": sensor, "name": sensor, "lon": 4.9, "lat": 52.37}, [("no2", "ug/m3")]
         )
     create_sensor(engine, {"id": "van", "name": "mobile"}, [("no2", "ug/m3")])
-    bus = RecordingBus(engine)
+    bus = RecordingBus(engine, alerts.c.status)
     service = AlertService(engine, bus, new_id=ids("a"))
     return service, ObservationWriter(engine, bus=bus, alerts=service), bus
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import itertools
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,9 +16,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import Engine, event, func, insert, select
 
-from arserver.domain import Change
 from arserver.errors import ConflictError, InputError
-from arserver.live.bus import Listener
 from arserver.services import inspections as inspection_service
 from arserver.services.inspections import (
     KEEP,
@@ -39,37 +37,11 @@ from arserver.store.schema import (
     inspections,
 )
 from arserver.store.sensors import create_sensor
-from tests.arserver.support import insert_asset
+from tests.arserver.support import RecordingBus, insert_asset
 
 CATEGORIES = ("damage", "hazard", "obstruction", "vandalism", "missing", "other")
 T0 = datetime(2026, 11, 3, 8, 0, tzinfo=UTC)
 HERE = [4.8952, 52.3702, 43.1]  # Dam square, Amsterdam
-
-
-class RecordingBus:
-    """A bus that keeps what was published, and the inspection statuses committed then."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.batches: list[list[Change]] = []
-        self.committed: list[list[str]] = []
-
-    def publish(self, changes: Sequence[Change]) -> None:
-        self.batches.append(list(changes))
-        with self.engine.connect() as connection:  # another connection: sees only commits
-            self.committed.append(list(connection.execute(select(inspections.c.status)).scalars()))
-
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
-        return lambda: None
-
-    def close(self) -> None:
-        pass
-
-    def position(self) -> str | None:
-        return None
-
-    def replay(self, after: str) -> list[tuple[str, list[Change]]]:
-        return []
 
 
 def ticking(start: datetime = T0) -> Callable[[], datetime]:
@@ -86,7 +58,7 @@ def ticking(start: datetime = T0) -> Callable[[], datetime]:
 
 @pytest.fixture
 def bus(engine: Engine) -> RecordingBus:
-    return RecordingBus(engine)
+    return RecordingBus(engine, inspections.c.status)
 
 
 @pytest.fixture

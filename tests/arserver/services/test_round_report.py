@@ -27,8 +27,9 @@ from arserver.services.round_report import (
     report_html,
     report_json,
 )
-from arserver.store.round_report import round_comments, snapshot
+from arserver.store.round_report import round_comments
 from arserver.store.schema import assets, comment_events, comments, rounds
+from arserver.store.snapshot import snapshot
 from tests.arserver.support import auth, engine_of, insert_asset
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
