@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from arserver.api.deps import get_assets, get_engine, get_settings, optional_token
-from arserver.api.models import CheckedModel
+from arserver.api.models import CheckedModel, multipart_body
 from arserver.config import Settings
 from arserver.errors import InputError, NotFoundError, TooLargeError
 from arserver.security.policy import Action, admits, authorize
@@ -139,29 +139,15 @@ def assets_router() -> APIRouter:
         status_code=status.HTTP_202_ACCEPTED,
         response_model=AssetOut,
         summary="Upload an asset; its conversion to 3D Tiles is queued",
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "multipart/form-data": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["file"],
-                            "properties": {
-                                "file": {"type": "string", "format": "binary"},
-                                "name": {"type": "string"},
-                                "crs": {"type": "string", "example": "EPSG:7415"},
-                                "origin": {"type": "string", "example": "4.7610,52.3095,39.6"},
-                                "heading": {"type": "number"},
-                                "layer": {"type": "string", "default": "default"},
-                                "lifecycle": {"type": "string", "enum": list(LIFECYCLES)},
-                                "public": {"type": "boolean", "default": False},
-                            },
-                        }
-                    }
-                },
-            }
-        },
+        openapi_extra=multipart_body(
+            name={"type": "string"},
+            crs={"type": "string", "example": "EPSG:7415"},
+            origin={"type": "string", "example": "4.7610,52.3095,39.6"},
+            heading={"type": "number"},
+            layer={"type": "string", "default": "default"},
+            lifecycle={"type": "string", "enum": list(LIFECYCLES)},
+            public={"type": "boolean", "default": False},
+        ),
         responses={413: {"description": "Larger than the upload limit"}},
     )
     async def upload(

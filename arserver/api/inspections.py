@@ -23,7 +23,7 @@ from starlette.datastructures import UploadFile
 
 from arserver.api.deps import get_inspections, get_settings, optional_token
 from arserver.api.exports import GeoJSONResponse
-from arserver.api.models import CheckedModel
+from arserver.api.models import CheckedModel, multipart_body
 from arserver.config import Settings
 from arserver.errors import InputError, NotFoundError, TooLargeError
 from arserver.security.actors import person_of
@@ -585,20 +585,7 @@ def inspections_router() -> APIRouter:
         "photos at a time: an upload that finds no turn within 30 s, or finds others already "
         "waiting for one, is 503 with Retry-After (send it again). Past 30 photos or 1,000 "
         "history entries: 409.",
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "multipart/form-data": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["file"],
-                            "properties": {"file": {"type": "string", "format": "binary"}},
-                        }
-                    }
-                },
-            }
-        },
+        openapi_extra=multipart_body(),
     )
     async def add_photo(
         inspection_id: str,

@@ -94,3 +94,16 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     ),
     503: _problem("A component the service needs is unavailable"),
 }
+
+
+def multipart_body(**properties: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI ``openapi_extra`` of a route that takes a multipart form with one binary
+    part ``file`` (required) and the given other ``properties`` (their JSON schemas)."""
+    schema = {
+        "type": "object",
+        "required": ["file"],
+        "properties": {"file": {"type": "string", "format": "binary"}, **properties},
+    }
+    return {
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
+    }
