@@ -184,6 +184,7 @@ class Settings(BaseSettings):
     resident_retention_days: float | None = Field(
         default=90.0,
         gt=0,
+        le=3650,
         description="This long after a round ends, its residents' comments are no longer "
         "linked to their tokens (the pseudonym and the text stay for the round's record) and "
         "their tokens expire ('none': keep the link).",

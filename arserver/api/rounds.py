@@ -102,7 +102,7 @@ class RoundIn(CheckedModel):
 
 class RoundPatch(CheckedModel):
     """The fields to change (the mode never changes). A change that would leave comments
-    already written outside the round's window or area is refused (409)."""
+    already written (but not erased) outside the round's window or area is refused (409)."""
 
     model_config = ConfigDict(
         extra="forbid",

@@ -54,6 +54,9 @@ MAX_PAGE = 1000
 #: The most comments one resident (one person) may write in one round, and one round may hold.
 MAX_PER_RESIDENT = 200
 MAX_PER_ROUND = 100_000
+#: The most moderation steps (hides, restores, answers) one comment's history may hold: it is
+#: read whole by moderators and by the round's report.
+MAX_MODERATION_STEPS = 100
 
 
 def _new_id() -> str:
@@ -99,6 +102,12 @@ def is_moderator(caller: TokenRecord) -> bool:
 
 def _own_round(caller: TokenRecord) -> str | None:
     return caller.scope.round_id if caller.scope is not None else None
+
+
+def _no_round(round_id: str) -> InputError:
+    """The answer to a comment in a round that does not exist, and to a resident's in a staff
+    round (the same: residents cannot tell a staff round from a missing one)."""
+    return InputError(f"there is no round {round_id!r}")
 
 
 def encode_cursor(row: CommentRow) -> str:
@@ -149,13 +158,14 @@ class CommentService:
         """Store a comment by ``caller`` (authorised to comment) and announce it.
 
         Refusals: :class:`PermissionDeniedError` for a round's link (join first), a resident
-        outside a round or in another round than their own, a resident in a staff round;
-        :class:`InputError` for a missing round, a comment answered that is missing or that
-        ``caller`` may not read (the same answer), a reply placed in another round than its
-        thread, a place outside the extent or the round's area, an asset that is not public
-        in a public round; :class:`ConflictError` outside the round's window, for an answer
-        to a hidden comment (moderators), beyond :data:`MAX_PER_RESIDENT` comments of one
-        resident or :data:`MAX_PER_ROUND` of the round.
+        outside a round or in another public round than their own; :class:`InputError` for
+        a missing round (and, to a resident, a staff round: the same answer), a comment
+        answered that is missing or that ``caller`` may not read (the same answer), a reply
+        placed in another round than its thread, a place outside the extent or the round's
+        area, an asset that is not public in a public round; :class:`ConflictError` outside
+        the round's window, for an answer to a hidden comment (moderators), beyond
+        :data:`MAX_PER_RESIDENT` comments of one resident or :data:`MAX_PER_ROUND` of the
+        round.
 
         The round (and the comment answered) is locked before it is read, so a change of the
         round's window or area cannot commit between these checks and the comment."""
@@ -183,7 +193,7 @@ class CommentService:
             if round_id is not None:
                 row = round_rows.round_of(connection, round_id, lock="share")
                 if row is None:
-                    raise InputError(f"there is no round {round_id!r}")
+                    raise _no_round(round_id)
             self._admit(caller, row)
             if parent is not None and parent["status"] != "visible":
                 raise ConflictError(
@@ -216,6 +226,10 @@ class CommentService:
         return comment
 
     def _admit(self, caller: TokenRecord, row: RoundRow | None) -> None:
+        """Whether ``caller`` may write in round ``row`` (None: outside any round). To a
+        resident a staff round is missing (the same answer, whatever their token's scope
+        says); residents write only in a public round, and a round-scoped token only in its
+        own."""
         own = _own_round(caller)
         resident = caller.role == "resident"
         if row is None:
@@ -224,10 +238,10 @@ class CommentService:
                     "residents comment in a participation round: give its 'round'"
                 )
             return
+        if (resident or own is not None) and row["mode"] != "public":
+            raise _no_round(row["id"])
         if own is not None and own != row["id"]:
             raise PermissionDeniedError(f"this token is for round {own!r}, not {row['id']!r}")
-        if resident and row["mode"] != "public":
-            raise PermissionDeniedError(f"round {row['id']!r} admits staff only")
 
     def _check_caps(self, connection: Connection, caller: TokenRecord, row: RoundRow) -> None:
         if caller.role == "resident":
@@ -294,7 +308,8 @@ class CommentService:
     def hide(self, comment_id: str, reason: str, by: str) -> CommentRow:
         """Hide a visible comment (text and ``reason`` kept, for moderators and the record)
         as moderator ``by``; it leaves the live overlay. :class:`NotFoundError` for no such
-        comment, :class:`ConflictError` when it is not visible."""
+        comment, :class:`ConflictError` when it is not visible or its history holds
+        :data:`MAX_MODERATION_STEPS` steps already (as for restoring and answering)."""
         return self._moderate(comment_id, "visible", "hidden", by, reason)
 
     def restore(self, comment_id: str, by: str) -> CommentRow:
@@ -311,6 +326,7 @@ class CommentService:
                 at=now, reason=reason,
             )  # fmt: skip
             if changed:
+                _check_history(connection, comment_id)
                 action = "hidden" if to_status == "hidden" else "restored"
                 comment_rows.insert_event(
                     connection, comment_id, at=now, actor=by, action=action, text=reason
@@ -331,6 +347,7 @@ class CommentService:
         with self.engine.begin() as connection:
             changed = comment_rows.set_response(connection, comment_id, text, by, now)
             if changed:
+                _check_history(connection, comment_id)
                 comment_rows.insert_event(
                     connection, comment_id, at=now, actor=by, action="answered", text=text
                 )
@@ -371,10 +388,10 @@ class CommentService:
         if row["round_id"] is None:
             return False
         own = _own_round(caller)
-        if own is not None:
-            return row["round_id"] == own
+        if own is not None and row["round_id"] != own:
+            return False
         found = round_rows.round_of(connection, row["round_id"])
-        return found is not None and found["mode"] == "public"
+        return found is not None and found["mode"] == "public"  # own round too: public only
 
     def _as_read_by(
         self, connection: Connection, caller: TokenRecord, rows: list[CommentRow]
@@ -405,12 +422,11 @@ class CommentService:
                 if round_id is not None and round_id != own:
                     raise PermissionDeniedError(f"this token is for round {own!r}")
                 round_id = own
-            else:
-                if round_id is None:
-                    raise PermissionDeniedError("residents read the comments of one round: give it")
-                found = self.rounds.get(round_id)
-                if found is None or found["mode"] != "public":
-                    raise NotFoundError(f"no round {round_id!r}")
+            elif round_id is None:
+                raise PermissionDeniedError("residents read the comments of one round: give it")
+            found = self.rounds.get(round_id)  # their own round too: a staff one is missing
+            if found is None or found["mode"] != "public":
+                raise NotFoundError(f"no round {round_id!r}")
         query = CommentQuery(
             statuses=("visible", "hidden") if is_moderator(caller) else ("visible",),
             limit=min(max(listing.limit, 1), MAX_PAGE) + 1,
@@ -438,6 +454,17 @@ class CommentService:
     def _publish(self, row: CommentRow) -> None:
         if self.bus is not None:
             self.bus.publish([_change(row)])  # after the commit; a bus never fails the write
+
+
+def _check_history(connection: Connection, comment_id: str) -> None:
+    """:class:`ConflictError` (and so no change) when the comment's history is full. Called
+    after the comment's UPDATE, which holds its row (on SQLite the database's write lock)
+    until the commit, so moderators acting at once are counted one after the other."""
+    if comment_rows.event_count(connection, comment_id) >= MAX_MODERATION_STEPS:
+        raise ConflictError(
+            f"comment {comment_id!r} has been moderated {MAX_MODERATION_STEPS} times, the most "
+            "one comment's history keeps; it takes no more hides, restores or answers"
+        )
 
 
 def _change(row: CommentRow) -> Change:

@@ -298,7 +298,7 @@ def report_csv(report: dict[str, Any]) -> str:
 # -- HTML -------------------------------------------------------------------------------------
 
 _MODES = {"staff": "medewerkers (intern)", "public": "openbaar (bewoners)"}
-_KINDS = {"resident": "bewoner", "staff": "medewerker"}
+_KINDS = {"resident": "bewoner", "staff": "medewerker of genodigde"}
 _STATUSES = {"visible": "zichtbaar", "hidden": "verborgen", "erased": "verwijderd op verzoek"}
 _AREAS = {"Polygon": "veelhoek", "MultiPolygon": "meerdere veelhoeken"}
 _ACTIONS = {"hidden": "verborgen", "restored": "weer zichtbaar", "answered": "beantwoord"}

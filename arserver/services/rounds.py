@@ -44,6 +44,7 @@ from shapely.validation import explain_validity
 from sqlalchemy import Connection, Engine
 
 from arserver.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError
+from arserver.live.bus import token_revocations
 from arserver.security.actors import person_of
 from arserver.security.policy import Action, Caller, Scope, permits
 from arserver.security.tokens import TokenError, TokenRecord, create_token_on
@@ -68,13 +69,15 @@ PSEUDONYM_PREFIX = "Bewoner "
 PSEUDONYM_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 PSEUDONYM_LENGTH = 8
 #: What residents see as the author of a staff comment in a public round, by role (other
-#: roles: ``"Gemeente (<role>)"``): the municipality speaks, not a named official.
+#: roles: ``"Gemeente (<role>)"``): the municipality speaks, not a named official. Viewer
+#: tokens are also given to invited outsiders (stakeholders), who do not speak for the
+#: municipality: they appear as an invited participant.
 STAFF_LABELS = {
     "admin": "Gemeente",
     "planner": "Gemeente",
     "gis": "Gemeente (GIS)",
     "inspector": "Gemeente (inspecteur)",
-    "viewer": "Gemeente (medewerker)",
+    "viewer": "Genodigde",
 }
 #: Prepared areas kept in memory (the rounds commented on most recently).
 AREA_CACHE_SIZE = 256
@@ -207,20 +210,29 @@ def parse_area(value: Any, extent: Extent | None, crs: str | None = None) -> Are
 
 
 def _position(item: Any, polygon: int, ring: int, crs: str | None) -> tuple[float, float]:
-    if (
-        not isinstance(item, list)
-        or not 2 <= len(item) <= 3
-        or not all(
-            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-            for v in item
-        )
-    ):
+    """The first two values of a position as floats; :class:`InputError` for anything but a
+    list of 2 or 3 finite numbers (an integer too large for a float is not one)."""
+    numbers = [_finite(v) for v in item] if isinstance(item, list) and 2 <= len(item) <= 3 else []
+    first, second = (numbers + [None, None])[:2]
+    if first is None or second is None or None in numbers:
         what = "x, y" if crs is not None else "[lon, lat]"
         raise InputError(
             f"ring {ring} of polygon {polygon} of the area holds a position that is not "
             f"{what} of finite numbers"
         )
-    return (float(item[0]), float(item[1]))
+    return (first, second)
+
+
+def _finite(value: Any) -> float | None:
+    """``value`` as a finite float, None if it is not a number (booleans are not) or has no
+    finite float (NaN, infinity, an integer beyond the float range, e.g. ``10**400``)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (OverflowError, ValueError, TypeError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _to_wgs84(
@@ -304,11 +316,9 @@ class RoundService:
         stored without its link). Returns the round and the link (None for a staff round)."""
         now = self.clock()
         starts_at, ends_at = draft.starts_at.astimezone(UTC), draft.ends_at.astimezone(UTC)
-        _check_times(starts_at, ends_at)
+        _check_times(starts_at, ends_at, now)
         if ends_at <= now:
             raise InputError("ends_at lies in the past: the round would be over already")
-        if starts_at > now + MAX_WINDOW:
-            raise InputError(f"a round starts at most {MAX_WINDOW.days} days ahead")
         if draft.mode == "public" and not draft.privacy_notice.strip():
             raise InputError("a public round needs a privacy_notice: what is stored and why")
         area = parse_area(draft.area, self.extent, draft.crs)
@@ -334,8 +344,11 @@ class RoundService:
         comment or join is written between the checks and the change. A change that would
         leave comments already written outside the round (before a later start, after an
         earlier end, outside a smaller area) is refused with :class:`ConflictError`: the
-        round's record must show every comment as admitted by its rules. Moving the end moves
-        the expiry of the round's resident tokens with it (one UPDATE)."""
+        round's record must show every comment as admitted by its rules (comments erased on
+        request, whose place is rounded, no longer count). The window is held to
+        :meth:`create`'s limits (:func:`_check_times`), except that it may end in the past.
+        Moving the end moves the expiry of the round's resident tokens with it (one UPDATE);
+        an expiry beyond the year 9999 is :class:`InputError`."""
         now = self.clock()
         if "crs" in changes and "area" not in changes:
             raise InputError("crs is the CRS of the area: give it together with 'area'")
@@ -352,7 +365,7 @@ class RoundService:
             starts_at = changes.get("starts_at", row["starts_at"]).astimezone(UTC)
             ends_at = changes.get("ends_at", row["ends_at"]).astimezone(UTC)
             if "starts_at" in changes or "ends_at" in changes:
-                _check_times(starts_at, ends_at)
+                _check_times(starts_at, ends_at, now)
                 first, last = round_rows.comment_span(connection, round_id)
                 if first is not None and first < starts_at:
                     raise ConflictError(
@@ -399,21 +412,29 @@ class RoundService:
 
     def reissue_link(self, round_id: str) -> IssuedToken:
         """Revoke the link tokens of a public round and issue a new one (a link that went
-        further than it should); residents who joined keep their own tokens."""
-        row = self.get(round_id)
-        if row is None:
-            raise NotFoundError(f"no round {round_id!r}")
-        if row["mode"] != "public":
-            raise ConflictError("a staff round has no public link")
-        expiry = self._token_expiry(row["ends_at"])
-        if expiry is not None and expiry <= self.clock():
-            raise ConflictError("the round's tokens have expired: a link would not work")
-        with self.engine.connect() as connection:
-            old = round_rows.link_token_ids(connection, round_id)
-        for token_id in old:
-            self.tokens.revoke(token_id)
+        further than it should); residents who joined keep their own tokens.
+
+        One transaction under the round's lock (``update``): the old links are revoked and
+        the new one is written together or not at all, and two reissues one after the other
+        leave exactly one valid link. After the commit the revocations are announced on the
+        token service's bus, as :meth:`TokenService.revoke` does, so the old links' live
+        connections close wherever they are."""
+        now = self.clock()
         with self.engine.begin() as connection:
-            return self._issue_link(connection, row)
+            row = round_rows.round_of(connection, round_id, lock="update")
+            if row is None:
+                raise NotFoundError(f"no round {round_id!r}")
+            if row["mode"] != "public":
+                raise ConflictError("a staff round has no public link")
+            expiry = self._token_expiry(row["ends_at"])
+            if expiry is not None and expiry <= now:
+                raise ConflictError("the round's tokens have expired: a link would not work")
+            revoked = round_rows.revoke_link_tokens(connection, round_id, datetime.now(UTC))
+            issued = self._issue_link(connection, row)
+        bus = self.tokens.bus
+        if revoked and bus is not None:
+            bus.publish(token_revocations(revoked))  # after the commit
+        return issued
 
     # Residents ----------------------------------------------------------------------------
 
@@ -468,13 +489,14 @@ class RoundService:
 
     def readable(self, row: RoundRow, caller: Caller | None) -> bool:
         """Whether ``caller`` may read the round: staff readers every round; a round-scoped
-        resident token its own round only; anonymous callers and residents signed in
-        elsewhere the public rounds."""
+        resident token its own round only, and only while that is public (a token narrowed
+        to a staff round reads nothing); anonymous callers and residents signed in elsewhere
+        the public rounds."""
         if caller is None:
             return row["mode"] == "public"
         own = caller.scope.round_id if caller.scope is not None else None
         if own is not None:
-            return row["id"] == own
+            return row["id"] == own and row["mode"] == "public"
         if caller.role == "resident":
             return row["mode"] == "public"
         return permits(caller, Action.READ_ROUNDS)
@@ -482,7 +504,7 @@ class RoundService:
     def visible_to(self, caller: Caller | None, limit: int) -> list[RoundRow]:
         """The rounds ``caller`` may read (see :meth:`readable`), latest start first."""
         own = caller.scope.round_id if caller is not None and caller.scope is not None else None
-        public_only = caller is None or caller.role == "resident"
+        public_only = caller is None or caller.role == "resident" or own is not None
         with self.engine.connect() as connection:
             return round_rows.list_rounds(
                 connection, public_only=public_only, only=own, limit=limit
@@ -514,9 +536,16 @@ class RoundService:
     # Tokens -------------------------------------------------------------------------------
 
     def _token_expiry(self, ends_at: datetime) -> datetime | None:
+        """When the round's resident tokens expire (None: never); :class:`InputError` for an
+        end so late that the moment lies beyond the calendar (year 9999)."""
         if self.resident_retention is None:
             return None
-        return ends_at + self.resident_retention
+        try:
+            return ends_at + self.resident_retention
+        except OverflowError:
+            raise InputError(
+                "the round ends too late: its residents' tokens would expire after the year 9999"
+            ) from None
 
     def _issue_link(self, connection: Connection, row: RoundRow) -> IssuedToken:
         return self._issue(connection, row, f"round-link:{row['id']}", f"link of round {row['id']}")
@@ -540,11 +569,16 @@ def _prepared(geojson: Mapping[str, Any]) -> Any:
     return geometry
 
 
-def _check_times(starts_at: datetime, ends_at: datetime) -> None:
+def _check_times(starts_at: datetime, ends_at: datetime, now: datetime) -> None:
+    """The limits of every round's window, new or changed: it ends after it starts, lasts at
+    most :data:`MAX_WINDOW` and starts at most :data:`MAX_WINDOW` after ``now`` (so its end,
+    and its tokens' expiry after it, stay far from the end of the calendar)."""
     if ends_at <= starts_at:
         raise InputError("ends_at must come after starts_at")
     if ends_at - starts_at > MAX_WINDOW:
         raise InputError(f"a round lasts at most {MAX_WINDOW.days} days")
+    if starts_at - now > MAX_WINDOW:
+        raise InputError(f"a round starts at most {MAX_WINDOW.days} days ahead")
 
 
 def _check_assets(connection: Any, asset_ids: Sequence[str], mode: str) -> None:

@@ -128,6 +128,16 @@ def insert_event(
     )
 
 
+def event_count(connection: Connection, comment_id: str) -> int:
+    """How many steps a comment's moderation history holds."""
+    query = (
+        select(func.count())
+        .select_from(comment_events)
+        .where(comment_events.c.comment_id == comment_id)
+    )
+    return int(connection.execute(query).scalar_one())
+
+
 def history(connection: Connection, comment_id: str) -> list[CommentEventRow]:
     """A comment's moderation history, oldest first (ties in the order written)."""
     query = (

@@ -97,11 +97,12 @@ def visible_comment_counts(connection: Connection, round_ids: Collection[str]) -
 
 
 def comment_span(connection: Connection, round_id: str) -> tuple[datetime | None, datetime | None]:
-    """When the first and the last comment of a round (of any status) were written; (None,
-    None) when it has none."""
+    """When the first and the last comment of a round that is not erased (visible or hidden)
+    were written; (None, None) when it has none. Erased comments are left out: what is left
+    of them (a place rounded to 3 decimals) binds the round no more."""
     row = connection.execute(
         select(func.min(comments.c.created_at), func.max(comments.c.created_at)).where(
-            comments.c.round_id == round_id
+            comments.c.round_id == round_id, comments.c.status != "erased"
         )
     ).one()
     first, last = row
@@ -119,11 +120,12 @@ def _utc(value: Any) -> datetime | None:
 
 
 def comment_places(connection: Connection, round_id: str) -> Iterator[tuple[float, float]]:
-    """(lon, lat) of every comment of a round, of any status, streamed (the option is the
-    statement's: the connection's next statements, an UPDATE among them, run as usual)."""
+    """(lon, lat) of every comment of a round that is not erased (visible or hidden: an
+    erased comment's place is rounded and may lie outside the area), streamed (the option is
+    the statement's: the connection's next statements, an UPDATE among them, run as usual)."""
     query = (
         select(comments.c.lon, comments.c.lat)
-        .where(comments.c.round_id == round_id)
+        .where(comments.c.round_id == round_id, comments.c.status != "erased")
         .execution_options(yield_per=1000)
     )
     with connection.execute(query) as result:
@@ -145,6 +147,19 @@ def link_token_ids(connection: Connection, round_id: str) -> list[str]:
         tokens.c.scope == f"round-link:{round_id}", tokens.c.revoked_at.is_(None)
     )
     return list(connection.execute(query).scalars())
+
+
+def revoke_link_tokens(connection: Connection, round_id: str, at: datetime) -> list[str]:
+    """Revoke a round's link tokens (``round-link:ID``) not yet revoked, in the caller's
+    transaction, as of ``at``; returns their ids (for announcing once it commits)."""
+    revoked = link_token_ids(connection, round_id)
+    if revoked:
+        connection.execute(
+            update(tokens)
+            .where(tokens.c.id.in_(revoked), tokens.c.revoked_at.is_(None))
+            .values(revoked_at=at)
+        )
+    return revoked
 
 
 def set_token_expiry(connection: Connection, round_id: str, expires_at: datetime | None) -> None:

@@ -4,7 +4,7 @@ each reader sees, hostile text, the audit log, and live delivery on the annotati
 from __future__ import annotations
 
 import base64
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import insert, update
 
 from arserver.security.tokens import authenticate
-from arserver.store.schema import asset_features, assets
+from arserver.store.schema import asset_features, assets, comment_events
 from tests.arserver.api.test_rounds import (
     OUTSIDE_AREA,
     OUTSIDE_EXTENT,
@@ -135,7 +135,10 @@ def test_residents_comment_only_in_their_own_public_round(client: TestClient) ->
     elsewhere = post(client, resident, location=POINT, text="x", round=theirs["id"])
     assert elsewhere.status_code == 403
     assert mine["id"] in elsewhere.json()["detail"]
-    assert post(client, resident, location=POINT, text="x", round=staff["id"]).status_code == 403
+    in_staff = post(client, resident, location=POINT, text="x", round=staff["id"])
+    in_none = post(client, resident, location=POINT, text="x", round="f" * 32)
+    assert in_staff.status_code == in_none.status_code == 422  # a staff round: as if missing
+    assert in_staff.json()["detail"].replace(staff["id"], "f" * 32) == in_none.json()["detail"]
     nowhere = post(client, resident, location=POINT, text="x")
     assert nowhere.status_code == 403
     assert "round" in nowhere.json()["detail"]
@@ -241,6 +244,54 @@ def test_planners_answer_comments_and_everyone_sees_the_answer(client: TestClien
     client.post(url, json={"text": "Ja, in het voorjaar van 2027."}, headers=planner)
     (seen,) = listed(client, resident)  # a round's token reads its own round by default
     assert seen["response"]["text"] == "Ja, in het voorjaar van 2027."
+
+
+def test_a_comment_s_moderation_stops_at_a_hundred_steps(client: TestClient) -> None:
+    planner = auth(client, "planner")
+    made = comment(client, planner)
+    url = f"/api/v1/comments/{made['id']}"
+    with engine_of(client).begin() as connection:  # 99 steps so far
+        connection.execute(
+            insert(comment_events),
+            [
+                {"comment_id": made["id"], "at": datetime.now(UTC), "actor": "x",
+                 "action": "answered", "text": "a" * 5000}
+                for _ in range(99)
+            ],
+        )  # fmt: skip
+    hundredth = client.post(f"{url}/response", json={"text": "Laatste"}, headers=planner)
+    assert hundredth.status_code == 200, hundredth.text
+    for path, body in [("hide", {"reason": "x"}), ("response", {"text": "Nog een"})]:
+        refused = client.post(f"{url}/{path}", json=body, headers=planner)
+        assert refused.status_code == 409
+        assert "moderated 100 times" in refused.json()["detail"]
+    shown = client.get(url, headers=planner).json()
+    assert len(shown["moderation_history"]) == 100
+    assert (shown["status"], shown["response"]["text"]) == ("visible", "Laatste")
+
+
+def test_a_resident_token_of_a_staff_round_reads_no_comment_of_it(client: TestClient) -> None:
+    planner, admin = auth(client, "planner"), auth(client, "admin")
+    internal = make_round(client, planner, mode="staff")
+    written = comment(client, planner, round=internal["id"], text="Intern overleg")
+    issued = client.post(
+        "/api/v1/tokens",
+        json={"role": "resident", "scope": f"round:{internal['id']}"},
+        headers=admin,
+    )
+    assert issued.status_code == 201, issued.text
+    resident = bearer(issued.json()["secret"])
+    for query in ({}, {"round": internal["id"]}):
+        refused = client.get("/api/v1/comments", params=query, headers=resident)
+        assert refused.status_code == 404, refused.text
+    assert client.get(f"/api/v1/comments/{written['id']}", headers=resident).status_code == 404
+    in_staff = post(client, resident, round=internal["id"], location=POINT, text="x")
+    in_none = post(client, resident, round="f" * 32, location=POINT, text="x")
+    assert in_staff.status_code == in_none.status_code == 422
+    assert in_staff.json()["detail"].replace(internal["id"], "f" * 32) == in_none.json()["detail"]
+    reply = post(client, resident, reply_to=written["id"], text="x")
+    assert reply.status_code == 422
+    assert "Intern overleg" not in reply.text
 
 
 def test_hide_and_restore_are_in_the_audit_log_with_the_comment_as_object(
@@ -370,7 +421,9 @@ def test_a_live_subscriber_receives_comments_and_sees_hidden_ones_leave(
         assert "text" not in gone["data"]
 
 
-def test_staff_comments_in_a_public_round_appear_as_the_municipality(client: TestClient) -> None:
+def test_staff_comments_in_a_public_round_appear_under_their_role_s_label(
+    client: TestClient,
+) -> None:
     planner = auth(client, "planner")
     made = make_round(client, planner)
     resident, _ = join(client, made)
@@ -379,7 +432,7 @@ def test_staff_comments_in_a_public_round_appear_as_the_municipality(client: Tes
     reply = comment(client, planner, reply_to=by_viewer["id"], location=None, text="Klopt")
     names = {c["id"]: c["author_name"] for c in listed(client, resident)}
     assert names == {
-        by_planner["id"]: "Gemeente", by_viewer["id"]: "Gemeente (medewerker)",
+        by_planner["id"]: "Gemeente", by_viewer["id"]: "Genodigde",
         reply["id"]: "Gemeente",
     }  # fmt: skip
     assert "planner token" not in client.get("/api/v1/comments", headers=resident).text

@@ -6,9 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 import shapely
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
+from arserver.config import Settings
 from tests.arserver.support import auth, engine_of, insert_asset
 
 BACKENDS = ("sqlite",)
@@ -283,6 +286,56 @@ def test_moving_a_round_s_end_moves_the_expiry_of_its_resident_tokens(client: Te
     assert client.patch(url, json=long_ago, headers=planner).status_code == 200
     assert client.get(url, headers=resident).status_code == 401  # expired with the round
     assert client.get(url, headers=bearer(made["link_token"])).status_code == 401
+
+
+def test_numbers_and_dates_a_round_cannot_hold_are_refused_as_input(
+    client: TestClient, settings: Settings
+) -> None:
+    planner = auth(client, "planner")
+    made = make_round(client, planner)
+    url = f"/api/v1/rounds/{made['id']}"
+    huge = {"type": "Polygon", "coordinates": [[[10**400, 52.36], [4.92, 52.36], [4.92, 52.39],
+                                                [10**400, 52.36]]]}  # fmt: skip
+    last_day = "9999-12-31T00:00:00+00:00"
+    for method, path, body in [
+        ("POST", "/api/v1/rounds", round_body(area=huge)),
+        ("POST", "/api/v1/rounds", round_body(area=huge, crs="EPSG:28992")),
+        ("PATCH", url, {"area": huge}),
+        ("PATCH", url, {"starts_at": "9999-12-30T00:00:00+00:00", "ends_at": last_day}),
+        ("PATCH", url, {"ends_at": last_day}),
+        ("PATCH", url, {"starts_at": at(timedelta(days=900)), "ends_at": at(timedelta(days=901))}),
+    ]:
+        refused = client.request(method, path, json=body, headers=planner)
+        assert refused.status_code == 422, (body, refused.text)
+    shown = client.get(url, headers=planner).json()
+    assert (shown["ends_at"], shown["area"]) == (made["ends_at"], made["area"])
+    assert Settings(data_dir=settings.data_dir, resident_retention_days=3650).resident_retention
+    with pytest.raises(ValidationError, match="resident_retention_days"):
+        Settings(data_dir=settings.data_dir, resident_retention_days=3651)
+
+
+def test_resident_tokens_of_staff_rounds_or_missing_ones_see_no_round(client: TestClient) -> None:
+    planner, admin = auth(client, "planner"), auth(client, "admin")
+    internal = make_round(client, planner, mode="staff")
+    public = make_round(client, planner)
+    missing = client.get("/api/v1/rounds/" + "0" * 32, headers=planner)
+    assert missing.status_code == 404
+    for scope in (f"round:{internal['id']}", f"round-link:{internal['id']}", "round:" + "e" * 32):
+        issued = client.post(
+            "/api/v1/tokens", json={"role": "resident", "scope": scope}, headers=admin
+        )
+        assert issued.status_code == 201, issued.text
+        resident = bearer(issued.json()["secret"])
+        listed = client.get("/api/v1/rounds", headers=resident)
+        assert listed.status_code == 200
+        assert listed.json()["rounds"] == []
+        for round_id in (internal["id"], public["id"]):
+            hidden = client.get(f"/api/v1/rounds/{round_id}", headers=resident)
+            assert hidden.status_code == 404
+            assert hidden.json()["detail"].replace(round_id, "0" * 32) == missing.json()["detail"]
+        joining = client.post(f"/api/v1/rounds/{internal['id']}/participants", headers=resident)
+        assert joining.status_code in (403, 404)
+        assert "title" not in joining.text
 
 
 #: The demo's square at the airport in RD New (x, y), and its centre in ETRS89 (lon, lat) as

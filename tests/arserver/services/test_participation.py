@@ -45,6 +45,7 @@ AREA = {
 }
 INSIDE = [4.9, 52.37, 43.0]
 EDGE = [4.88, 52.37]  # on the boundary: within
+DAY = timedelta(days=1)
 
 
 @dataclass
@@ -223,11 +224,11 @@ def test_the_area_admits_its_boundary_and_refuses_outside_with_the_place(
         )
     with pytest.raises(InputError, match="outside the municipality's extent"):
         part.comments.create(planner, CommentDraft(text="x", location=[13.4, 52.5]))
-    with pytest.raises(PermissionDeniedError, match="staff only"):
+    with pytest.raises(InputError, match=f"^there is no round '{row['id']}'$"):
         part.comments.create(
             oidc_resident("carol", 1),
             CommentDraft(text="x", location=INSIDE, round_id=row["id"]),
-        )
+        )  # a staff round is, to a resident, a missing one
 
 
 def test_areas_are_checked_before_they_are_stored() -> None:
@@ -461,7 +462,7 @@ def test_staff_appear_under_a_role_label_in_public_rounds_and_by_name_elsewhere(
 
     assert name(staff("jan@gemeente.example", "planner"), public["id"]) == "Gemeente"
     assert name(staff("root@gemeente.example", "admin"), public["id"]) == "Gemeente"
-    assert name(staff("v@gemeente.example", "viewer"), public["id"]) == "Gemeente (medewerker)"
+    assert name(staff("v@gemeente.example", "viewer"), public["id"]) == "Genodigde"
     assert name(staff("i@gemeente.example", "inspector"), public["id"]) == ("Gemeente (inspecteur)")
     assert name(staff("g@gemeente.example", "gis"), public["id"]) == "Gemeente (GIS)"
     assert part.bus.batches[-1][0].data["author"] == "Gemeente (GIS)"
@@ -661,3 +662,240 @@ def test_a_shrinking_area_waits_for_a_comment_in_the_part_it_drops_and_then_refu
     final = part.rounds.get(row["id"])
     assert final is not None
     assert final["area"] == AREA
+
+
+# -- erased comments, hostile numbers and far-off dates ------------------------------------------
+
+
+def erase(engine: Engine, made: comment_rows.CommentRow) -> None:
+    """What erasure on request leaves of a comment: status erased, no text or author, and its
+    place rounded to 3 decimals of a degree."""
+    with engine.begin() as connection:
+        connection.execute(
+            update(comments)
+            .where(comments.c.id == made["id"])
+            .values(
+                status="erased", text="", author=None, lon=round(made["lon"], 3),
+                lat=round(made["lat"], 3),
+            )
+        )  # fmt: skip
+
+
+def test_erased_comments_no_longer_hold_a_round_s_window_or_area(
+    part: Participation, engine: Engine
+) -> None:
+    west = 4.8804
+    near_edge = {"type": "Polygon", "coordinates": [[[west, 52.36], [4.92, 52.36], [4.92, 52.39],
+                                                     [west, 52.39], [west, 52.36]]]}  # fmt: skip
+    row, _ = part.rounds.create(draft(mode="staff", area=near_edge), "p")
+    planner = staff()
+    written: dict[str, datetime] = {}
+    for name, hours, place in [("early", 2, [4.88045, 52.37]), ("kept", 3, INSIDE),
+                               ("late", 4, INSIDE)]:  # fmt: skip
+        part.clock.now = T0 + timedelta(hours=hours)
+        made = part.comments.create(
+            planner, CommentDraft(text=name, location=place, round_id=row["id"])
+        )
+        written[name] = made["created_at"]
+        if name == "kept":
+            part.comments.hide(made["id"], "reden", "Planner Jan")  # hidden still counts
+        else:
+            erase(engine, made)  # "early" now lies at 4.880, west of the area
+    same_area = part.rounds.update(row["id"], {"area": near_edge, "title": "Marktplein"})
+    assert same_area["title"] == "Marktplein"
+    moved = part.rounds.update(
+        row["id"],
+        {"starts_at": written["kept"], "ends_at": written["kept"] + timedelta(microseconds=1)},
+    )
+    assert moved["starts_at"] == written["kept"]
+    with pytest.raises(ConflictError, match="cannot start after"):
+        part.rounds.update(
+            row["id"],
+            {"starts_at": written["kept"] + timedelta(microseconds=1), "ends_at": T0 + DAY},
+        )
+    with pytest.raises(ConflictError, match="cannot end before"):
+        part.rounds.update(row["id"], {"starts_at": T0, "ends_at": written["kept"]})
+    small = {"type": "Polygon", "coordinates": [[[4.88, 52.36], [4.89, 52.36], [4.89, 52.365],
+                                                 [4.88, 52.36]]]}  # fmt: skip
+    with pytest.raises(ConflictError, match="1 comment"):
+        part.rounds.update(row["id"], {"area": small})
+
+
+def test_area_numbers_beyond_the_float_range_are_refused_as_input(part: Participation) -> None:
+    for huge in (10**400, -(10**400), 2**1024):
+        area = {"type": "Polygon", "coordinates": [[[huge, 52.36], [4.92, 52.36], [4.92, 52.39],
+                                                    [huge, 52.36]]]}  # fmt: skip
+        for crs in (None, "EPSG:28992"):
+            with pytest.raises(InputError, match="finite numbers"):
+                parse_area(area, None, crs)
+        with pytest.raises(InputError, match="finite numbers"):
+            part.rounds.create(draft(area=area), "p")
+        row, _ = part.rounds.create(draft(), "p")
+        with pytest.raises(InputError, match="finite numbers"):
+            part.rounds.update(row["id"], {"area": area})
+    largest = {"type": "Polygon", "coordinates": [[[2**1023, 52.36], [4.92, 52.36],
+                                                   [4.92, 52.39], [2**1023, 52.36]]]}  # fmt: skip
+    with pytest.raises(InputError, match="degrees"):  # a float, just not a longitude
+        parse_area(largest, None)
+
+
+def test_a_change_of_the_window_keeps_the_limits_of_a_new_round(part: Participation) -> None:
+    row, _ = part.rounds.create(draft(), "p")
+    last_day = datetime(9999, 12, 31, tzinfo=UTC)
+    for changes, message in [
+        ({"starts_at": last_day - timedelta(days=1), "ends_at": last_day}, "starts at most 731"),
+        ({"ends_at": last_day}, "lasts at most 731"),
+        ({"ends_at": row["starts_at"] + timedelta(days=732)}, "lasts at most 731"),
+        ({"starts_at": T0 + timedelta(days=800), "ends_at": T0 + timedelta(days=801)},
+         "starts at most 731"),
+    ]:  # fmt: skip
+        with pytest.raises(InputError, match=message):
+            part.rounds.update(row["id"], changes)
+    ahead = part.rounds.update(
+        row["id"], {"starts_at": T0 + timedelta(days=731), "ends_at": T0 + timedelta(days=1462)}
+    )
+    assert ahead["ends_at"] == T0 + timedelta(days=1462)
+
+
+def test_a_token_expiry_beyond_the_calendar_is_refused_as_input(engine: Engine) -> None:
+    clock = Clock(datetime(9989, 6, 1, tzinfo=UTC))
+    service = RoundService(
+        engine, TokenService(engine), extent=None, resident_retention=timedelta(days=3650),
+        clock=clock,
+    )  # fmt: skip
+    start = clock.now + timedelta(hours=1)
+    row, link = service.create(draft(starts_at=start, ends_at=start + timedelta(days=7)), "p")
+    assert link is not None
+    with pytest.raises(InputError, match="after the year 9999"):
+        service.update(row["id"], {"ends_at": start + timedelta(days=400)})
+    with pytest.raises(InputError, match="after the year 9999"):
+        service.create(draft(starts_at=start, ends_at=start + timedelta(days=400)), "p")
+    kept = service.get(row["id"])
+    assert kept is not None
+    assert kept["ends_at"] == start + timedelta(days=7)  # nothing half-written
+
+
+# -- residents take part in public rounds only ---------------------------------------------------
+
+
+def test_a_resident_token_narrowed_to_a_staff_round_reads_and_writes_nothing(
+    part: Participation, engine: Engine
+) -> None:
+    internal, _ = part.rounds.create(draft(mode="staff"), "p")
+    part.clock.now = T0 + timedelta(hours=2)
+    written = part.comments.create(
+        staff(), CommentDraft(text="intern", location=INSIDE, round_id=internal["id"])
+    )
+    tokens_ = TokenService(engine)
+    for kind in ("round", "round-link"):
+        _, caller = tokens_.create("resident", scope=f"{kind}:{internal['id']}")
+        assert not part.rounds.readable(internal, caller)
+        assert part.rounds.visible_to(caller, 100) == []
+        with pytest.raises(NotFoundError, match="no round"):
+            part.comments.find(caller, Listing())
+        with pytest.raises(NotFoundError, match="no round"):
+            part.comments.find(caller, Listing(round_id=internal["id"]))
+        with pytest.raises(NotFoundError):
+            part.comments.get(caller, written["id"])
+    _, resident = tokens_.create("resident", scope=f"round:{internal['id']}")
+    with pytest.raises(InputError, match=f"^there is no round '{internal['id']}'$"):
+        part.comments.create(
+            resident, CommentDraft(text="x", location=INSIDE, round_id=internal["id"])
+        )
+    with pytest.raises(InputError, match="there is no comment"):
+        part.comments.create(resident, CommentDraft(text="x", reply_to=written["id"]))
+    _, link = tokens_.create("resident", scope=f"round-link:{internal['id']}")
+    with pytest.raises(NotFoundError):
+        part.rounds.join(internal["id"], link)
+
+
+# -- reissuing a link is one transaction ---------------------------------------------------------
+
+
+def unrevoked_links(engine: Engine, round_id: str) -> list[str]:
+    with engine.connect() as connection:
+        return list(
+            connection.execute(
+                select(tokens.c.id).where(
+                    tokens.c.scope == f"round-link:{round_id}", tokens.c.revoked_at.is_(None)
+                )
+            ).scalars()
+        )
+
+
+def test_a_failed_reissue_leaves_the_old_link_working(
+    part: Participation, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    row, link = part.rounds.create(draft(), "p")
+    assert link is not None
+
+    def failing(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("issuing failed")
+
+    monkeypatch.setattr(rounds_module, "create_token_on", failing)
+    with pytest.raises(RuntimeError, match="issuing failed"):
+        part.rounds.reissue_link(row["id"])
+    assert unrevoked_links(engine, row["id"]) == [link.record.id]
+
+
+def test_reissuing_holds_the_round_and_announces_the_revocation_after_its_commit(
+    engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bus = RecordingBus()
+    service = RoundService(
+        engine, TokenService(engine, bus.bus), extent=settings.extent,
+        resident_retention=settings.resident_retention, clock=Clock(),
+    )  # fmt: skip
+    row, link = service.create(draft(), "p")
+    assert link is not None
+    seen: dict[str, Any] = {}
+
+    def probe() -> bool:  # while the new link is being written
+        seen["announced"] = list(bus.batches)
+        seen["valid links"] = unrevoked_links(engine, row["id"])
+        return round_is_locked(engine, row["id"], against="share")
+
+    issued: list[Any] = []
+    with paused(monkeypatch, rounds_module, "create_token_on") as run:
+        locked = run(lambda: issued.append(service.reissue_link(row["id"])), probe)
+    assert locked, "a join or a second reissue could run between the revocation and the issue"
+    assert seen == {"announced": [], "valid links": [link.record.id]}  # nothing committed yet
+    (fresh,) = issued
+    assert unrevoked_links(engine, row["id"]) == [fresh.record.id]
+    (announced,) = bus.batches
+    assert [c.data for c in announced] == [{"token": link.record.id}]
+    again = service.reissue_link(row["id"])
+    assert unrevoked_links(engine, row["id"]) == [again.record.id]
+
+
+def test_reissues_at_once_leave_exactly_one_valid_link(part: Participation, engine: Engine) -> None:
+    row, link = part.rounds.create(draft(), "p")
+    assert link is not None
+    with ThreadPoolExecutor(4) as pool:
+        issued = list(pool.map(lambda _: part.rounds.reissue_link(row["id"]), range(4)))
+    valid = unrevoked_links(engine, row["id"])
+    assert len(valid) == 1
+    assert valid[0] in {i.record.id for i in issued}
+
+
+# -- a comment's moderation history is bounded ---------------------------------------------------
+
+
+def test_a_comment_takes_no_more_moderation_than_its_history_keeps(
+    part: Participation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(comments_module, "MAX_MODERATION_STEPS", 3)
+    made = part.comments.create(staff(), CommentDraft(text="x", location=INSIDE))
+    part.comments.hide(made["id"], "dubbel", "Piet")
+    part.comments.restore(made["id"], "Piet")
+    part.comments.respond(made["id"], "Eerste antwoord", "Piet")
+    published = len(part.bus.batches)
+    with pytest.raises(ConflictError, match="moderated 3 times"):
+        part.comments.respond(made["id"], "Tweede antwoord", "Piet")
+    with pytest.raises(ConflictError, match="moderated 3 times"):
+        part.comments.hide(made["id"], "weg", "Piet")
+    row, history = part.comments.detail(staff(), made["id"])
+    assert history is not None
+    assert [e["action"] for e in history] == ["hidden", "restored", "answered"]
+    assert (row["status"], row["response"]) == ("visible", "Eerste antwoord")  # unchanged
+    assert len(part.bus.batches) == published  # nothing changed, nothing announced
