@@ -13,9 +13,9 @@ allow it say so by not calling :func:`authorize` for anonymous callers). Roles:
 A token may also be narrowed to one asset or one layer (:class:`Scope`): it then only reads
 those assets and their tiles (:attr:`Action.READ_ASSETS`, checked per asset by :func:`admits`).
 Resident tokens are narrowed to one round: ``round-link:ID`` (the round's public link, shared
-by everyone who has it: it reads the round and lets a resident join) or ``round:ID`` (one
-resident's own token from joining: reads the round and its visible comments, and comments in
-it). Either reads public assets only, as anonymous callers do.
+by everyone who has it: it reads the round and its visible comments and lets a resident
+join) or ``round:ID`` (one resident's own token from joining: reads the same, and comments
+in the round). Either reads public assets only, as anonymous callers do.
 """
 
 from __future__ import annotations
@@ -90,7 +90,10 @@ POLICY: Mapping[Action, frozenset[str]] = {
 SCOPED_ACTIONS: Mapping[str, frozenset[Action]] = {
     "asset": frozenset({Action.READ_ASSETS}),
     "layer": frozenset({Action.READ_ASSETS}),
-    "round-link": frozenset({Action.READ_ASSETS, Action.READ_ROUNDS, Action.JOIN_ROUNDS}),
+    # Whoever has a public round's link reads what was said in it before joining.
+    "round-link": frozenset(
+        {Action.READ_ASSETS, Action.READ_ROUNDS, Action.READ_COMMENTS, Action.JOIN_ROUNDS}
+    ),
     "round": frozenset(
         {Action.READ_ASSETS, Action.READ_ROUNDS, Action.READ_COMMENTS, Action.COMMENT}
     ),

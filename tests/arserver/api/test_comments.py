@@ -84,6 +84,28 @@ def test_the_round_s_shared_link_cannot_comment(client: TestClient) -> None:
     assert f"/api/v1/rounds/{made['id']}/participants" in refused.json()["detail"]
 
 
+def test_the_round_s_link_reads_its_visible_comments_before_joining(client: TestClient) -> None:
+    """Whoever has the public link sees what was said before reacting: the round's visible
+    comments, not hidden ones, not another round's."""
+    planner = auth(client, "planner")
+    made, other = make_round(client, planner), make_round(client, planner)
+    resident, _ = join(client, made)
+    said = comment(client, resident, round=made["id"], text="Meer bankjes")
+    rude = comment(client, resident, round=made["id"], text="Iets grofs")
+    comment(client, join(client, other)[0], round=other["id"], text="Elders")
+    url = f"/api/v1/comments/{rude['id']}"
+    assert (
+        client.post(f"{url}/hide", json={"reason": "schelden"}, headers=planner).status_code == 200
+    )
+    link = bearer(made["link_token"])
+    assert [c["id"] for c in listed(client, link, round=made["id"])] == [said["id"]]
+    assert [c["id"] for c in listed(client, link)] == [said["id"]]  # its own round by default
+    assert client.get(f"/api/v1/comments/{said['id']}", headers=link).status_code == 200
+    assert client.get(url, headers=link).status_code == 404
+    elsewhere = client.get("/api/v1/comments", params={"round": other["id"]}, headers=link)
+    assert elsewhere.status_code == 403
+
+
 def test_a_round_admits_comments_only_within_its_window(client: TestClient) -> None:
     planner = auth(client, "planner")
     upcoming = make_round(
