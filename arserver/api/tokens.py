@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from arserver.api.deps import get_tokens, optional_token
 from arserver.errors import NotFoundError
-from arserver.security.policy import ROLES, Action, authorize
+from arserver.security.policy import ROLES, Action, authorize, permits
 from arserver.security.tokens import TokenInfo, TokenRecord, parse_lifetime
 from arserver.services.tokens import TokenService
 
@@ -48,6 +48,20 @@ class TokenList(BaseModel):
     tokens: list[TokenOut]
 
 
+class CurrentToken(BaseModel):
+    """The caller's own token: who it is and what it may do, so that a client shows only what
+    will work (the server still checks every request)."""
+
+    id: str
+    name: str
+    role: str
+    scope: str | None
+    expires_at: datetime | None
+    actions: list[str] = Field(
+        description="Policy actions this token may do, e.g. read_assets, acknowledge_alerts"
+    )
+
+
 def _out(info: TokenInfo) -> TokenOut:
     return TokenOut(**{name: getattr(info, name) for name in TokenOut.model_fields})
 
@@ -82,6 +96,19 @@ def tokens_router() -> APIRouter:
     ) -> TokenList:
         authorize(token, Action.MANAGE_TOKENS)
         return TokenList(tokens=[_out(info) for info in tokens.list()])
+
+    @router.get(
+        "/current",
+        response_model=CurrentToken,
+        summary="The caller's own token: role, scope and the actions it may do",
+    )
+    def current(token: Annotated[TokenRecord | None, Depends(optional_token)]) -> CurrentToken:
+        caller = authorize(token, Action.INTROSPECT)
+        return CurrentToken(
+            id=caller.id, name=caller.name, role=caller.role,
+            scope=str(caller.scope) if caller.scope else None, expires_at=caller.expires_at,
+            actions=[action.name.lower() for action in Action if permits(caller, action)],
+        )  # fmt: skip
 
     @router.delete(
         "/{token_id}",

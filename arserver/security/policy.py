@@ -57,6 +57,7 @@ class Action(StrEnum):
     COMMENT = "comment"
     MODERATE_COMMENTS = "moderate and answer comments"
     MANAGE_ROUNDS = "manage participation rounds"
+    INTROSPECT = "see what this token may do"
 
 
 _READERS = frozenset({"admin", "gis", "inspector", "planner", "viewer"})
@@ -84,19 +85,22 @@ POLICY: Mapping[Action, frozenset[str]] = {
     Action.COMMENT: _READERS | {"resident"},
     Action.MODERATE_COMMENTS: _PLANNERS,
     Action.MANAGE_ROUNDS: _PLANNERS,
+    Action.INTROSPECT: frozenset(ROLES),
 }
 
 #: What a narrowed token may still do, by the kind of its scope (anything else is refused).
 SCOPED_ACTIONS: Mapping[str, frozenset[Action]] = {
-    "asset": frozenset({Action.READ_ASSETS}),
-    "layer": frozenset({Action.READ_ASSETS}),
+    "asset": frozenset({Action.READ_ASSETS, Action.INTROSPECT}),
+    "layer": frozenset({Action.READ_ASSETS, Action.INTROSPECT}),
     # Whoever has a public round's link reads what was said in it before joining.
     "round-link": frozenset(
         {Action.READ_ASSETS, Action.READ_ROUNDS, Action.READ_COMMENTS, Action.JOIN_ROUNDS}
-    ),
+    )
+    | {Action.INTROSPECT},
     "round": frozenset(
         {Action.READ_ASSETS, Action.READ_ROUNDS, Action.READ_COMMENTS, Action.COMMENT}
-    ),
+    )
+    | {Action.INTROSPECT},
 }
 #: The scope kinds of resident tokens, and the scope every resident token has one of.
 ROUND_SCOPES = frozenset({"round-link", "round"})
@@ -120,6 +124,7 @@ ROUTES: Mapping[str, RouteRule] = {
     "GET /api/v1/assets/{asset_id}": RouteRule(Action.READ_ASSETS, anonymous=True),
     "PATCH /api/v1/assets/{asset_id}": RouteRule(Action.CHANGE_ASSETS),
     "DELETE /api/v1/assets/{asset_id}": RouteRule(Action.CHANGE_ASSETS),
+    "GET /api/v1/tokens/current": RouteRule(Action.INTROSPECT),
     "GET /tiles/scene/{layer}/tileset.json": RouteRule(Action.READ_ASSETS, anonymous=True),
     "GET /tiles/{asset_id}/{path}": RouteRule(Action.READ_ASSETS, anonymous=True),
     "HEAD /tiles/{asset_id}/{path}": RouteRule(Action.READ_ASSETS, anonymous=True),

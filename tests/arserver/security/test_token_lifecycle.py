@@ -290,3 +290,19 @@ def test_a_scoped_token_lists_and_reads_only_the_assets_in_its_scope(client: Tes
     assert client.get("/api/v1/assets/lamp", headers=bearer(secret)).status_code == 404
     refused = client.patch("/api/v1/assets/pipe", json={"name": "x"}, headers=bearer(secret))
     assert refused.status_code == 403
+
+
+def test_a_token_says_who_it_is_and_what_it_may_do(client: TestClient) -> None:
+    engine = engine_of(client)
+    planner, _ = create_token(engine, "planner", "meeting room", expires_in=timedelta(days=1))
+    me = client.get("/api/v1/tokens/current", headers=bearer(planner))
+    assert me.status_code == 200
+    body = me.json()
+    assert (body["role"], body["name"], body["scope"]) == ("planner", "meeting room", None)
+    assert body["expires_at"] is not None
+    assert {"read_assets", "acknowledge_alerts", "manage_rounds"} <= set(body["actions"])
+    assert "change_assets" not in body["actions"]
+    narrowed, _ = create_token(engine, "viewer", scope="layer:demo")
+    limited = client.get("/api/v1/tokens/current", headers=bearer(narrowed)).json()
+    assert (limited["scope"], limited["actions"]) == ("layer:demo", ["read_assets", "introspect"])
+    assert client.get("/api/v1/tokens/current").status_code == 401
