@@ -176,8 +176,8 @@ def scene_tileset(
     rows: list[AssetRow], store: TileStore, secret: str | None = None
 ) -> dict[str, Any]:
     """A tileset whose children are the assets' tilesets, by reference (external tilesets), each
-    bounded by its WGS 84 region and height range; with ``secret``, each reference carries it as
-    ``?access_token=``."""
+    bounded by its WGS 84 region and height range and named in its ``extras`` (``asset``,
+    ``name``, ``lifecycle``); with ``secret``, each reference carries it as ``?access_token=``."""
     children: list[dict[str, Any]] = []
     errors: list[float] = []
     for row in rows:
@@ -200,6 +200,8 @@ def scene_tileset(
                 "boundingVolume": {"region": [west, south, east, north, heights[0], heights[1]]},
                 "geometricError": error,
                 "content": {"uri": uri},
+                # what a viewer needs to show or hide one asset (3D Tiles allows extras anywhere)
+                "extras": {"asset": row["id"], "name": row["name"], "lifecycle": row["lifecycle"]},
             }
         )
     if children:

@@ -275,6 +275,11 @@ def test_scene_tileset_references_every_ready_asset_of_a_layer(
     assert scene.headers["content-type"] == "application/json"
     uris = [c["content"]["uri"] for c in scene.json()["root"]["children"]]
     assert uris == [f"/tiles/{zones['id']}/tileset.json", f"/tiles/{pipes['id']}/tileset.json"]
+    named = [c["extras"] for c in scene.json()["root"]["children"]]
+    assert named == [
+        {"asset": zones["id"], "name": "parking_zones.geojson", "lifecycle": "existing"},
+        {"asset": pipes["id"], "name": "cables_pipes.geojson", "lifecycle": "existing"},
+    ]
     west, south, east, north, low, high = scene.json()["root"]["boundingVolume"]["region"]
     assert 0.0829 < west < east < 0.0831  # radians: about 4.75 deg east
     assert 0.9129 < south < north < 0.9132  # about 52.32 deg north
