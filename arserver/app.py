@@ -36,6 +36,7 @@ from arserver.api.rounds import rounds_router
 from arserver.api.sensors import sensors_router
 from arserver.api.tiles import tiles_router
 from arserver.api.tokens import tokens_router
+from arserver.api.viewer import viewer_router
 from arserver.config import Settings
 from arserver.domain import Change
 from arserver.errors import (
@@ -279,7 +280,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Outside the guard: sees its 401s, and refuses throttled addresses before its lookup.
     app.add_middleware(AuthFailureLimit, limits=limits)
     app.add_middleware(SecurityHeaders)
-    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    if settings.compress_responses:
+        app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(
         CORSMiddleware,
         # "*" by default: safe because the API authenticates with bearer tokens, never cookies.
@@ -290,6 +292,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_metrics(app)
     app.include_router(docs_router(app.title, app.openapi_url or "/openapi.json"))
+    app.include_router(viewer_router(settings.viewer_dir))
     app.include_router(health_router())
     app.include_router(assets_router())
     app.include_router(sensors_router())

@@ -48,6 +48,15 @@ class Settings(BaseSettings):
         description="The broker keeps this session's queue while the server is away; one "
         "consuming process per id.",
     )
+    viewer_dir: Path = Field(
+        default=Path(__file__).resolve().parents[1] / "viewer" / "dist",
+        description="The built web viewer served at /viewer (`make viewer` builds it there).",
+    )
+    compress_responses: bool = Field(
+        default=True,
+        description="gzip answers of 1 KiB and more for clients that accept it (off behind a "
+        "proxy that compresses).",
+    )
     max_upload_mib: int = Field(default=2048, gt=0, description="Largest accepted upload.")
     job_timeout_s: float = Field(default=3600.0, gt=0, description="Per-conversion time limit.")
     job_memory_mib: int = Field(default=8192, gt=0, description="Per-conversion memory limit.")

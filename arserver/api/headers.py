@@ -25,19 +25,25 @@ STRICT_POLICY = "default-src 'none'; frame-ancestors 'none'"
 
 
 def page_policy(
-    *, script_hashes: Iterable[str] = (), inline_styles: bool = False, workers: bool = False
+    *,
+    script_hashes: Iterable[str] = (),
+    inline_styles: bool = False,
+    workers: bool = False,
+    blob_images: bool = False,
 ) -> str:
     """The Content-Security-Policy of an HTML page of ours: scripts, styles, fonts and images
     from this origin only (images also as ``data:`` URLs), fetches to this origin only; inline
     scripts only those whose base64 SHA-256 is in ``script_hashes``; ``inline_styles``: also
     styles written at run time (ReDoc's styled-components need them); ``workers``: workers
-    from ``blob:`` URLs (ReDoc's search). No plugins, frames, form posts or ``<base>``."""
+    from ``blob:`` URLs (ReDoc's search); ``blob_images``: images from ``blob:`` URLs (textures
+    that a glTF carries inside itself). No plugins, frames, form posts or ``<base>``.
+    ``connect-src 'self'`` also admits WebSockets to this origin (CSP Level 3)."""
     scripts = " ".join(["'self'", *(f"'sha256-{digest}'" for digest in script_hashes)])
     directives = [
         "default-src 'none'",
         f"script-src {scripts}",
         "style-src 'self' 'unsafe-inline'" if inline_styles else "style-src 'self'",
-        "img-src 'self' data:",
+        "img-src 'self' data: blob:" if blob_images else "img-src 'self' data:",
         "font-src 'self'",
         "connect-src 'self'",
         *(["worker-src blob:"] if workers else []),
