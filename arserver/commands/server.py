@@ -135,23 +135,45 @@ class BackgroundServer:
         self._thread.join(timeout=60)
 
 
-def start_server(settings: Settings, port: int) -> tuple[BackgroundServer, str]:
-    """Start the application on 127.0.0.1 (``port``, or a free one if it is taken) and wait
-    until it listens; returns it and its base URL. Not started within 60 s is an
-    :class:`ArserverError`."""
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])  # the one asked for, or any free one (also for 0)
+def listening_socket(port: int) -> socket.socket:
+    """A TCP socket bound to 127.0.0.1:``port`` (0: any free port) with ``SO_REUSEADDR``, as
+    uvicorn binds its own, so that connections of a previous run still in TIME_WAIT do not
+    make the port look taken; a port that another process listens on is an ``OSError``."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def start_server(
+    settings: Settings, port: int, *, any_port_if_taken: bool = True
+) -> tuple[BackgroundServer, str]:
+    """Start the application on 127.0.0.1:``port`` and wait until it listens; returns it and
+    its base URL. When another process listens on ``port``, a free port is taken instead
+    (``any_port_if_taken``; the URL tells which) or the ``OSError`` is raised. The socket is
+    bound here and handed to uvicorn, so no other process can take the port in between. Not
+    started within 60 s is an :class:`ArserverError`."""
+    try:
+        sock = listening_socket(port)
+    except OSError:
+        if not any_port_if_taken:
+            raise
+        sock = listening_socket(0)
+    port = int(sock.getsockname()[1])
     config = uvicorn_config(create_app(settings), "127.0.0.1", port, log_level="warning")
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="arserver-demo-server", daemon=True)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="arserver-demo-server", daemon=True
+    )
     thread.start()
     deadline = time.monotonic() + 60
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
+            sock.close()
             raise ArserverError(f"the demo server did not start on port {port}")
         time.sleep(0.05)
     return BackgroundServer(server, thread), f"http://127.0.0.1:{port}"

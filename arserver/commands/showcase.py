@@ -3,9 +3,9 @@
 Well-known places, given in RD New + NAP (EPSG:7415) at NAP 0 m, go to ETRS89 and to the
 Earth-centred frame of 3D Tiles with RDNAPTRANS(TM)2018, beside what PROJ does without the Dutch
 grids (its "ballpark" takes NAP height as ellipsoidal height). Then the server starts on the
-embedded default, the sample assets are uploaded through the API and converted, and the URLs of
-the API docs and of the scene tileset are printed with a viewer token, while simulated sensors
-send live data.
+embedded default, the sample assets are uploaded through the API and converted (or reused from
+an earlier run), and the URLs of the API docs, the scene tileset and, last, the viewer are
+printed with a token in the fragment, while simulated sensors send live data.
 """
 
 from __future__ import annotations
@@ -67,6 +67,12 @@ def run_demo(
     out = console or Console()
     show_georeferencing(out)
     server, base_url = start_server(settings, port)
+    if not base_url.endswith(f":{port}"):
+        out.print(
+            f"[yellow]Port {port} is in use by another program (an earlier demo still running?); "
+            f"this demo serves on {base_url} instead (choose one with --port).[/]",
+            soft_wrap=True,
+        )
     try:
         engine = open_database(settings)
         try:
@@ -113,6 +119,17 @@ def run_demo(
         out.print(f"inspections:         {inspections}&access_token={viewer}", soft_wrap=True)
         if round_link is not None:
             out.print(f"round, public link:  {base_url}{round_link}", soft_wrap=True)
+        assets_page = f"{base_url}/viewer/assets#access_token={gis}"
+        out.print(f"assets (upload):     {assets_page}", soft_wrap=True)
+        if (settings.viewer_dir / "index.html").is_file():
+            out.print()
+            out.print("[bold]Open the viewer:[/]")
+            out.print(f"{base_url}/viewer?layer={LAYER}#access_token={viewer}", soft_wrap=True)
+        else:
+            out.print(
+                "[yellow]The viewer is not built (it needs Node.js 20+ and npm: "
+                "apt-get install nodejs npm, then make viewer); the rest works without it.[/]"
+            )
         if keep_serving:
             out.print("Serving, with live simulated sensors, until Ctrl-C.")
             server.wait()
@@ -124,8 +141,9 @@ def run_demo(
 
 
 def import_samples(base_url: str, token: str, out: Console) -> list[dict[str, Any]]:
-    """Upload every sample (the street furniture placed at its RD New + NAP position and
-    heading), then wait for each conversion; returns the assets' last states."""
+    """Upload every sample the layer does not hold yet (the street furniture placed at its RD
+    New + NAP position and heading), then wait for each conversion; samples that an earlier run
+    imported (by name, not failed) are reused. Returns the assets' last states."""
     to_geodetic = Transformer.from_crs("EPSG:7415", "EPSG:4979")
     jobs: list[tuple[str, dict[str, str]]] = [(name, {}) for name in SAMPLES]
     for name, x, y, nap, heading, extra in FURNITURE:
@@ -135,15 +153,23 @@ def import_samples(base_url: str, token: str, out: Console) -> list[dict[str, An
         jobs.append((name, {"origin": origin, "heading": str(heading), **extra}))
     results = []
     with ServerClient(base_url, token, timeout_s=UPLOAD_TIMEOUT_S) as client:
+        held = client.call("GET", "/api/v1/assets", params={"layer": LAYER, "limit": 1000})
+        earlier: dict[str, dict[str, Any]] = {}
+        for asset in reversed(held["assets"]):  # newest last, so the newest of a name wins
+            if asset["status"] != "failed":
+                earlier[asset["name"]] = asset
         queued = [
-            (name, client.upload(ASSETS / name, {"name": name, "layer": LAYER, **fields}))
+            (name, name in earlier, earlier.get(name) or client.upload(
+                ASSETS / name, {"name": name, "layer": LAYER, **fields}
+            ))
             for name, fields in jobs
-        ]
-        for name, asset in queued:
+        ]  # fmt: skip
+        for name, reused, asset in queued:
             state = client.wait(asset["id"])
             results.append(state)
+            how = "reused" if reused else "ready "
             if state["status"] == "ready":
-                out.print(f"  {name:<22} ready   {base_url}{state['tileset']}", soft_wrap=True)
+                out.print(f"  {name:<22} {how}  {base_url}{state['tileset']}", soft_wrap=True)
             else:
                 out.print(f"  {name:<22} [red]failed[/]  {state['error']}", soft_wrap=True)
     return results
