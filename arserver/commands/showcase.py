@@ -87,6 +87,8 @@ def run_demo(
         imported = import_samples(base_url, gis, out)
         with ServerClient(base_url, inspector) as field, ServerClient(base_url, planner) as plans:
             round_link = seed_field_work(field, plans, imported, out)
+        with ServerClient(base_url, gis) as editor:
+            seed_norms(editor)
         sink = HttpSink(ServerClient(base_url, gis))
         stop = threading.Event()
         simulated = simulation.run(sink, backfill_hours=24.0, iterations=1)
@@ -138,6 +140,27 @@ def run_demo(
         return imported
     finally:
         server.stop()
+
+
+#: The demo's norms, as threshold rules: the viewer colours sensor values by them and alerts
+#: open when they are exceeded. NO2 and PM2.5: the EU annual limit values (Directive
+#: 2008/50/EC), applied to hourly means for the demo; noise: a day-time level for a busy square.
+NORMS: tuple[dict[str, Any], ...] = (
+    {"name": "NO2 above 40 ug/m3 (EU limit value)", "kind": "no2", "threshold": 40.0,
+     "reset": 35.0, "window": "1h"},
+    {"name": "PM2.5 above 25 ug/m3 (EU limit value)", "kind": "pm25", "threshold": 25.0,
+     "reset": 20.0, "window": "1h"},
+    {"name": "Noise above 65 dB(A)", "kind": "noise_laeq", "threshold": 65.0, "reset": 60.0,
+     "window": "15m"},
+)  # fmt: skip
+
+
+def seed_norms(client: ServerClient) -> None:
+    """Add the :data:`NORMS` rules the server does not hold yet (by name)."""
+    held = {rule["name"] for rule in client.call("GET", "/api/v1/rules")["rules"]}
+    for rule in NORMS:
+        if rule["name"] not in held:
+            client.call("POST", "/api/v1/rules", json=rule)
 
 
 def import_samples(base_url: str, token: str, out: Console) -> list[dict[str, Any]]:

@@ -13,6 +13,8 @@ from rich.console import Console
 from arserver.commands.server import listening_socket
 from arserver.commands.showcase import run_demo
 from arserver.config import Settings
+from arserver.store.database import open_database
+from arserver.store.rules import list_rules
 from tests.support import free_port
 
 
@@ -44,6 +46,11 @@ def test_demo_shows_heights_serves_imports_every_sample_and_reuses_them(tmp_path
     )
     assert [a["id"] for a in reused] == [a["id"] for a in assets]
     assert again.getvalue().count(" reused ") == 6
+    engine = open_database(settings)
+    try:
+        assert sorted(rule["kind"] for rule in list_rules(engine)) == ["no2", "noise_laeq", "pm25"]
+    finally:
+        engine.dispose()
 
 
 def test_demo_without_a_built_viewer_says_how_to_build_it(tmp_path: Path) -> None:
