@@ -4,8 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 VALIDATORS := tests/validators/node_modules/.package-lock.json
+VIEWER_MODULES := viewer/node_modules/.package-lock.json
+VIEWER := viewer/dist/index.html
+VIEWER_SOURCES := $(shell find viewer/src -type f 2>/dev/null) viewer/build.mjs
 
-.PHONY: demo test lint format bench services clean
+.PHONY: demo test lint format bench services clean viewer
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("arserver needs Python 3.11 or newer; found " + sys.version.split()[0] + " (set PYTHON=...)") if sys.version_info < (3, 11) else None'
@@ -21,10 +24,26 @@ $(VALIDATORS): tests/validators/package-lock.json
 		echo "npm not found: the glTF validator tests will be skipped"; \
 	fi
 
-demo: $(STAMP)
+$(VIEWER_MODULES): viewer/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix viewer --no-audit --no-fund --loglevel=error; \
+	fi
+
+# The web viewer (three.js + 3d-tiles-renderer from the npm registry, locked); without Node.js
+# the server runs without it and /viewer says how to build it.
+viewer: $(VIEWER)
+$(VIEWER): $(VIEWER_MODULES) $(VIEWER_SOURCES)
+	@if command -v npm >/dev/null 2>&1; then \
+		npm run --prefix viewer --silent build; \
+	else \
+		echo "Node.js and npm not found: the viewer is not built (install Node.js 20+ with npm,"; \
+		echo "e.g. apt-get install nodejs npm, then run make viewer); everything else works without it"; \
+	fi
+
+demo: $(STAMP) viewer
 	$(BIN)/arserver demo
 
-test: $(STAMP) $(VALIDATORS)
+test: $(STAMP) $(VALIDATORS) viewer
 	$(BIN)/python -m pytest --cov --cov-report=term
 
 lint: $(STAMP)
@@ -48,4 +67,4 @@ services:
 	bash scripts/services.sh
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache viewer/node_modules viewer/dist

@@ -1,18 +1,26 @@
 #!/usr/bin/env bash
 # Makes sure the real components the tests use are there: PostgreSQL on 127.0.0.1:5432 with
-# PostGIS, Mosquitto on 127.0.0.1:1883 and Redis on 127.0.0.1:6379. Installs PostGIS from
-# Debian's packages when missing and starts PostgreSQL, Mosquitto or Redis when stopped. Safe to
-# run again; prints what it does.
+# PostGIS, Mosquitto on 127.0.0.1:1883, Redis on 127.0.0.1:6379 and Debian's Chromium for the
+# viewer's browser tests. Installs PostGIS and Chromium from Debian's packages when missing and
+# starts PostgreSQL, Mosquitto or Redis when stopped. Safe to run again; prints what it does.
 set -euo pipefail
 
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+updated=""
+apt_install() {  # apt_install PACKAGE...: from Debian's packages, the index refreshed once
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "services: apt-get not found; install $* yourself"
+    return 0
+  fi
+  if [ -z "$updated" ]; then apt-get update -qq; updated=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
 
 if command -v pg_isready >/dev/null 2>&1; then
   version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1 || true)
   if [ -n "$version" ] && ! ls /usr/share/postgresql/"$version"/extension/postgis.control >/dev/null 2>&1; then
     echo "services: installing PostGIS for PostgreSQL $version"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "postgresql-$version-postgis-3" >/dev/null
+    apt_install "postgresql-$version-postgis-3"
   fi
   if ! pg_isready -q -h 127.0.0.1 -p 5432; then
     echo "services: starting PostgreSQL $version"
@@ -44,4 +52,15 @@ if command -v redis-server >/dev/null 2>&1; then
   if listening 6379; then echo "127.0.0.1:6379 - Redis accepting connections"; fi
 else
   echo "services: Redis not found; scale-out tests will skip (or fail under CI)"
+fi
+
+# The viewer's browser tests drive Debian's Chromium (a test tool's own browser download cannot
+# work offline).
+if [ ! -x /usr/bin/chromium ]; then
+  echo "services: installing Chromium"
+  apt_install chromium chromium-driver
+fi
+if [ -x /usr/bin/chromium ]; then /usr/bin/chromium --version; fi
+if ! command -v npm >/dev/null 2>&1; then
+  echo "services: Node.js and npm not found; the viewer cannot be built and its tests will skip (or fail under CI)"
 fi

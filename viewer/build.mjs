@@ -1,0 +1,33 @@
+// Builds the viewer into dist/: the page bundles (ES modules), the WebXR emulator bundle used by
+// the browser tests, and the static HTML and CSS. Run by `make viewer`; dist/ is never committed.
+import { build } from 'esbuild';
+import { cpSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+const here = new URL('.', import.meta.url).pathname;
+const src = join(here, 'src');
+const dist = join(here, 'dist');
+
+rmSync(dist, { recursive: true, force: true });
+mkdirSync(join(dist, 'testing'), { recursive: true });
+
+const common = { bundle: true, minify: true, sourcemap: true, target: 'es2022', logLevel: 'warning' };
+await build({
+  ...common,
+  entryPoints: { viewer: join(src, 'main.js'), assets: join(src, 'assets-page.js') },
+  outdir: dist,
+  format: 'esm',
+});
+// The emulator is a development runtime: it is loaded only by tests that inject it into a page.
+await build({
+  ...common,
+  entryPoints: [join(src, 'testing', 'xr-emulator.js')],
+  outfile: join(dist, 'testing', 'xr-emulator.js'),
+  format: 'iife',
+});
+for (const name of readdirSync(src)) {
+  if (name.endsWith('.html') || name.endsWith('.css') || name.endsWith('.svg')) {
+    cpSync(join(src, name), join(dist, name));
+  }
+}
+console.log(`viewer built in ${dist}`);
