@@ -83,8 +83,7 @@ class Immersive {
     renderer.xr.setReferenceSpaceType('local-floor');
     await renderer.xr.setSession(session);
     Scheduler.setXRSession(session);
-    const base = renderer.xr.getReferenceSpace();
-    renderer.xr.setReferenceSpace(base.getOffsetReferenceSpace(this.offset(placement)));
+    this.place(placement);
     this.xrState.session = mode;
     session.addEventListener('end', () => this.ended());
     if (ar) {
@@ -101,11 +100,12 @@ class Immersive {
   }
 
   /**
-   * The session's origin in the scene: at street level at the scene's centre (VR), or at the
-   * device's position and heading (AR). The offset space's origin sits at `transform` in the
-   * base (local-floor) space, so a pose p there is (R(-heading) p + where) in the scene.
+   * Where the session's floor space stands in the scene: at street level at the scene's centre
+   * (VR), or at the device's position and heading (AR). The scene's `world` group carries it, so
+   * a pose p of the device is at (R(-heading) p + where) in the local frame; horizontally, VR's
+   * floor space is the local frame itself.
    */
-  offset(placement) {
+  place(placement) {
     const viewer = this.viewer;
     const where = new THREE.Vector3(0, viewer.groundY, 0);
     let heading = 0;
@@ -115,17 +115,18 @@ class Immersive {
       heading = placement.heading === null ? 0 : (placement.heading * Math.PI) / 180;
     }
     const rotation = new THREE.Quaternion().setFromAxisAngle(new THREE.Vector3(0, 1, 0), heading);
-    const position = where.clone().negate().applyQuaternion(rotation);
-    return new XRRigidTransform(
-      { x: position.x, y: position.y, z: position.z, w: 1 },
-      { x: rotation.x, y: rotation.y, z: rotation.z, w: rotation.w },
-    );
+    viewer.world.quaternion.copy(rotation);
+    viewer.world.position.copy(where.clone().negate().applyQuaternion(rotation));
+    viewer.world.updateMatrixWorld(true);
   }
 
   ended() {
     const viewer = this.viewer;
     const renderer = viewer.renderer;
     Scheduler.setXRSession(null);
+    viewer.world.position.set(0, 0, 0);
+    viewer.world.quaternion.identity();
+    viewer.world.updateMatrixWorld(true);
     const xrCamera = renderer.xr.getCamera();
     for (const { tiles } of viewer.tilesets) if (tiles.hasCamera(xrCamera)) tiles.deleteCamera(xrCamera);
     if (this.mode === 'immersive-ar' && this.saved) {

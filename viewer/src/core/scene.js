@@ -87,15 +87,21 @@ export class Viewer {
     const sun = new THREE.DirectionalLight(0xffffff, 1.8);
     sun.position.set(-0.4, 1, 0.5).multiplyScalar(1000); // from the south-west, high
     this.scene.add(sun);
+    // Everything in the local frame hangs under `world`: it stays at identity except in an XR
+    // session, where it carries the session's placement (the user at street level in VR, the
+    // device's position and heading in AR) so that the headset's space stays the local frame.
+    this.world = new THREE.Group();
+    this.world.name = 'world';
+    this.scene.add(this.world);
     this.tileRoot = new THREE.Group();
     this.tileRoot.name = 'tiles';
-    this.scene.add(this.tileRoot);
+    this.world.add(this.tileRoot);
     this.overlayGroup = new THREE.Group();
     this.overlayGroup.name = 'overlays';
-    this.scene.add(this.overlayGroup);
+    this.world.add(this.overlayGroup);
     this.ground = makeGround();
     this.ground.visible = false;
-    this.scene.add(this.ground);
+    this.world.add(this.ground);
 
     this.camera = new THREE.PerspectiveCamera(55, 1, 0.5, 20000);
     this.camera.position.set(150, 120, 150);
@@ -156,7 +162,7 @@ export class Viewer {
     if (!this.frame) return null;
     const camera = this.camera;
     camera.updateMatrixWorld();
-    const local = this.lonLatHToLocal(lon, lat, h);
+    const local = this.world.localToWorld(this.lonLatHToLocal(lon, lat, h));
     if (local.clone().applyMatrix4(camera.matrixWorldInverse).z >= 0) return null;
     const p = local.project(camera);
     const rect = this.renderer.domElement.getBoundingClientRect();
@@ -389,7 +395,7 @@ export class Viewer {
       tileGroups: this.tilesets.map((t) => t.tiles.group),
       groundY: this.groundY,
     }, x, y); // prettier-ignore
-    const where = (v) => (v && this.frame ? this.localToLonLatH(v) : null);
+    const where = (v) => (v && this.frame ? this.localToLonLatH(this.world.worldToLocal(v.clone())) : null);
     if (found.kind === 'overlay') {
       return { ...found.pick, point: found.pick.point || where(found.hit.point) };
     }

@@ -50,11 +50,12 @@ export const ui = { showPanel, hidePanel, container: document.body };
 
 /**
  * Set the status line.
- * @param {string} text @param {'info'|'error'} [kind]
+ * @param {string} text @param {'info'|'error'|boolean} [kind] (true: an error)
  */
 export function setStatus(text, kind = 'info') {
   const status = document.getElementById('status');
   if (!status) return;
+  if (kind === true) kind = 'error';
   status.textContent = text;
   status.dataset.kind = kind;
   status.hidden = !text;
