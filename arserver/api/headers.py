@@ -35,8 +35,9 @@ def page_policy(
     from this origin only (images also as ``data:`` URLs), fetches to this origin only; inline
     scripts only those whose base64 SHA-256 is in ``script_hashes``; ``inline_styles``: also
     styles written at run time (ReDoc's styled-components need them); ``workers``: workers
-    from ``blob:`` URLs (ReDoc's search); ``blob_images``: images from ``blob:`` URLs, and fetches of
-    them (textures that a glTF carries inside itself, which its loader reads that way). No plugins, frames, form posts or ``<base>``.
+    from ``blob:`` URLs (ReDoc's search); ``blob_images``: images from ``blob:`` URLs, and
+    fetches of them (textures that a glTF carries inside itself, which its loader reads that
+    way). No plugins, frames, form posts or ``<base>``.
     ``connect-src 'self'`` also admits WebSockets to this origin (CSP Level 3)."""
     scripts = " ".join(["'self'", *(f"'sha256-{digest}'" for digest in script_hashes)])
     directives = [
