@@ -67,4 +67,4 @@ services:
 	bash scripts/services.sh
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache viewer/node_modules viewer/dist
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache viewer/node_modules viewer/dist viewer/dist-testing

@@ -25,12 +25,11 @@ MEDIA_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
-    ".map": "application/json",
     ".svg": "image/svg+xml",
     ".png": "image/png",
     ".json": "application/json",
 }
-POLICY = page_policy(inline_styles=True, workers=True, blob_images=True)
+POLICY = page_policy(inline_styles=True, blob_images=True)
 HEADERS = {"Content-Security-Policy": POLICY, "Cache-Control": "no-cache"}
 
 NOT_BUILT = """<!doctype html><html lang="en"><meta charset="utf-8">
@@ -64,7 +63,8 @@ def viewer_router(root: Path) -> APIRouter:
     def serve(name: str, request: Request) -> Response:
         path = _resolve(root, name)
         stat = path.stat()
-        etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'  # a new build is a new tag
+        # weak: the same tag stands for the file gzipped or not (GZipMiddleware)
+        etag = f'W/"{stat.st_mtime_ns:x}-{stat.st_size:x}"'  # a new build is a new tag
         headers = {**HEADERS, "ETag": etag}
         if etag in (t.strip() for t in request.headers.get("if-none-match", "").split(",")):
             return Response(status_code=304, headers=headers)

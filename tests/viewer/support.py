@@ -32,6 +32,8 @@ REPO = Path(__file__).resolve().parents[2]
 #: The built viewer the tests serve (``$ARSERVER_VIEWER_DIR``, as for the server, or the default).
 VIEWER_DIST = Path(os.environ.get("ARSERVER_VIEWER_DIR") or REPO / "viewer" / "dist")
 CHROMIUM = Path("/usr/bin/chromium")
+#: Meta's WebXR emulator runtime, built beside the viewer for the tests (never served).
+EMULATOR = VIEWER_DIST.parent / "dist-testing" / "xr-emulator.js"
 #: How the tests and the benchmark start Chromium: headless, software WebGL 2 (SwiftShader), no
 #: background requests of the browser's own (so every request seen is the page's).
 CHROMIUM_ARGS = [
@@ -49,15 +51,16 @@ def missing_prerequisite() -> str | None:
     """What the browser tests lack, in a few words (None: nothing)."""
     if not CHROMIUM.is_file():
         return f"{CHROMIUM} is missing (apt-get install chromium)"
-    if shutil.which("npm") is None:
-        return "npm is missing (apt-get install nodejs npm)"
-    if not (VIEWER_DIST / "index.html").is_file():
+    built = (VIEWER_DIST / "index.html").is_file() and EMULATOR.is_file()
+    if not built and shutil.which("npm") is None:
+        return "the viewer is not built and npm is missing (apt-get install nodejs npm)"
+    if not built:
         return "the viewer is not built (make viewer)"
     return None
 
 
 def require_prerequisites(*, at_import: bool = False) -> None:
-    """Skip when Chromium, npm or the built viewer is missing (``at_import``: the whole calling
+    """Skip when Chromium or the built viewer is missing (``at_import``: the whole calling
     module, with one line); under CI (``CI=true``) that is a failure of each test instead (at
     import nothing happens then, so that the rest of the suite still runs)."""
     missing = missing_prerequisite()

@@ -21,8 +21,8 @@ from PIL import Image
 from playwright.sync_api import Browser, Page
 
 from tests.viewer.support import (
+    EMULATOR,
     REPO,
-    VIEWER_DIST,
     DemoServer,
     LogCapture,
     OpenPage,
@@ -44,7 +44,6 @@ LIVE_SENSOR, LIVE_KIND = "noise-plaza", "noise_laeq"
 #: The sample the upload test sends through the assets page; its file declares RD New
 #: (EPSG:28992), its heights are NAP metres in its properties.
 UPLOADED = REPO / "assets" / "parking_zones.geojson"
-EMULATOR = VIEWER_DIST / "testing" / "xr-emulator.js"
 
 READY = "() => window.arviewer && window.arviewer.state.startViewLoadedMs !== null"
 
@@ -283,9 +282,11 @@ def test_live_values_arrive_quickly_and_exactly_once_across_a_dropped_connection
     overlay = next(v for k, v in state(page)["overlays"].items() if LIVE_SENSOR in k)
     assert overlay["value"] == pytest.approx(61.5), overlay
 
-    page.evaluate("window.arviewer.live.dropConnection()")
+    page.evaluate("window.arviewer.live.dropConnection(3000)")  # away for at least 3 s
     second = first + timedelta(seconds=1)
     post_reading(demo_server, second, 64.0)
+    # Still away when the server took it: the reading can only come through the resume.
+    assert state(page)["live"]["connected"] is False
     wait_for(
         page,
         f"(args) => ({ARRIVED})(args) > 0 && window.arviewer.state.live.connected",

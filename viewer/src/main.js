@@ -44,6 +44,7 @@ async function identify(api) {
   try {
     return await api.whoami();
   } catch (error) {
+    api.lastStatus = error instanceof ApiError ? error.status : 0;
     if (error instanceof ApiError && error.status === 401) {
       showError('This token is not valid (expired or revoked). Ask for a new link, or open the page again and type another token.');
     } else if (!(error instanceof ApiError && error.status === 404)) {
@@ -64,7 +65,13 @@ async function main() {
   let token = tokenFromPage();
   if (!token && target.mode !== 'round') token = await askForToken();
   const api = new Api(token);
-  const identity = await identify(api);
+  let identity = await identify(api);
+  if (!identity && api.lastStatus === 401 && target.mode !== 'round') {
+    // a revoked or expired token: forget it in this tab and ask for another
+    sessionStorage.removeItem('arserver-token');
+    api.token = await askForToken();
+    identity = await identify(api);
+  }
   if (identity && api.can('change_assets')) $('assets-link').hidden = false;
 
   const viewer = createViewer($('scene'), {

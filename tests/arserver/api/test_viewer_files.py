@@ -20,6 +20,7 @@ def built(tmp_path: Path) -> Path:
     (root / "index.html").write_text("<!doctype html><title>viewer</title>", encoding="utf-8")
     (root / "assets.html").write_text("<!doctype html><title>assets</title>", encoding="utf-8")
     (root / "viewer.js").write_text("export {};", encoding="utf-8")
+    (root / "viewer.js.map").write_text("{}", encoding="utf-8")
     (root / "testing" / "xr-emulator.js").write_text("(()=>{})();", encoding="utf-8")
     (root / ".env").write_text("SECRET=1", encoding="utf-8")
     (root / "notes.txt").write_text("not a viewer file", encoding="utf-8")
@@ -53,6 +54,7 @@ def test_pages_and_bundles_are_served_with_a_same_origin_policy(
         again = client.get("/viewer/viewer.js", headers={"If-None-Match": script.headers["etag"]})
         assert again.status_code == 304
         assert client.get("/viewer/testing/xr-emulator.js").status_code == 200
+        assert client.get("/viewer/viewer.js.map").status_code == 404  # not a served kind
 
 
 @pytest.mark.parametrize(

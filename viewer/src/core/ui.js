@@ -56,6 +56,7 @@ export function setStatus(text, kind = 'info') {
   const status = document.getElementById('status');
   if (!status) return;
   if (kind === true) kind = 'error';
+  if (kind !== 'error' && status.dataset.kind === 'error' && !status.hidden) return; // errors stay
   status.textContent = text;
   status.dataset.kind = kind;
   status.hidden = !text;
@@ -115,11 +116,23 @@ export function askForToken() {
 export function propertyTable(properties) {
   const table = el('table', { class: 'properties' });
   const body = el('tbody');
-  for (const [key, value] of Object.entries(properties)) {
-    body.append(el('tr', {}, el('th', { scope: 'row', text: key }), el('td', { text: formatValue(value) })));
+  const entries = Object.entries(properties);
+  for (const [key, value] of entries.slice(0, MAX_ROWS)) {
+    body.append(el('tr', {}, el('th', { scope: 'row', text: cut(key) }), el('td', { text: cut(formatValue(value)) })));
+  }
+  if (entries.length > MAX_ROWS) {
+    body.append(el('tr', {}, el('td', { colspan: '2', text: `\u2026 and ${entries.length - MAX_ROWS} more attributes` })));
   }
   table.append(body);
   return table;
+}
+
+/** A panel shows at most this many attributes, each value cut at MAX_TEXT characters. */
+const MAX_ROWS = 200;
+const MAX_TEXT = 2000;
+
+function cut(text) {
+  return text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT)}\u2026 (${text.length} characters)` : text;
 }
 
 function formatValue(value) {

@@ -25,8 +25,8 @@ export function drawChart(canvas, { points, from, to, threshold = null, unit = '
 
   const values = points.map((p) => p.v);
   if (typeof threshold === 'number') values.push(threshold);
-  let low = values.length ? Math.min(...values) : 0;
-  let high = values.length ? Math.max(...values) : 1;
+  let low = values.length ? lowest(values) : 0;
+  let high = values.length ? highest(values) : 1;
   if (high - low < 1e-9) {
     low -= 1;
     high += 1;
@@ -130,5 +130,18 @@ export function describeChart(points, unit) {
   const values = points.map((p) => p.v);
   const newest = points.reduce((a, b) => (b.t > a.t ? b : a));
   const u = unit && unit !== '1' ? ` ${unit}` : '';
-  return `${points.length} values in the last 24 hours: lowest ${shortNumber(Math.min(...values))}${u}, highest ${shortNumber(Math.max(...values))}${u}, latest ${shortNumber(newest.v)}${u}.`;
+  return `${points.length} values in the last 24 hours: lowest ${shortNumber(lowest(values))}${u}, highest ${shortNumber(highest(values))}${u}, latest ${shortNumber(newest.v)}${u}.`;
+}
+
+/** The smallest of many numbers (no argument spread, which fails for long arrays). */
+function lowest(values) {
+  let low = Infinity;
+  for (const v of values) if (v < low) low = v;
+  return low;
+}
+
+function highest(values) {
+  let high = -Infinity;
+  for (const v of values) if (v > high) high = v;
+  return high;
 }

@@ -5,6 +5,10 @@
 /** Back-off before reconnecting: 0.5 s, doubling, at most 10 s; reset by a welcome. */
 export const BACKOFF_FIRST_MS = 500;
 export const BACKOFF_MAX_MS = 10_000;
+/** A connection up this long counts as stable: the back-off starts over after it drops. */
+export const STABLE_MS = 10_000;
+/** At most this many arrival counts are kept (oldest forgotten first). */
+export const RECEIVED_LIMIT = 10_000;
 
 /** What a token that can no longer follow the overlay is told. */
 export const TOKEN_GONE_MESSAGE =
@@ -51,6 +55,7 @@ export class LiveClient {
     };
     /** @type {Record<string, number>} */
     this.received = received;
+    this.receivedOrder = Object.keys(received);
     this.attempt = 0; // failed connections since the last welcome
     this.welcomed = false; // on the current connection
     this.refusals = 0; // consecutive 4001 closes
@@ -123,7 +128,7 @@ export class LiveClient {
     const resumed = this.state.session !== null;
     const sameSession = resumed && message.session === this.state.session;
     this.welcomed = true;
-    this.attempt = 0;
+    this.welcomedAt = Date.now();
     this.refusals = 0;
     this.state.connected = true;
     this.state.message = null;
@@ -211,6 +216,10 @@ export class LiveClient {
     for (const item of items) {
       if (!item || !item.time) continue;
       const key = `${item.layer}:${item.key}:${item.time}`;
+      if (!(key in this.received)) {
+        this.receivedOrder.push(key);
+        if (this.receivedOrder.length > RECEIVED_LIMIT) delete this.received[this.receivedOrder.shift()];
+      }
       this.received[key] = (this.received[key] || 0) + 1;
     }
   }
@@ -233,7 +242,12 @@ export class LiveClient {
     }
     if (code !== 4001) this.refusals = 0;
     if (wasWelcomed) this.state.reconnects += 1;
-    const delayMs = Math.min(BACKOFF_FIRST_MS * 2 ** this.attempt, BACKOFF_MAX_MS);
+    // The back-off starts over only after a connection that stayed up (a server that welcomes
+    // and drops at once is not hammered), and is jittered so that clients dropped together do
+    // not come back together; the first retry stays quick for a single network drop.
+    if (wasWelcomed && Date.now() - (this.welcomedAt || 0) >= STABLE_MS) this.attempt = 0;
+    const ceiling = Math.min(BACKOFF_FIRST_MS * 2 ** this.attempt, BACKOFF_MAX_MS);
+    const delayMs = this.attempt === 0 ? BACKOFF_FIRST_MS : ceiling / 2 + Math.random() * (ceiling / 2);
     this.attempt += 1;
     return [{ type: 'reconnect', delayMs }, { type: 'status' }];
   }
@@ -354,7 +368,8 @@ export class LiveSocket {
       if (effect.type === 'send') {
         if (this.ws && this.ws.readyState === 1) this.ws.send(JSON.stringify(effect.message));
       } else if (effect.type === 'reconnect') {
-        if (!this.closedForGood) this.timer = setTimeout(() => this.connect(), effect.delayMs);
+        const delayMs = Math.max(effect.delayMs, (this.holdUntil || 0) - Date.now());
+        if (!this.closedForGood) this.timer = setTimeout(() => this.connect(), delayMs);
       } else {
         rest.push(effect);
       }
@@ -389,7 +404,13 @@ export class LiveSocket {
    * Close the socket the way a network drop would (test hook): the client reconnects after
    * its back-off and resumes from the last processed seq.
    */
-  dropConnection() {
+  /**
+   * Close the socket as a network drop would, and resume; the test hook also keeps the
+   * connection down for at least `holdMs` (so that what happens meanwhile must come through
+   * the resume).
+   */
+  dropConnection(holdMs = 0) {
+    this.holdUntil = Date.now() + holdMs;
     const ws = this.ws;
     if (!ws) return;
     this.ws = null; // its own close event is ignored from here on

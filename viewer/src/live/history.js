@@ -87,6 +87,10 @@ export class History {
     } else {
       points.push({ t, v });
     }
+    const horizon = this.now() - 24 * 3600 * 1000; // the panel and the slider show 24 hours
+    let old = 0;
+    while (old < points.length && points[old].t < horizon) old += 1;
+    if (old) points.splice(0, old);
   }
 
   /** True once the datastream's history has arrived. */

@@ -19,7 +19,8 @@ const OVERLAY_KINDS = new Set(['sensor', 'parking', 'alert', 'inspection', 'comm
 /**
  * @typedef {object} LiveView
  * @property {() => void} close stop following; remove markers and controls
- * @property {() => void} dropConnection test hook: close the socket as a network drop would
+ * @property {(holdMs?: number) => void} dropConnection test hook: close the socket as a network drop
+ *   would, and stay away at least `holdMs`
  * @property {(pick: any) => boolean} handlePick open the panel of an overlay pick (true if it was one)
  * @property {(pick: any, container?: HTMLElement) => Promise<HTMLElement|null>} onFeaturePicked
  *   "Comment" buttons for a tapped feature of an asset in an open round (appended to
@@ -217,8 +218,8 @@ export function startLive(viewer, api, options = {}) {
     handlePick,
     onFeaturePicked,
     onGroundPicked,
-    dropConnection() {
-      if (socket) socket.dropConnection();
+    dropConnection(holdMs = 0) {
+      if (socket) socket.dropConnection(holdMs);
     },
     close() {
       closed = true;
