@@ -123,6 +123,8 @@ def run_demo(
             out.print(f"round, public link:  {base_url}{round_link}", soft_wrap=True)
         assets_page = f"{base_url}/viewer/assets#access_token={gis}"
         out.print(f"assets (upload):     {assets_page}", soft_wrap=True)
+        if keep_serving:
+            out.print("Serving, with live simulated sensors, until Ctrl-C.")
         if (settings.viewer_dir / "index.html").is_file():
             out.print()
             out.print("[bold]Open the viewer:[/]")
@@ -133,7 +135,6 @@ def run_demo(
                 "apt-get install nodejs npm, then make viewer); the rest works without it.[/]"
             )
         if keep_serving:
-            out.print("Serving, with live simulated sensors, until Ctrl-C.")
             server.wait()
             stop.set()
         sink.close()

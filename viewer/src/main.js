@@ -91,6 +91,7 @@ async function main() {
   setupXR(viewer, { vr: $('enter-vr'), ar: $('enter-ar'), note: $('xr-note') }, state.xr);
 
   let tilesets = [];
+  let roundArea = null;
   if (target.mode === 'round') {
     setTitle('Participation round');
     $('lifecycle').hidden = true;
@@ -98,6 +99,7 @@ async function main() {
     if (round.round && round.round.title) setTitle(round.round.title);
     viewer.onPick(round.onPick);
     tilesets = round.tilesets || [];
+    if (round.round && Array.isArray(round.round.bbox) && round.round.bbox.length === 4) roundArea = round.round.bbox;
   } else if (target.mode === 'asset') {
     setTitle(`Asset ${target.id}`);
     const entry = { url: `/tiles/${encodeURIComponent(target.id)}/tileset.json`, assetId: target.id };
@@ -127,6 +129,10 @@ async function main() {
     });
   }
   await viewer.loadTilesets(tilesets);
+  if (roundArea && viewer.frame) {
+    viewer.extent = roundArea; // a round page shows the round's whole area, not only its objects
+    viewer.overview();
+  }
 }
 
 main().catch((error) => {
