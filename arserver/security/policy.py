@@ -94,13 +94,23 @@ SCOPED_ACTIONS: Mapping[str, frozenset[Action]] = {
     "layer": frozenset({Action.READ_ASSETS, Action.INTROSPECT}),
     # Whoever has a public round's link reads what was said in it before joining.
     "round-link": frozenset(
-        {Action.READ_ASSETS, Action.READ_ROUNDS, Action.READ_COMMENTS, Action.JOIN_ROUNDS}
-    )
-    | {Action.INTROSPECT},
+        {
+            Action.READ_ASSETS,
+            Action.READ_ROUNDS,
+            Action.READ_COMMENTS,
+            Action.JOIN_ROUNDS,
+            Action.INTROSPECT,
+        }
+    ),
     "round": frozenset(
-        {Action.READ_ASSETS, Action.READ_ROUNDS, Action.READ_COMMENTS, Action.COMMENT}
-    )
-    | {Action.INTROSPECT},
+        {
+            Action.READ_ASSETS,
+            Action.READ_ROUNDS,
+            Action.READ_COMMENTS,
+            Action.COMMENT,
+            Action.INTROSPECT,
+        }
+    ),
 }
 #: The scope kinds of resident tokens, and the scope every resident token has one of.
 ROUND_SCOPES = frozenset({"round-link", "round"})
