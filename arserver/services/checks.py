@@ -31,6 +31,9 @@ KIND_RANGES: dict[str, tuple[float, float]] = {
     "water_level": (-30.0, 60.0),  # m (NAP)
     "parking_bay": (0.0, 1.0),  # 0 free, 1 occupied
     "occupancy": (0.0, 1.0),  # fraction
+    # Car-park counters: kept as counted, negative and over capacity included (the parking
+    # service clamps and flags them), so nothing a feed said is lost.
+    "free_spaces": (-100_000.0, 100_000.0),  # {spaces}
     "temperature": (-60.0, 70.0),  # Cel
     "humidity": (0.0, 100.0),  # %
 }

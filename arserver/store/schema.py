@@ -424,3 +424,57 @@ comment_events = Table(
     Column("action", String(10), nullable=False),
     Column("text", Text),
 )
+
+# Parking zones (``kind`` "zone": an area with bays) and car parks ("car_park": a counter of
+# free spaces). ``lon``/``lat`` is where the place is shown (WGS 84); ``area`` the outer ring
+# [[lon, lat], ...] when it has one; west..north its extent. ``bay_sensors`` lists a zone's bay
+# sensors when they were named (None: the parking_bay sensors standing in its area).
+parking_places = Table(
+    "parking_places",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(100), nullable=False, unique=True),
+    Column("kind", String(20), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("capacity", Integer),
+    Column("lon", Float, nullable=False),
+    Column("lat", Float, nullable=False),
+    Column("area", JSON),
+    Column("west", Float, nullable=False),
+    Column("south", Float, nullable=False),
+    Column("east", Float, nullable=False),
+    Column("north", Float, nullable=False),
+    Column("bay_sensors", JSON),
+    Column("counter_sensor", String(100)),
+    Column("source", String(20), nullable=False),
+    Column("operator", String(200)),
+    Column("is_open", Boolean),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+Index("parking_places_counter", parking_places.c.counter_sensor)
+Index(
+    "parking_places_extent",
+    parking_places.c.west,
+    parking_places.c.east,
+    parking_places.c.south,
+    parking_places.c.north,
+)
+
+# The occupancy of a place each time it changed (bays known occupied / free, and unknown:
+# silent or stuck bays, or the part of a zone's capacity no sensor covers).
+parking_occupancy = Table(
+    "parking_occupancy",
+    metadata,
+    Column(
+        "place_pk",
+        Integer,
+        ForeignKey("parking_places.pk", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("time", UTCDateTime(), primary_key=True),
+    Column("capacity", Float, nullable=False),
+    Column("occupied", Float, nullable=False),
+    Column("free", Float, nullable=False),
+    Column("unknown", Float, nullable=False),
+)
