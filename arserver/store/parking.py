@@ -181,16 +181,14 @@ class BayReading(NamedTuple):
     unchanged_since: datetime | None
 
 
-def bay_states(connection: Connection, sensor_ids: Sequence[str]) -> list[BayReading]:
-    """The state of each bay sensor, in three queries whatever their number; ordered by id."""
-    if not sensor_ids:
-        return []
-    ids = sorted(set(sensor_ids))
+def _newest_readings(ids: list[str], kind: str) -> tuple[Any, Any]:
+    """Subqueries of the ``kind`` datastreams of these sensors (sensor, stream) and of the
+    newest reading of each (datastream_id, time, value)."""
     o = observations.c
     stream = (
         select(sensors.c.id.label("sensor"), datastreams.c.id.label("stream"))
         .join(datastreams, datastreams.c.sensor_pk == sensors.c.pk)
-        .where(sensors.c.id.in_(ids), datastreams.c.kind == BAY_KIND)
+        .where(sensors.c.id.in_(ids), datastreams.c.kind == kind)
         .subquery()
     )
     newest_time = (
@@ -207,6 +205,16 @@ def bay_states(connection: Connection, sensor_ids: Sequence[str]) -> list[BayRea
         )
         .subquery()
     )
+    return stream, newest
+
+
+def bay_states(connection: Connection, sensor_ids: Sequence[str]) -> list[BayReading]:
+    """The state of each bay sensor, in three queries whatever their number; ordered by id."""
+    if not sensor_ids:
+        return []
+    ids = sorted(set(sensor_ids))
+    o = observations.c
+    stream, newest = _newest_readings(ids, BAY_KIND)
     last_other = (
         select(o.datastream_id, func.max(o.time).label("time"))
         .join(newest, newest.c.datastream_id == o.datastream_id)
@@ -248,25 +256,10 @@ def counter_readings(
     ids = sorted(set(sensor_ids))
     if not ids:
         return {}
-    stream = (
-        select(sensors.c.id.label("sensor"), datastreams.c.id.label("stream"))
-        .join(datastreams, datastreams.c.sensor_pk == sensors.c.pk)
-        .where(sensors.c.id.in_(ids), datastreams.c.kind == COUNTER_KIND)
-        .subquery()
-    )
-    newest = (
-        select(observations.c.datastream_id, func.max(observations.c.time).label("time"))
-        .where(observations.c.datastream_id.in_(select(stream.c.stream)))
-        .group_by(observations.c.datastream_id)
-        .subquery()
-    )
+    stream, newest = _newest_readings(ids, COUNTER_KIND)
     rows = connection.execute(
-        select(stream.c.sensor, observations.c.time, observations.c.value)
-        .join(newest, newest.c.datastream_id == stream.c.stream)
-        .join(
-            observations,
-            (observations.c.datastream_id == newest.c.datastream_id)
-            & (observations.c.time == newest.c.time),
+        select(stream.c.sensor, newest.c.time, newest.c.value).join(
+            newest, newest.c.datastream_id == stream.c.stream
         )
     ).all()
     return {str(r.sensor): (r.time, float(r.value)) for r in rows}
