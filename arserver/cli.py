@@ -22,6 +22,7 @@ from arserver.commands.audit import audit
 from arserver.commands.convert import convert
 from arserver.commands.demo import demo
 from arserver.commands.import_ import import_
+from arserver.commands.parking import parking
 from arserver.commands.privacy import privacy
 from arserver.commands.retention import retention
 from arserver.commands.rounds import rounds
@@ -85,7 +86,7 @@ def _register(group: click.Group, command: click.Command, prefix: str = "") -> N
 
 for _command in (
     transform, convert, demo, serve, import_, simulate, worker, watch, retention, token, audit,
-    privacy, rounds,
+    privacy, rounds, parking,
 ):  # fmt: skip
     _register(cli, _command)
 
