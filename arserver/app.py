@@ -64,6 +64,7 @@ from arserver.services.checks import storable_text
 from arserver.services.comments import CommentService
 from arserver.services.inspections import InspectionService
 from arserver.services.observations import ObservationWriter
+from arserver.services.parking import ParkingService
 from arserver.services.privacy import PrivacyService
 from arserver.services.rounds import RoundService
 from arserver.services.sensors import SensorService
@@ -151,11 +152,12 @@ def _install_error_table(app: FastAPI) -> None:
 
 def _current_state(state: Any) -> list[Change]:
     """What is live when a hub starts: sensors, alerts and assets from the database, open
-    inspections and visible comments from their services."""
+    inspections, visible comments and parking occupancy from their services."""
     return [
         *current_changes(state.engine),
         *state.inspections.current_changes(),
         *state.comments.current_changes(),
+        *state.parking.current_changes(),
     ]
 
 
@@ -193,11 +195,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.audit = AuditService(app.state.engine)
         app.state.privacy = PrivacyService(app.state.engine, app.state.tokens, app.state.bus)
+        app.state.parking = ParkingService(app.state.engine, app.state.bus)
         app.state.writer = ObservationWriter(
             app.state.engine,
             raw_retention=settings.raw_retention,
             bus=app.state.bus,
             alerts=app.state.alerts,
+            parking=app.state.parking,
         )
         app.state.hub = Hub(
             Limits(
@@ -231,6 +235,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             daemon=True,
         )
         token_thread.start()
+        parking_thread = threading.Thread(
+            target=app.state.parking.run, args=(stop,), name="arserver-parking", daemon=True
+        )
+        parking_thread.start()
         worker_thread = app.state.worker = None
         if settings.embedded_worker:
             worker = Worker(app.state.engine, settings, bus=app.state.bus)
@@ -247,6 +255,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             stop.set()
             retention_thread.join(timeout=60)
             token_thread.join(timeout=60)
+            parking_thread.join(timeout=60)
             if worker_thread is not None:
                 worker_thread.join(timeout=settings.job_timeout_s)
             await app.state.hub.stop()

@@ -17,6 +17,7 @@ from arserver.services.assets import AssetService
 from arserver.services.comments import CommentService
 from arserver.services.inspections import InspectionService
 from arserver.services.observations import ObservationWriter
+from arserver.services.parking import ParkingService
 from arserver.services.rounds import RoundService
 from arserver.services.sensors import SensorService
 from arserver.services.tokens import TokenService
@@ -55,6 +56,11 @@ def get_rounds(request: Request) -> RoundService:
 def get_comments(request: Request) -> CommentService:
     comments: CommentService = request.app.state.comments
     return comments
+
+
+def get_parking(request: Request) -> ParkingService:
+    parking: ParkingService = request.app.state.parking
+    return parking
 
 
 def get_sensors(request: Request) -> SensorService:

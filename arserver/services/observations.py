@@ -9,6 +9,7 @@ in the writer's one publish per batch (one bus call per batch is cheaper than on
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,7 +30,10 @@ from arserver.domain import (
 from arserver.live.bus import Bus
 from arserver.services.alerts import AlertService
 from arserver.services.checks import check, storable_text
+from arserver.services.parking import BAY_KIND, COUNTER_KIND, ParkingService
 from arserver.store.sensors import count_causes, store_readings, streams_of
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,9 @@ class ObservationWriter:
     ``raw_retention``: readings older than this are refused (``too_old``), because retention
     would delete them at once. ``bus``: where committed changes go (none: nowhere). ``alerts``:
     the rules and alerts of the same database (default: a service of ``engine`` with no bus of
-    its own, since the writer publishes the alert events it makes).
+    its own, since the writer publishes the alert events it makes). ``parking``: told which
+    bay sensors and car-park counters got readings, after the commit, to publish the occupancy
+    of their places.
     """
 
     def __init__(
@@ -57,11 +63,13 @@ class ObservationWriter:
         raw_retention: timedelta | None = None,
         bus: Bus | None = None,
         alerts: AlertService | None = None,
+        parking: ParkingService | None = None,
     ) -> None:
         self.engine = engine
         self.raw_retention = raw_retention
         self.bus = bus
         self.alerts = alerts if alerts is not None else AlertService(engine)
+        self.parking = parking
 
     def write(
         self,
@@ -99,6 +107,16 @@ class ObservationWriter:
         changes += self.alerts.changes(alerts, where)
         if self.bus is not None and changes:
             self.bus.publish(changes)  # after the commit; a bus never fails the write
+        if self.parking is not None:
+            parked = {
+                info[r.datastream_id].sensor_id
+                for r in stored
+                if info[r.datastream_id].kind in (BAY_KIND, COUNTER_KIND)
+            }
+            try:
+                self.parking.observed(parked)
+            except Exception:  # the readings are committed; the next refresh catches up
+                log.exception("parking occupancy after %d readings failed", len(parked))
         return IngestResult(len(stored), len(readings) - len(stored), rejected, alerts, changes)
 
 

@@ -36,6 +36,7 @@ from arserver.store.schema import (
     inspections,
     observation_hours,
     observations,
+    parking_occupancy,
     rounds,
 )
 
@@ -47,6 +48,7 @@ class RetentionResult:
     cutoff: datetime | None  # raw readings before this were rolled up
     rolled_up: int  # raw readings rolled up and deleted
     hours_deleted: int  # aggregates past their window
+    parking_deleted: int = 0  # parking occupancy history rows past the aggregates' window
 
 
 def apply_retention(
@@ -56,11 +58,12 @@ def apply_retention(
     now: datetime | None = None,
 ) -> RetentionResult:
     """Roll up and delete raw readings older than ``raw`` (cut at a whole UTC hour, so no hour
-    is split between raw and aggregate), then delete aggregates older than ``aggregates``.
-    None keeps that kind of data forever."""
+    is split between raw and aggregate), then delete aggregates older than ``aggregates``, and
+    the parking occupancy history too (it is an aggregate of bay and counter readings). None
+    keeps that kind of data forever."""
     moment = now or datetime.now(UTC)
     cutoff = _hour(moment - raw) if raw is not None else None
-    rolled = hours = 0
+    rolled = hours = parked = 0
     with engine.connect() as connection:
         if connection.dialect.name == "postgresql":
             connection = connection.execution_options(isolation_level="REPEATABLE READ")
@@ -75,7 +78,10 @@ def apply_retention(
                         observation_hours.c.start < _hour(moment - aggregates)
                     )
                 ).rowcount
-    return RetentionResult(cutoff, rolled, hours)
+                parked = connection.execute(
+                    delete(parking_occupancy).where(parking_occupancy.c.time < moment - aggregates)
+                ).rowcount
+    return RetentionResult(cutoff, rolled, hours, parked)
 
 
 @dataclass(frozen=True)
