@@ -22,6 +22,7 @@ from arserver.store.schema import (
     parking_places,
     sensors,
 )
+from arserver.store.sensors import epoch_seconds
 
 #: The datastream kinds of bay sensors and of car-park counters.
 BAY_KIND = "parking_bay"
@@ -279,12 +280,6 @@ def add_occupancy(connection: Connection, rows: list[dict[str, Any]]) -> None:
     )
 
 
-def _epoch(connection: Connection, column: Any) -> Any:
-    if connection.dialect.name == "postgresql":
-        return func.extract("epoch", column)
-    return func.strftime("%s", column)
-
-
 def occupancy_buckets(
     connection: Connection,
     place_pk: int,
@@ -296,7 +291,7 @@ def occupancy_buckets(
     occupancy rate of the rows in it (the known part), the mean free and unknown spaces, the
     number of rows. Buckets without rows are left out."""
     table = parking_occupancy.c
-    bucket = func.floor(func.cast(_epoch(connection, table.time), Float) / size_s) * size_s
+    bucket = func.floor(func.cast(epoch_seconds(connection, table.time), Float) / size_s) * size_s
     known = table.occupied + table.free
     rate = func.avg(func.cast(table.occupied, Float) / func.nullif(known, 0))
     query = (

@@ -243,9 +243,9 @@ def sensors_for_devices(
 BUCKETS = {"1m": 60, "15m": 900, "1h": 3600, "1d": 86400}
 
 
-def _epoch(engine: Engine, column: Any) -> Any:
-    """Seconds since 1970 of a time column, in this database's SQL."""
-    if engine.dialect.name == "postgresql":
+def epoch_seconds(bind: Engine | Connection, column: Any) -> Any:
+    """Seconds since 1970 of a time column, in the SQL of ``bind``'s database."""
+    if bind.dialect.name == "postgresql":
         return func.extract("epoch", column)
     return func.strftime("%s", column)
 
@@ -270,7 +270,8 @@ def buckets(
         parts.append((observation_hours, observation_hours.c.start, _hour_bucket_columns()))
     with engine.connect() as connection:
         for table, time_column, columns in parts:
-            bucket = func.floor(func.cast(_epoch(engine, time_column), Float) / size_s) * size_s
+            seconds = func.cast(epoch_seconds(engine, time_column), Float)
+            bucket = func.floor(seconds / size_s) * size_s
             query = (
                 select(bucket.label("bucket"), *columns)
                 .join(datastreams, datastreams.c.id == table.c.datastream_id)
