@@ -6,6 +6,7 @@ import math
 import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -29,6 +30,7 @@ from arserver.api.inspections import inspections_router
 from arserver.api.live import live_router
 from arserver.api.metrics import install_metrics
 from arserver.api.models import ERROR_RESPONSES
+from arserver.api.parking import parking_router
 from arserver.api.privacy import privacy_router
 from arserver.api.ratelimit import AuthFailureLimit, RateLimits, WriteLimit
 from arserver.api.round_report import round_report_router
@@ -50,6 +52,8 @@ from arserver.errors import (
     TooLargeError,
 )
 from arserver.ingest.mqtt import MqttIngest
+from arserver.ingest.parking_sources import polled_sources
+from arserver.insight.parking.occupancy import Thresholds
 from arserver.jobs.worker import Worker
 from arserver.live.bus import open_bus
 from arserver.live.hub import Hub
@@ -65,6 +69,8 @@ from arserver.services.comments import CommentService
 from arserver.services.inspections import InspectionService
 from arserver.services.observations import ObservationWriter
 from arserver.services.parking import ParkingService
+from arserver.services.parking_feeds import FeedImporter
+from arserver.services.parking_poller import FeedPoller
 from arserver.services.privacy import PrivacyService
 from arserver.services.rounds import RoundService
 from arserver.services.sensors import SensorService
@@ -195,7 +201,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.audit = AuditService(app.state.engine)
         app.state.privacy = PrivacyService(app.state.engine, app.state.tokens, app.state.bus)
-        app.state.parking = ParkingService(app.state.engine, app.state.bus)
+        app.state.parking = ParkingService(
+            app.state.engine,
+            app.state.bus,
+            thresholds=Thresholds(
+                bay_silent_after=timedelta(hours=settings.parking_bay_silent_after_h),
+                bay_stuck_after=timedelta(hours=settings.parking_bay_stuck_after_h),
+                counter_silent_after=timedelta(minutes=settings.parking_counter_silent_after_min),
+            ),
+        )
         app.state.writer = ObservationWriter(
             app.state.engine,
             raw_retention=settings.raw_retention,
@@ -239,6 +253,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             target=app.state.parking.run, args=(stop,), name="arserver-parking", daemon=True
         )
         parking_thread.start()
+        feed_thread = None
+        if settings.parking_feeds:
+            poller = FeedPoller(
+                FeedImporter(app.state.parking, app.state.sensors, app.state.writer),
+                polled_sources(
+                    settings.parking_feeds, allow_private=settings.parking_feeds_allow_private
+                ),
+                settings.parking_feed_interval_s,
+            )
+            feed_thread = threading.Thread(
+                target=poller.run, args=(stop,), name="arserver-parking-feeds", daemon=True
+            )
+            feed_thread.start()
         worker_thread = app.state.worker = None
         if settings.embedded_worker:
             worker = Worker(app.state.engine, settings, bus=app.state.bus)
@@ -256,6 +283,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             retention_thread.join(timeout=60)
             token_thread.join(timeout=60)
             parking_thread.join(timeout=60)
+            if feed_thread is not None:
+                feed_thread.join(timeout=60)
             if worker_thread is not None:
                 worker_thread.join(timeout=settings.job_timeout_s)
             await app.state.hub.stop()
@@ -314,5 +343,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(round_report_router())
     app.include_router(rounds_router())
     app.include_router(comments_router())
+    app.include_router(parking_router())
     app.include_router(tiles_router(store))
     return app

@@ -11,7 +11,8 @@ import json
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NamedTuple
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -19,6 +20,38 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 #: A web origin as browsers send it: scheme://host[:port], no path.
 _ORIGIN = re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s?#]+$")
 _CATEGORY = re.compile(r"^[a-z0-9_-]{1,50}$")
+_FEED_KINDS = ("spdp", "datex2")
+
+
+class ParkingFeed(NamedTuple):
+    """One polled car-park feed: ``kind`` "spdp" (an index, static or dynamic document) or
+    "datex2" (``url`` a table or combined publication, ``status_url`` an optional separate
+    status publication); both URLs are http(s)."""
+
+    kind: str
+    url: str
+    status_url: str | None = None
+
+
+def _feed_url(url: str) -> str:
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError("a polled feed needs an http(s) URL")
+    return url
+
+
+def parse_parking_feed(entry: str) -> ParkingFeed:
+    """``spdp:URL`` or ``datex2:URL[|STATUS_URL]`` as a :class:`ParkingFeed`; ValueError with
+    the reason otherwise (never quoting the URL, which may hold a key)."""
+    kind, sep, rest = entry.strip().partition(":")
+    kind = kind.strip().lower()
+    if not sep or kind not in _FEED_KINDS:
+        raise ValueError("a parking feed is spdp:URL or datex2:URL[|STATUS_URL]")
+    url, bar, status = rest.partition("|")
+    if bar and kind != "datex2":
+        raise ValueError("only a datex2 feed has a separate status URL")
+    return ParkingFeed(kind, _feed_url(url), _feed_url(status) if bar else None)
 
 
 class Settings(BaseSettings):
@@ -198,6 +231,55 @@ class Settings(BaseSettings):
         "linked to their tokens (the pseudonym and the text stay for the round's record) and "
         "their tokens expire ('none': keep the link).",
     )
+
+    parking_bay_silent_after_h: float = Field(
+        default=12.0,
+        gt=0,
+        le=24 * 365,
+        description="A parking bay sensor silent this long counts as unknown, never as free.",
+    )
+    parking_bay_stuck_after_h: float = Field(
+        default=72.0,
+        gt=0,
+        le=24 * 365,
+        description="A parking bay sensor on one value this long counts as unknown (stuck).",
+    )
+    parking_counter_silent_after_min: float = Field(
+        default=30.0,
+        gt=0,
+        le=60 * 24 * 30,
+        description="A car park whose counter is silent this long is unknown.",
+    )
+    parking_feeds: Annotated[list[ParkingFeed], NoDecode] = Field(
+        default_factory=list,
+        description="Car-park feeds the server polls, comma-separated: spdp:URL (an SPDP v2 "
+        "index, static or dynamic document) or datex2:URL[|STATUS_URL] (a DATEX II table or "
+        "combined publication, and optionally its status publication); empty: no polling.",
+    )
+    parking_feed_interval_s: float = Field(
+        default=300.0, ge=30, description="How often each parking feed is polled (at least 30 s)."
+    )
+    parking_feeds_allow_private: bool = Field(
+        default=False,
+        description="Let polled feeds (and the documents an SPDP index points to) reach "
+        "loopback, link-local and private addresses; off, only public addresses are fetched.",
+    )
+
+    @field_validator("parking_feeds", mode="before")
+    @classmethod
+    def _feed_list(cls, value: object) -> object:
+        """``spdp:URL,datex2:URL|STATUS_URL`` from the environment (blank entries ignored)."""
+        if isinstance(value, str):
+            value = [item for item in value.split(",") if item.strip()]
+        if isinstance(value, list | tuple):
+            feeds: list[object] = []
+            for number, item in enumerate(value, start=1):
+                try:
+                    feeds.append(parse_parking_feed(item) if isinstance(item, str) else item)
+                except ValueError as exc:
+                    raise ValueError(f"parking feed {number}: {exc}") from None
+            return feeds
+        return value
 
     @field_validator("extent", mode="before")
     @classmethod

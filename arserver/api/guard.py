@@ -29,7 +29,10 @@ API_PREFIX = "/api/v1/"
 DEFAULT_BODY_BYTES = 256 * 1024
 #: Per-route body limits in bytes (exact paths). A batch of 10,000 observations of the largest
 #: sensible shape is about 6 MB.
-BODY_BYTES: Mapping[str, int] = {"/api/v1/observations": 8 * 1024 * 1024}
+BODY_BYTES: Mapping[str, int] = {
+    "/api/v1/observations": 8 * 1024 * 1024,
+    "/api/v1/parking/zones/import": 16 * 1024 * 1024,  # a city's parking zones as GeoJSON
+}
 #: The upload route's limit is the configured upload size plus room for the form's other parts.
 UPLOAD_PATH = "/api/v1/assets"
 #: Photo uploads (``POST /api/v1/inspections/{id}/photos``) take the configured photo size.

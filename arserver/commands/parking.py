@@ -1,4 +1,11 @@
-"""``arserver parking``: car parks and parking zones; here the backtest of the forecaster.
+"""``arserver parking``: car parks and parking zones: feed imports and the backtest of the
+forecaster.
+
+``arserver parking import-spdp URL_OR_FILE`` and ``arserver parking import-datex2 URL_OR_FILE
+[--status URL_OR_FILE]`` read a feed (see :mod:`arserver.ingest.parking_sources`) and import it
+straight into the configured database (see :mod:`arserver.services.parking_feeds`); they print
+one summary line on stdout and each problem as a ``note:`` line on stderr. A document that
+cannot be fetched or used as a whole fails the command (exit status 1, one line).
 
 ``arserver parking backtest --data FILE.csv [--json] [--plot FILE.png]`` streams the CSV (see
 :mod:`arserver.insight.parking.backtest` for the format and the protocol), prints the MAE and
@@ -19,6 +26,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from arserver.commands.options import current_settings
 from arserver.errors import InputError
 from arserver.insight.parking.backtest import (
     METHODS,
@@ -34,6 +42,66 @@ from arserver.insight.parking.forecast import HORIZONS_MIN
 @click.group("parking")
 def parking() -> None:
     """Car parks and parking zones: feeds, forecasts and their backtest."""
+
+
+def _import_feed(kind: str, location: str, status: str | None) -> None:
+    """Read the feed at ``location`` (and ``status``) and import it into the database."""
+    from arserver.ingest.parking_feeds import FeedError
+    from arserver.ingest.parking_sources import FeedSource
+    from arserver.live.bus import Bus, RedisBus
+    from arserver.services.observations import ObservationWriter
+    from arserver.services.parking import ParkingService
+    from arserver.services.parking_feeds import FeedImporter
+    from arserver.services.sensors import SensorService
+    from arserver.store.database import open_database
+
+    feed = FeedSource(kind, location, status)
+    settings = current_settings()
+    engine = open_database(settings)
+    bus: Bus | None = RedisBus(settings.redis_url) if settings.redis_url else None
+    try:
+        parking_service = ParkingService(engine, bus)
+        writer = ObservationWriter(
+            engine, raw_retention=settings.raw_retention, bus=bus, parking=parking_service
+        )
+        importer = FeedImporter(parking_service, SensorService(engine), writer)
+        batch = feed.read(importer.capacities(kind))
+        if not batch.car_parks and not batch.statuses:
+            first = f": {batch.problems[0]}" if batch.problems else ""
+            raise FeedError(f"no usable car park or status in {feed.name}{first}")
+        summary = importer.import_batch(batch, kind)
+    finally:
+        if bus is not None:
+            bus.close()
+        engine.dispose()
+    for line in summary.problem_lines:
+        click.echo(f"note: {line}", err=True)
+    click.echo(summary.line())
+
+
+@parking.command("import-spdp")
+@click.argument("source", metavar="URL_OR_FILE")
+def import_spdp(source: str) -> None:
+    """Import car parks and their free spaces from SPDP v2: an index (its facilities' static
+    and dynamic documents are read too, relative to it), or one static or dynamic document;
+    a file or an http(s) URL."""
+    _import_feed("spdp", source, None)
+
+
+@parking.command("import-datex2")
+@click.argument("source", metavar="URL_OR_FILE")
+@click.option(
+    "--status",
+    "status",
+    metavar="URL_OR_FILE",
+    help="A separate ParkingStatusPublication (a file or an http(s) URL), read after the table.",
+)
+def import_datex2(source: str, status: str | None) -> None:
+    """Import car parks and their free spaces from DATEX II (v3 or v2.3): a
+    ParkingTablePublication, a ParkingStatusPublication or a document with both; a file or an
+    http(s) URL. Statuses that give only occupied spaces or a percentage take the capacity
+    from the table, else from the car park as stored."""
+    _import_feed("datex2", source, status)
 
 
 def _lines(path: Path, progress: Callable[[float], None]) -> Iterator[str]:

@@ -5,16 +5,23 @@ the server's poller) can give them another. :func:`resolve` turns a reference fo
 document (SPDP's ``staticDataUrl``) into a source relative to the document's own source.
 
 A document reached from an http(s) URL may only refer to other http(s) URLs: a remote index
-cannot make the reader open local files.
+cannot make the reader open local files. :func:`fetch_public` is the fetch of the feeds the
+server polls: http(s) only, and (unless private addresses are allowed) every connection, the
+first and each redirect's, goes to a public address only, so that a feed or an index it points
+to cannot make the server reach loopback, link-local or private networks.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from arserver.ingest.parking_feeds import FeedError
@@ -85,6 +92,81 @@ def fetch(source: str, *, max_bytes: int = MAX_BYTES, timeout_s: float = 20.0) -
     return _read_file(source, source, max_bytes)
 
 
+def fetch_public(
+    source: str,
+    *,
+    allow_private: bool = False,
+    max_bytes: int = MAX_BYTES,
+    timeout_s: float = 20.0,
+) -> bytes:
+    """The bytes of the http(s) URL ``source``, as :func:`fetch` gets them, for a feed the
+    server polls: file paths and other schemes are refused, proxies from the environment are
+    not used, and unless ``allow_private`` each connection goes only to a host whose every
+    address is public (not loopback, link-local, private, shared, multicast or reserved); the
+    connection is made to an address that was checked, so a DNS answer that changes between
+    the check and the connection cannot slip through. Every failure is a FeedError."""
+    if _scheme(source) not in _WEB:
+        raise FeedError(f"a polled feed must be an http(s) URL: {source}")
+    transport = None if allow_private else _public_transport()
+    return _fetch_url(source, max_bytes=max_bytes, timeout_s=timeout_s, transport=transport)
+
+
+def public_address(address: str) -> bool:
+    """Whether the IP ``address`` is a public (globally routed unicast) one; an IPv4 address
+    mapped into IPv6 is judged as the IPv4 address."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def _checked_addresses(host: str, port: int) -> list[str]:
+    """The addresses of ``host``, all public; FeedError naming the first that is not."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise httpcore.ConnectError(f"cannot resolve {host}") from exc
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    for address in addresses:
+        if not public_address(address):
+            raise FeedError(
+                f"feed host {host} is at a loopback, link-local or private address "
+                f"({address}), which polled feeds may not reach"
+            )
+    return addresses
+
+
+class _PublicOnlyBackend(httpcore.SyncBackend):
+    """Connects only to public addresses of a host (see :func:`fetch_public`)."""
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        failure: httpcore.ConnectError | None = None
+        for address in _checked_addresses(host, port):
+            try:
+                return super().connect_tcp(address, port, timeout, local_address, socket_options)
+            except httpcore.ConnectError as exc:
+                failure = exc
+        raise failure or httpcore.ConnectError(f"no address for {host}")
+
+
+def _public_transport() -> httpx.HTTPTransport:
+    """An httpx transport whose connections go through :class:`_PublicOnlyBackend` (TLS still
+    verifies the host name of the URL, not the address)."""
+    transport = httpx.HTTPTransport(trust_env=False)
+    transport._pool = httpcore.ConnectionPool(
+        ssl_context=httpx.create_ssl_context(trust_env=False),
+        network_backend=_PublicOnlyBackend(),
+    )
+    return transport
+
+
 def _too_big(source: str, max_bytes: int) -> FeedError:
     return FeedError(f"feed {source} is larger than {max_bytes} bytes")
 
@@ -106,7 +188,9 @@ def _read_file(path: str, source: str, max_bytes: int) -> bytes:
     return data
 
 
-def _fetch_url(url: str, *, max_bytes: int, timeout_s: float) -> bytes:
+def _fetch_url(
+    url: str, *, max_bytes: int, timeout_s: float, transport: httpx.BaseTransport | None = None
+) -> bytes:
     deadline = time.monotonic() + timeout_s
     headers = {
         "Accept": "application/json, application/xml, text/xml;q=0.9, */*;q=0.1",
@@ -115,7 +199,11 @@ def _fetch_url(url: str, *, max_bytes: int, timeout_s: float) -> bytes:
     try:
         with (
             httpx.Client(
-                timeout=timeout_s, follow_redirects=True, max_redirects=_MAX_REDIRECTS
+                timeout=timeout_s,
+                follow_redirects=True,
+                max_redirects=_MAX_REDIRECTS,
+                transport=transport,
+                trust_env=transport is None,
             ) as client,
             client.stream("GET", url, headers=headers) as response,
         ):

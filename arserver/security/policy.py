@@ -4,7 +4,8 @@ A caller is anything with a ``role`` (a :class:`~arserver.security.tokens.TokenR
 token at all is anonymity, which only public assets and their tiles admit (the routes that
 allow it say so by not calling :func:`authorize` for anonymous callers). Roles:
 
-- ``admin``: everything; ``gis``: assets, sensors, rules and everything a reader does;
+- ``admin``: everything; ``gis``: assets, sensors, rules, parking places and everything a
+  reader does;
 - ``inspector``: read, acknowledge alerts, record inspections; ``planner``: read, acknowledge
   alerts, run participation rounds and moderate comments; ``viewer``: read and comment;
 - ``ingest``: devices and gateways, which only write observations;
@@ -58,6 +59,7 @@ class Action(StrEnum):
     MODERATE_COMMENTS = "moderate and answer comments"
     MANAGE_ROUNDS = "manage participation rounds"
     INTROSPECT = "see what this token may do"
+    MANAGE_PARKING = "manage parking places"
 
 
 _READERS = frozenset({"admin", "gis", "inspector", "planner", "viewer"})
@@ -86,6 +88,7 @@ POLICY: Mapping[Action, frozenset[str]] = {
     Action.MODERATE_COMMENTS: _PLANNERS,
     Action.MANAGE_ROUNDS: _PLANNERS,
     Action.INTROSPECT: frozenset(ROLES),
+    Action.MANAGE_PARKING: _EDITORS,
 }
 
 #: What a narrowed token may still do, by the kind of its scope (anything else is refused).
@@ -182,6 +185,16 @@ ROUTES: Mapping[str, RouteRule] = {
     "POST /api/v1/rounds/{round_id}/link": RouteRule(Action.MANAGE_ROUNDS),
     "POST /api/v1/rounds/{round_id}/participants": RouteRule(Action.JOIN_ROUNDS),
     "GET /api/v1/rounds/{round_id}/report": RouteRule(Action.MODERATE_COMMENTS),
+    "GET /api/v1/parking/places": RouteRule(Action.READ),
+    "POST /api/v1/parking/places": RouteRule(Action.MANAGE_PARKING),
+    "GET /api/v1/parking/zones": RouteRule(Action.READ),
+    "POST /api/v1/parking/zones/import": RouteRule(Action.MANAGE_PARKING),
+    "GET /api/v1/parking/car-parks": RouteRule(Action.READ),
+    "GET /api/v1/parking/places/{place_id}": RouteRule(Action.READ),
+    "DELETE /api/v1/parking/places/{place_id}": RouteRule(Action.MANAGE_PARKING),
+    "GET /api/v1/parking/places/{place_id}/history": RouteRule(Action.READ),
+    "GET /api/v1/parking/places/{place_id}/profile": RouteRule(Action.READ),
+    "GET /api/v1/parking/places/{place_id}/forecast": RouteRule(Action.READ),
 }
 #: Routes for load balancers and orchestrators that ask for no token at all.
 OPEN_ROUTES = frozenset({"GET /healthz", "GET /readyz"})

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import secrets
 import threading
 from collections.abc import Mapping, Sequence
@@ -68,6 +69,8 @@ TRAIN_INTERVAL = timedelta(hours=6)
 MAX_VERTICES = 5_000
 #: The most places one GeoJSON import may create.
 MAX_IMPORT = 10_000
+#: The ids a place may have (a feed's own id, such as ``spdp:<identifier>``, included).
+PLACE_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,11 @@ class ParkingService:
         self._trained_at: datetime | None = None
         self._last_row: dict[int, tuple[datetime, tuple[int, int, int, int]]] = {}
         self._published: dict[str, tuple[Any, ...]] = {}
+
+    def now(self) -> datetime:
+        """The service's clock (timezone-aware UTC)."""
+        moment: datetime = self._now()
+        return moment
 
     # -- places -------------------------------------------------------------------------------
 
@@ -238,13 +246,12 @@ class ParkingService:
         if len(features) > MAX_IMPORT:
             raise InputError(f"at most {MAX_IMPORT} zones per import, not {len(features)}")
         crs = crs or _legacy_crs(document)
-        places = []
+        values = []
         for number, feature in enumerate(features, start=1):
             try:
-                places.append(_zone_of_feature(feature, crs, capacity_property))
+                values.append(self._values(_zone_of_feature(feature, crs, capacity_property)))
             except InputError as exc:
                 raise InputError(f"feature {number}: {exc}") from None
-        values = [self._values(place) for place in places]
         with self.engine.begin() as connection:
             for value in values:
                 store.insert_place(connection, value)
@@ -255,6 +262,8 @@ class ParkingService:
     def _values(self, new: NewPlace) -> dict[str, Any]:
         if new.kind not in KINDS:
             raise InputError(f"kind must be one of {', '.join(KINDS)}")
+        if new.id is not None and not PLACE_ID.fullmatch(new.id):
+            raise InputError("a place id is 1 to 100 of A-Z a-z 0-9 . _ : -")
         if not new.name.strip():
             raise InputError("a parking place needs a name")
         if new.capacity is not None and not 0 <= new.capacity <= 1_000_000:
@@ -634,7 +643,10 @@ def _ring_wgs84(
 
 
 def _legacy_crs(document: Mapping[str, Any]) -> str | None:
-    name = ((document.get("crs") or {}).get("properties") or {}).get("name")
+    """The EPSG code of a GeoJSON 2008 ``crs`` member (None: WGS 84, or none given)."""
+    member = document.get("crs")
+    properties = member.get("properties") if isinstance(member, dict) else None
+    name = properties.get("name") if isinstance(properties, dict) else None
     if not isinstance(name, str):
         return None
     code = name.rsplit(":", 1)[-1]
@@ -647,6 +659,16 @@ _CAPACITY_NAMES = ("capacity", "capaciteit", "parkeerplaatsen", "spaces")
 
 
 def _zone_of_feature(feature: Any, crs: str | None, capacity_property: str | None) -> NewPlace:
+    """The zone of a GeoJSON Feature; InputError for any shape that is not a usable one."""
+    try:
+        return _zone_of_checked_feature(feature, crs, capacity_property)
+    except (TypeError, ValueError, AttributeError, IndexError, OverflowError):
+        raise InputError("not a Polygon or MultiPolygon Feature of [x, y] positions") from None
+
+
+def _zone_of_checked_feature(
+    feature: Any, crs: str | None, capacity_property: str | None
+) -> NewPlace:
     if not isinstance(feature, dict) or not isinstance(feature.get("geometry"), dict):
         raise InputError("not a Feature with a geometry")
     geometry = feature["geometry"]
@@ -667,11 +689,15 @@ def _zone_of_feature(feature: Any, crs: str | None, capacity_property: str | Non
     capacity = next((properties[n] for n in names if properties.get(n) is not None), None)
     if capacity is None:
         raise InputError(f"no capacity (property {' or '.join(names)})")
-    if isinstance(capacity, bool) or not isinstance(capacity, int | float) or capacity < 0:
-        raise InputError(f"capacity must be a whole number of spaces, not {capacity!r}")
-    if not float(capacity).is_integer():
-        raise InputError(f"capacity must be a whole number of spaces, not {capacity!r}")
+    whole = isinstance(capacity, int) or (
+        isinstance(capacity, float) and math.isfinite(capacity) and capacity.is_integer()
+    )
+    if isinstance(capacity, bool) or not whole or not 0 <= capacity <= 1_000_000:
+        shown = repr(capacity)[:40]
+        raise InputError(f"capacity must be a whole number of 0..1000000 spaces, not {shown}")
     name = properties.get("name") or properties.get("naam") or feature.get("id") or "zone"
+    if not isinstance(name, str | int):
+        raise InputError("a zone's name must be text")
     ident = feature.get("id")
     return NewPlace(
         kind="zone",

@@ -31,8 +31,13 @@ OTHER = {
     "photo_id": "no-such-photo",
     "comment_id": "no-such-comment",
     "round_id": "r1",  # the round of the resident tokens; there is no such round
+    "place_id": "no-such-place",
 }
 AREA = {"type": "Polygon", "coordinates": [[[4.7, 52.3], [4.8, 52.3], [4.8, 52.4], [4.7, 52.3]]]}
+ZONES = {
+    "type": "FeatureCollection",
+    "features": [{"type": "Feature", "properties": {"capacity": 5}, "geometry": AREA}],
+}
 _ids = itertools.count()
 
 
@@ -67,6 +72,10 @@ def body_for(route: str) -> dict[str, Any]:
         "PATCH /api/v1/rounds/{round_id}": {"title": "renamed"},
         "POST /api/v1/rounds/{round_id}/link": {},
         "POST /api/v1/rounds/{round_id}/participants": {},
+        "POST /api/v1/parking/places": {
+            "kind": "car_park", "name": "P", "capacity": 10, "location": [4.75, 52.35],
+        },
+        "POST /api/v1/parking/zones/import": ZONES,
     }  # fmt: skip
     return {"json": bodies[route]} if route in bodies else {}
 

@@ -284,3 +284,40 @@ def test_retention_deletes_history_past_the_aggregates_window(engine: Engine) ->
     # the first of the two days, and the row written at creation (at T0, weeks earlier)
     assert result.parking_deleted == 96 + 1
     assert _history_rows(engine) == before - 97
+
+
+def _feature(geometry: Any, properties: Any, ident: Any = "z") -> dict[str, Any]:
+    return {"type": "Feature", "id": ident, "geometry": geometry, "properties": properties}
+
+
+POLYGON = {"type": "Polygon", "coordinates": [[*SQUARE, SQUARE[0]]]}
+
+
+@pytest.mark.parametrize(
+    ("feature", "message"),
+    [
+        (_feature(POLYGON, {"capacity": 10**400}), "capacity must be a whole number"),
+        (_feature(POLYGON, {"capacity": 1e308 * 10}), "capacity must be a whole number"),
+        (_feature(POLYGON, {"capacity": 2.5}), "capacity must be a whole number"),
+        (_feature(POLYGON, {"capacity": True}), "capacity must be a whole number"),
+        (_feature({"type": "MultiPolygon", "coordinates": [[[1, 2, 3]]]}, {"capacity": 1}),
+         "Polygon or MultiPolygon"),
+        (_feature({"type": "Polygon", "coordinates": [["x"]]}, {"capacity": 1}), "area"),
+        (_feature({"type": "Point", "coordinates": [5.1, 52.1]}, {"capacity": 1}), "Polygons"),
+        (_feature(POLYGON, ["capacity", 1]), "properties"),
+        (_feature(POLYGON, {"capacity": 1, "name": {"a": 1}}), "name"),
+        (_feature(POLYGON, {"capacity": 1}, ident="zone A"), "place id"),
+        (_feature({"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]},
+                  {"capacity": 1}), "crosses itself"),
+    ],
+)  # fmt: skip
+def test_hostile_geojson_zones_are_refused_with_the_feature_named(
+    engine: Engine, feature: dict[str, Any], message: str
+) -> None:
+    parking, *_ = _service(engine)
+    good = _feature(POLYGON, {"capacity": 5}, ident="good")
+    document = {"type": "FeatureCollection", "crs": {"properties": "EPSG:28992"},
+                "features": [good, feature]}  # fmt: skip
+    with pytest.raises(InputError, match=f"feature 2: .*{message}"):
+        parking.import_geojson(document, crs=None)
+    assert parking.places() == []
