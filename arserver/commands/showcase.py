@@ -10,6 +10,7 @@ printed with a token in the fragment, while simulated sensors send live data.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import warnings
@@ -89,6 +90,7 @@ def run_demo(
             round_link = seed_field_work(field, plans, imported, out)
         with ServerClient(base_url, gis) as editor:
             seed_norms(editor)
+            seed_parking(editor)
         sink = HttpSink(ServerClient(base_url, gis))
         stop = threading.Event()
         simulated = simulation.run(sink, backfill_hours=24.0, iterations=1)
@@ -117,6 +119,8 @@ def run_demo(
             "--center 4.7538,52.3166 --radius 200 --origin 4.7538,52.3166,42"
         )
         out.print(f"  watch it with:     {watch}", soft_wrap=True)
+        parking = f"{base_url}/api/v1/parking/places"
+        out.print(f"parking, now + 1 h:  {parking}?access_token={viewer}", soft_wrap=True)
         inspections = f"{base_url}/api/v1/inspections/export?format=geojson"
         out.print(f"inspections:         {inspections}&access_token={viewer}", soft_wrap=True)
         if round_link is not None:
@@ -162,6 +166,15 @@ def seed_norms(client: ServerClient) -> None:
     for rule in NORMS:
         if rule["name"] not in held:
             client.call("POST", "/api/v1/rules", json=rule)
+
+
+def seed_parking(client: ServerClient) -> None:
+    """The sample parking zones (RD New, with their capacity) as parking places, unless the
+    server holds zones already; the simulated bay sensors stand in zone P2."""
+    if client.call("GET", "/api/v1/parking/zones")["places"]:
+        return
+    document = json.loads((ASSETS / "parking_zones.geojson").read_text(encoding="utf-8"))
+    client.call("POST", "/api/v1/parking/zones/import", json=document)
 
 
 def import_samples(base_url: str, token: str, out: Console) -> list[dict[str, Any]]:

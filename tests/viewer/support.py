@@ -22,7 +22,7 @@ from arserver.commands import simulation
 from arserver.commands.client import ServerClient
 from arserver.commands.field_demo import seed_field_work
 from arserver.commands.server import UVICORN_LOGGERS, BackgroundServer, start_server
-from arserver.commands.showcase import import_samples
+from arserver.commands.showcase import import_samples, seed_parking
 from arserver.commands.simulation import HttpSink
 from arserver.config import Settings
 from arserver.security.tokens import create_token
@@ -187,6 +187,8 @@ def start_demo_server(
             ServerClient(url, tokens["planner"]) as plans,
         ):
             round_link = seed_field_work(field, plans, imported, quiet)
+        with ServerClient(url, tokens["gis"]) as editor:
+            seed_parking(editor)
         sink = HttpSink(ServerClient(url, tokens["gis"]))
         try:
             simulation.run(sink, backfill_hours=backfill_hours, iterations=1)

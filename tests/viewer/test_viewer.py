@@ -302,6 +302,44 @@ def test_live_values_arrive_quickly_and_exactly_once_across_a_dropped_connection
     assert_clean(demo_page, demo_server)
 
 
+PLACE_KEY = "parking:zone-2"  # the demo's zone P2, where the simulated bays stand
+
+
+def test_a_parking_zone_on_the_overlay_opens_its_occupancy_and_forecast(
+    demo_page: Recorded, demo_server: DemoServer
+) -> None:
+    page = demo_page.page
+    wait_for(
+        page,
+        "(key) => Object.keys(window.arviewer.state.overlays).includes('parking:' + key)",
+        PLACE_KEY,
+        timeout_ms=STEP_MS,
+        what="the zone's occupancy on the live overlay",
+    )
+    place = get_json(demo_server, "/api/v1/parking/places/zone-2")
+    assert place["occupancy"]["capacity"] == 160
+    # What a tap on the zone's marker hands the live layer (the marker's own pick).
+    page.evaluate(
+        "(key) => window.arviewer.live.handlePick("
+        "window.arviewer.live.markers.entries.get(key).proxy.userData.pick)",
+        PLACE_KEY,
+    )
+    wait_for(
+        page,
+        "() => { const p = document.getElementById('panel');"
+        " return p && !p.hidden && p.textContent.includes('Occupied')"
+        " && p.querySelector('.live-note') && !p.textContent.includes('Loading'); }",
+        timeout_ms=STEP_MS,
+        what="the zone's panel with its history loaded",
+    )
+    text = page.evaluate("document.getElementById('panel').textContent")
+    assert "P2 short stay" in text
+    assert f"of {place['occupancy']['capacity']} spaces" in text
+    assert "In 30 min" in text  # the forecasts, each with its interval and method
+    assert "could not be loaded" not in text
+    assert_clean(demo_page, demo_server)
+
+
 # -- the assets page: upload, then open in the viewer ---------------------------------------
 
 

@@ -5,7 +5,7 @@ import { MarkerLayer } from './markers.js';
 import { History } from './history.js';
 import { Timeline } from './timeline.js';
 import { Rounds } from './rounds.js';
-import { el, showAlertPanel, showCommentPanel, showInspectionPanel, showSensorPanel } from './panels.js';
+import { el, showAlertPanel, showCommentPanel, showInspectionPanel, showPlacePanel, showSensorPanel } from './panels.js';
 import { openCommentForm } from '../comments.js';
 
 /** The layers the viewer follows by default. */
@@ -106,7 +106,7 @@ export function startLive(viewer, api, options = {}) {
       if (effect.type === 'items') {
         markers.apply(effect.upserts, effect.removes);
         for (const item of effect.upserts) {
-          if ((item.layer === 'sensors' || item.layer === 'parking') && item.data) {
+          if ((item.layer === 'sensors' || item.layer === 'parking') && item.data && item.data.sensor) {
             history.add(item.data.sensor, item.kind, Date.parse(item.time), item.data.value);
           }
         }
@@ -175,7 +175,8 @@ export function startLive(viewer, api, options = {}) {
   function handlePick(pick) {
     if (!pick || !OVERLAY_KINDS.has(pick.kind)) return false;
     const item = markers.item(pick.key) || null;
-    if (pick.kind === 'sensor' || pick.kind === 'parking') showSensorPanel(context, pick);
+    if (pick.kind === 'parking' && pick.place) showPlacePanel(context, pick, item);
+    else if (pick.kind === 'sensor' || pick.kind === 'parking') showSensorPanel(context, pick);
     else if (pick.kind === 'alert') showAlertPanel(context, { ...pick, status: item?.data?.status ?? pick.status });
     else if (pick.kind === 'inspection') showInspectionPanel(context, pick, item);
     else if (pick.kind === 'comment') showCommentPanel(context, pick, item);

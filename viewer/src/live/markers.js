@@ -601,6 +601,7 @@ function pickOf(group, item) {
     case 'sensor':
       return { kind: 'sensor', id: data.sensor, sensor: data.sensor, datastream: item.kind, unit: data.unit, value: data.value, ...common };
     case 'parking':
+      if (data.place) return { kind: 'parking', id: data.place, place: data.place, name: data.name, value: data.value, datastream: item.kind, ...common };
       return { kind: 'parking', id: data.sensor, sensor: data.sensor, datastream: item.kind, unit: data.unit, value: data.value, ...common };
     case 'alert':
       return { kind: 'alert', id: data.alert, sensor: data.sensor, status: data.status, value: data.value, datastream: item.kind, ...common };

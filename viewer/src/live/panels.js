@@ -121,6 +121,74 @@ export function showSensorPanel(context, pick) {
   );
 }
 
+/** Occupancy flags as people say them. */
+const FLAG_TEXT = {
+  silent_bays: 'some bay sensors are silent',
+  stuck_bays: 'some bay sensors are stuck on one value',
+  uncovered: 'part of the capacity has no sensor',
+  more_bays_than_capacity: 'more bays than the stated capacity',
+  above_capacity: 'the counter reported more free spaces than there are',
+  below_zero: 'the counter reported fewer than zero free spaces',
+  silent_counter: 'the counter is silent',
+  closed: 'closed',
+  no_data: 'no data yet',
+};
+
+function share(fraction) {
+  return typeof fraction === 'number' && Number.isFinite(fraction) ? `${Math.round(fraction * 100)} %` : 'unknown';
+}
+
+/**
+ * A parking zone's or car park's panel: occupancy now, what is doubtful about it, the
+ * forecasts with their 80 % intervals and the method that made them, and the last 24 hours.
+ * @param {{api: any, ui: any}} context
+ * @param {{place: string, name?: string, key: string}} pick
+ * @param {{data?: Record<string, any>}|null} item the marker's newest item
+ */
+export function showPlacePanel(context, pick, item) {
+  const { api, ui } = context;
+  const data = (item && item.data) || {};
+  const canvas = el('canvas', { width: 320, height: 170, role: 'img', 'aria-label': 'Loading the last 24 hours' });
+  Object.assign(canvas.style, { width: '100%', maxWidth: '340px', height: '170px', display: 'block' });
+  const note = el('p', { class: 'live-note', text: 'Loading the last 24 hours…' });
+  const ahead = (data.forecast || []).map((f) => [
+    `In ${f.horizon_min} min`,
+    `${share(f.occupancy)} occupied, ${Math.round(f.free)} free (80 %: ${Math.round(f.interval_80[0])}–${Math.round(f.interval_80[1])}; ${f.method.replace('_', ' ')})`,
+  ]);
+  const flags = (data.flags || []).map((f) => FLAG_TEXT[f] || f).join('; ');
+  const body = el(
+    'div',
+    { class: 'live-parking' },
+    facts([
+      ['Occupied', `${share(data.value)} (${data.occupied ?? '?'} of ${data.capacity ?? '?'} spaces)`],
+      ['Free', data.free],
+      ['Unknown', data.unknown ? `${data.unknown} spaces` : null],
+      ['Updated', when(data.fresh)],
+      ['Note', flags || null],
+      ...ahead,
+    ]),
+    canvas,
+    note,
+  );
+  showPanel(ui, pick.name || data.name || pick.place, body);
+  const to = Date.now();
+  const from = to - DAY_MS;
+  const query = new URLSearchParams({ window: '15m', start: new Date(from).toISOString(), end: new Date(to).toISOString() });
+  api.get(`/api/v1/parking/places/${encodeURIComponent(pick.place)}/history?${query}`).then(
+    (reply) => {
+      const points = (reply.buckets || [])
+        .map((b) => ({ t: Date.parse(b.start), v: typeof b.occupancy === 'number' ? b.occupancy * 100 : null }))
+        .filter((p) => Number.isFinite(p.t) && typeof p.v === 'number');
+      drawChart(canvas, { points, from, to, unit: '%' });
+      canvas.setAttribute('aria-label', describeChart(points, '%'));
+      note.textContent = describeChart(points, '%');
+    },
+    (error) => {
+      note.textContent = `The history could not be loaded: ${error.message}`;
+    },
+  );
+}
+
 /**
  * An alert's panel, with "Acknowledge" for tokens that may (it posts, then updates the marker).
  * @param {{api: any, ui: any, rules: () => any[], markers: any}} context
