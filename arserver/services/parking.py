@@ -59,9 +59,6 @@ KINDS = ("zone", "car_park")
 HEARTBEAT = timedelta(minutes=15)
 #: The history the forecaster learns from (and a fallback profile is built from).
 TRAINING_WINDOW = timedelta(days=28)
-#: The history a forecast of a place the model knows reads: a week back from the furthest
-#: target, and the lags before it (the profile itself is in the model).
-FORECAST_WINDOW = timedelta(days=8)
 #: How often the server recomputes every place, and retrains the forecaster.
 REFRESH_INTERVAL = timedelta(minutes=1)
 TRAIN_INTERVAL = timedelta(hours=6)
@@ -154,6 +151,8 @@ class ParkingService:
         self._trained_at: datetime | None = None
         self._last_row: dict[int, tuple[datetime, tuple[int, int, int, int]]] = {}
         self._published: dict[str, tuple[Any, ...]] = {}
+        #: Each place's recent history (expected free spaces), see :meth:`_current_series`.
+        self._history: dict[str, Series] = {}
 
     def now(self) -> datetime:
         """The service's clock (timezone-aware UTC)."""
@@ -202,6 +201,8 @@ class ParkingService:
             if row is None or not store.delete_place(connection, place_id):
                 raise NotFoundError(f"no parking place {place_id!r}")
         self._published.pop(place_id, None)
+        with self._lock:
+            self._history.pop(place_id, None)
         if self.bus is not None:
             self.bus.publish(
                 [
@@ -481,7 +482,7 @@ class ParkingService:
             row = store.get_place(connection, place_id)
             if row is None:
                 raise NotFoundError(f"no parking place {place_id!r}")
-            series = self._series(connection, [row], now).get(row["id"])
+            series = self._load_series(connection, [row], now).get(row["id"])
         if series is None or len(series.times) == 0:
             return {"place": place_id, "days": None, "peaks": [], "samples": 0}
         profile = weekly_profile(series)
@@ -499,15 +500,17 @@ class ParkingService:
 
     def train(self) -> int:
         """Fit the forecaster on every place's recent history; returns the number of places
-        it learnt from. Forecasts keep coming from the previous model while this runs."""
+        it learnt from. Forecasts keep coming from the previous model while this runs; the
+        histories read become the ones forecasts go on from."""
         now = self._now()
         with snapshot(self.engine) as connection:
             rows = store.list_places(connection)
-            series = self._series(connection, rows, now)
+            series = self._load_series(connection, rows, now)
         model = Forecaster.fit(series, until=now.timestamp())
         with self._lock:
             self._forecaster = model
             self._trained_at = now
+            self._history = dict(series)
         return len(series)
 
     @property
@@ -528,18 +531,34 @@ class ParkingService:
                 log.exception("parking refresh failed")
             stop.wait(REFRESH_INTERVAL.total_seconds())
 
-    def _series(
-        self,
-        connection: Connection,
-        rows: list[PlaceRow],
-        now: datetime,
-        window: timedelta = TRAINING_WINDOW,
+    def _load_series(
+        self, connection: Connection, rows: list[PlaceRow], now: datetime
     ) -> dict[str, Series]:
-        """Each place's history over ``window`` as expected free spaces over its capacity."""
+        """Each place's history over :data:`TRAINING_WINDOW` as expected free spaces: a car
+        park's from its counter's readings (15-minute means, so backfilled and imported
+        counts count), a zone's from its occupancy rows."""
+        counted = {
+            row["counter_sensor"]: row
+            for row in rows
+            if row["kind"] == "car_park" and row["counter_sensor"] and (row["capacity"] or 0) > 0
+        }
+        result = self._occupancy_series(
+            connection, [r for r in rows if r["counter_sensor"] not in counted], now
+        )
+        readings = store.counter_history(connection, list(counted), now - TRAINING_WINDOW)
+        for sensor, points in readings.items():
+            row = counted[sensor]
+            times, free = zip(*points, strict=True)
+            result[row["id"]] = Series.build(times, free, float(row["capacity"] or 0))
+        return result
+
+    def _occupancy_series(
+        self, connection: Connection, rows: list[PlaceRow], now: datetime
+    ) -> dict[str, Series]:
         by_pk = {row["pk"]: row["id"] for row in rows}
         if not by_pk:
             return {}
-        history = store.occupancy_rows(connection, list(by_pk), now - window)
+        history = store.occupancy_rows(connection, list(by_pk), now - TRAINING_WINDOW)
         result: dict[str, Series] = {}
         for pk, entries in history.items():
             times, free, capacity = [], [], 0.0
@@ -556,6 +575,34 @@ class ParkingService:
                 )
         return result
 
+    def _current_series(
+        self, connection: Connection, states: list[PlaceState], now: datetime
+    ) -> dict[str, Series]:
+        """The history of each (known) place up to now, kept in memory between trainings:
+        loaded once per place, then extended with each new reading of a car park's counter,
+        and with the occupancy of a zone at most once a minute (and as of now)."""
+        with self._lock:
+            missing = [s.place for s in states if s.place["id"] not in self._history]
+        loaded = self._load_series(connection, missing, now) if missing else {}
+        origin = now.timestamp()
+        result: dict[str, Series] = {}
+        with self._lock:
+            for state in states:
+                place_id, occupancy = state.place["id"], state.occupancy
+                capacity = float(occupancy.capacity)
+                held = self._history.get(place_id) or loaded.get(place_id)
+                if state.place["kind"] == "car_park" and occupancy.time is not None:
+                    at = occupancy.time.timestamp()
+                else:
+                    at = origin
+                free = occupancy.expected_free
+                assert free is not None
+                if held is None or held.times.size == 0 or at >= held.times[-1] + 60.0:
+                    held = _appended(held, at, free, capacity, origin)
+                self._history[place_id] = held
+                result[place_id] = _with_now(held, origin, free, capacity) if at == origin else held
+        return result
+
     def _forecasts(
         self, connection: Connection, states: list[PlaceState], now: datetime
     ) -> dict[str, list[Forecast]]:
@@ -565,32 +612,30 @@ class ParkingService:
         if not known:
             return {}
         try:
+            items = self._current_series(connection, known, now)
             with self._lock:
                 model = self._forecaster
-            modelled = [s.place for s in known if s.place["id"] in model.lots]
-            others = [s.place for s in known if s.place["id"] not in model.lots]
-            series = {
-                **self._series(connection, modelled, now, FORECAST_WINDOW),
-                **self._series(connection, others, now, TRAINING_WINDOW),
-            }
-            origin = now.timestamp()
-            items: dict[str, Series] = {}
-            for state in known:
-                current = state.occupancy.expected_free
-                assert current is not None
-                items[state.place["id"]] = _with_now(
-                    series.get(state.place["id"]), origin, current, state.occupancy.capacity
-                )
-            return model.forecast_many(items, origin)
+            return model.forecast_many(items, now.timestamp())
         except Exception:
             log.exception("parking forecasts failed")
             return {}
 
 
-def _with_now(series: Series | None, origin: float, free: float, capacity: float) -> Series:
-    """The series with the occupancy of now as its newest value."""
+def _appended(
+    series: Series | None, at: float, free: float, capacity: float, origin: float
+) -> Series:
+    """``series`` with the point (``at``, ``free``) and without what lies beyond
+    :data:`TRAINING_WINDOW` before ``origin``."""
     if series is None:
-        return Series.build(np.asarray([origin]), np.asarray([free]), capacity)
+        return Series.build(np.asarray([at]), np.asarray([free]), capacity)
+    keep = series.times >= origin - TRAINING_WINDOW.total_seconds()
+    return Series.build(
+        np.append(series.times[keep], at), np.append(series.free[keep], free), capacity
+    )
+
+
+def _with_now(series: Series, origin: float, free: float, capacity: float) -> Series:
+    """The series with the occupancy of now as its newest value."""
     keep = series.times < origin
     return Series.build(
         np.append(series.times[keep], origin), np.append(series.free[keep], free), capacity

@@ -266,6 +266,38 @@ def counter_readings(
     return {str(r.sensor): (r.time, float(r.value)) for r in rows}
 
 
+def counter_history(
+    connection: Connection, sensor_ids: Iterable[str], since: datetime, bucket_s: int = 900
+) -> dict[str, list[tuple[float, float]]]:
+    """{counter sensor id: [(bucket start, epoch seconds; mean free spaces), ...]} of the raw
+    readings since ``since``, per ``bucket_s`` bucket, oldest first: a car park's history as
+    its counter counted it (backfilled and imported readings included). Counts are as stored
+    (not clamped)."""
+    ids = sorted(set(sensor_ids))
+    if not ids:
+        return {}
+    o = observations.c
+    stream = (
+        select(sensors.c.id.label("sensor"), datastreams.c.id.label("stream"))
+        .join(datastreams, datastreams.c.sensor_pk == sensors.c.pk)
+        .where(sensors.c.id.in_(ids), datastreams.c.kind == COUNTER_KIND)
+        .subquery()
+    )
+    seconds = func.cast(epoch_seconds(connection, o.time), Float)
+    bucket = (func.floor(seconds / bucket_s) * bucket_s).label("bucket")
+    query = (
+        select(stream.c.sensor, bucket, func.avg(o.value).label("free"))
+        .join(stream, stream.c.stream == o.datastream_id)
+        .where(o.time >= since)
+        .group_by(stream.c.sensor, bucket)
+        .order_by(stream.c.sensor, bucket)
+    )
+    result: dict[str, list[tuple[float, float]]] = {}
+    for row in connection.execute(query):
+        result.setdefault(str(row.sensor), []).append((float(row.bucket), float(row.free)))
+    return result
+
+
 def add_occupancy(connection: Connection, rows: list[dict[str, Any]]) -> None:
     """Append occupancy rows (place_pk, time, capacity, occupied, free, unknown); a row for a
     place and time already stored is left as it is."""

@@ -227,19 +227,21 @@ def test_delete_publishes_the_removal(engine: Engine) -> None:
         parking.delete("p")
 
 
+def _rate(time: datetime) -> float:
+    """A lot that fills during the day (local time about UTC+1)."""
+    hour = time.hour + time.minute / 60
+    return 0.15 + 0.7 * max(0.0, math.sin(math.pi * (hour - 7) / 12)) if 7 <= hour < 19 else 0.15
+
+
 def _daily_history(engine: Engine, place_id: str, days: int, end: datetime) -> None:
-    """15-minute history rows of a lot that fills during the day (capacity 200)."""
+    """15-minute occupancy history rows of a place of 200 spaces over ``days`` before ``end``."""
     with engine.connect() as connection:
         place = store.get_place(connection, place_id)
     assert place is not None
     rows = []
     for step in range(days * 96):
         time = end - timedelta(minutes=15 * (days * 96 - step))
-        hour = time.hour + time.minute / 60
-        rate = (
-            0.15 + 0.7 * max(0.0, math.sin(math.pi * (hour - 7) / 12)) if 7 <= hour < 19 else 0.15
-        )
-        occupied = round(200 * rate)
+        occupied = round(200 * _rate(time))
         rows.append(
             {"place_pk": place["pk"], "time": time, "capacity": 200.0,
              "occupied": float(occupied), "free": float(200 - occupied), "unknown": 0.0}
@@ -259,7 +261,13 @@ def test_training_gives_forecasts_from_the_history_and_a_profile(engine: Engine)
                  counter="garage")
     )  # fmt: skip
     clock.now = datetime(2026, 3, 24, 8, 0, tzinfo=UTC)  # 09:00 in Amsterdam: filling up
-    _daily_history(engine, "g", 14, clock.now)
+    # Two weeks of counts backfilled at once: a car park learns from its counter's readings.
+    counts = [
+        {"sensor": "garage", "time": (clock.now - timedelta(minutes=10 * k)).isoformat(),
+         "value": round(200 * (1 - _rate(clock.now - timedelta(minutes=10 * k))))}
+        for k in range(14 * 144, 1, -1)
+    ]  # fmt: skip
+    assert writer.write(counts, now=clock.now).accepted == len(counts)
     assert parking.train() == 1
     assert parking.trained_at == clock.now
     _write(writer, clock.now - timedelta(minutes=1), {"garage": 150})
@@ -267,7 +275,8 @@ def test_training_gives_forecasts_from_the_history_and_a_profile(engine: Engine)
     assert [f.horizon_min for f in forecasts] == [15, 30, 60]
     assert {f.method for f in forecasts} <= {"model", "profile_delta"}
     assert all(f.low <= f.free <= f.high for f in forecasts)
-    assert forecasts[-1].free < 150  # the morning fills the car park
+    assert abs(forecasts[0].free - 150) < 25  # from the newest count, not the usual 100
+    assert forecasts[-1].free < forecasts[0].free  # the morning fills the car park
     profile = parking.profile("g")
     assert profile["samples"] > 1000
     assert profile["peaks"]
