@@ -7,7 +7,7 @@ baseline in the same run, the refresh of the profile_delta rule (last value + pr
 the profiles already built). Goals: refresh under 1 s, training under 60 s, peak memory under
 1 GiB (the peak resident size of this process, generating the data included).
 
-    python bench/parking.py [--lots 1000] [--days 28] [--repeats 5]
+    python bench/parking.py [--lots 1000] [--days 28] [--repeats 5] [--variant realistic]
 """
 
 from __future__ import annotations
@@ -29,7 +29,12 @@ from arserver.insight.parking import baselines
 from arserver.insight.parking.forecast import HORIZONS_MIN, Forecaster
 from arserver.insight.parking.profile import weekly_profile
 from arserver.insight.parking.series import Series, resample
-from arserver.insight.parking.synthetic import DEFAULT_START, generate_series
+from arserver.insight.parking.synthetic import (
+    DEFAULT_START,
+    DEFAULT_VARIANT,
+    VARIANTS,
+    generate_series,
+)
 
 
 def peak_mib() -> float:
@@ -52,10 +57,13 @@ def main() -> None:
     parser.add_argument("--lots", type=int, default=1000)
     parser.add_argument("--days", type=int, default=28)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--variant", choices=VARIANTS, default=DEFAULT_VARIANT)
     args = parser.parse_args()
 
     start = time.perf_counter()
-    lots = quarter_hourly(generate_series(args.lots, args.days + 1, seed=7), args.days + 1)
+    lots = quarter_hourly(
+        generate_series(args.lots, args.days + 1, seed=7, variant=args.variant), args.days + 1
+    )
     generated = time.perf_counter() - start
     points = sum(len(s) for s in lots.values())
     until = DEFAULT_START + args.days * 86400.0
@@ -86,8 +94,9 @@ def main() -> None:
     print(f"parking forecaster, {machine()}")
     print(
         f"{args.lots} lots x {args.days} days of 15-minute history ({points:,} points, "
-        f"generated in {generated:.1f} s); {forecaster.trained_rows:,} training rows per "
-        f"horizon; median of {args.repeats} refreshes"
+        f"generated in {generated:.1f} s, {args.variant}); "
+        f"{forecaster.trained_rows:,} training rows per horizon; median of {args.repeats} "
+        "refreshes"
     )
     print()
     print(f"{'stage':<46}{'seconds':>10}{'goal':>10}{'vs rule':>10}")

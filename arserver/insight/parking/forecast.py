@@ -6,11 +6,20 @@ It predicts the change from the last value to the target time from:
 
 - the weekly profile's change from the time of the last value to the target time, and the last
   value's deviation from the profile (which real car parks see fade over hours);
-- the recent changes of the counter (over 15, 30 and 60 minutes);
-- last week's deviation from the profile at the target time, and its change since the origin;
+- the recent changes of the counter (over 15, 30 and 60 minutes) and the deviation's trend
+  over the last hour;
+- how the day has run so far: the mean deviation from the profile 2, 3, 4 and 6 hours before
+  the origin, and the day's level as a ratio to the profile (busy days scale the whole curve),
+  each also multiplied with the profile's change;
+- last week's and yesterday's deviation from the profile at the target time, and their change
+  since the origin;
+- the distance to full and to empty (a full lot cannot fill further: the profile's change and
+  the deviation count for less there);
 - how old the last value is, and how long the counter has shown the same value (a counter
   stuck for hours, or a lot silent at night, says less than a fresh one);
-- time of day at the target (two harmonics) and interactions of the deviation with them.
+- time of day at the origin and the target (two harmonics), alone and multiplied with the
+  profile's change and the deviation (so the model learns how much each counts at night, in
+  the rush hours and while a lot is closed).
 
 It is fitted by iteratively reweighted least squares with the Huber loss and a small ridge
 penalty (numpy only). The profiles the training rows see are built without the week they come
@@ -54,7 +63,6 @@ HOLDOUT = 0.2
 #: Local-time bands of the interval quantiles, hours.
 BAND_HOURS = 4
 _LAGS = (900.0, 1800.0, 3600.0)
-_N_FEATURES = 19
 _METHODS = ("model", "profile_delta", "last_value")
 
 
@@ -99,6 +107,17 @@ def _profile_rates(stack: FloatArray, index: IntArray, times: FloatArray) -> Flo
     return rates
 
 
+#: Earlier times (seconds before the origin) whose deviation from the profile tells how the
+#: day has run so far.
+_PAST = (7200.0, 10800.0, 14400.0, 21600.0)
+#: The oldest value that still counts as the value at one of the :data:`_PAST` times.
+_PAST_AGE = 1800.0
+_DAY = 86400.0
+#: Rows per block when the normal equations are summed up.
+_CHUNK = 65536
+_N_FEATURES = 38
+
+
 @dataclass
 class _Panel:
     """Observations of many (lot, origin) rows, flat; occupancy rates, seconds."""
@@ -112,16 +131,23 @@ class _Panel:
     lags: list[FloatArray] = field(default_factory=list)  # (3, n)
     week_origin: list[FloatArray] = field(default_factory=list)
     week_target: list[FloatArray] = field(default_factory=list)  # (H, n)
+    day_origin: list[FloatArray] = field(default_factory=list)
+    day_target: list[FloatArray] = field(default_factory=list)  # (H, n)
+    past: list[FloatArray] = field(default_factory=list)  # (len(_PAST), n)
 
     def add(
         self, lot: int, series: Series, origins: FloatArray, horizons_s: tuple[float, ...]
     ) -> None:
         n = origins.size
+        n_h = len(horizons_s)
         queries = np.concatenate(
             [origins]
             + [origins - lag for lag in _LAGS]
             + [origins - WEEK]
             + [origins + h - WEEK for h in horizons_s]
+            + [origins - _DAY]
+            + [origins + h - _DAY for h in horizons_s]
+            + [origins - back for back in _PAST]
         )
         idx = asof_index(series.times, queries)
         found = idx >= 0
@@ -138,9 +164,14 @@ class _Panel:
         lag_occ = occ[n : 4 * n].reshape(3, n)
         lag_age = age[n : 4 * n].reshape(3, n)
         lag_ok = lag_age <= np.asarray(_LAGS)[:, None] + MAX_AGE
-        week = occ[4 * n :].reshape(1 + len(horizons_s), n)
-        week_age = age[4 * n :].reshape(1 + len(horizons_s), n)
-        week = np.where(week_age <= MAX_AGE, week, np.nan)
+        a, b = 4 * n, (5 + n_h) * n
+        week = occ[a:b].reshape(1 + n_h, n)
+        week = np.where(age[a:b].reshape(1 + n_h, n) <= MAX_AGE, week, np.nan)
+        a, b = b, b + (1 + n_h) * n
+        day = occ[a:b].reshape(1 + n_h, n)
+        day = np.where(age[a:b].reshape(1 + n_h, n) <= MAX_AGE, day, np.nan)
+        past = occ[b:].reshape(len(_PAST), n)
+        past = np.where(age[b:].reshape(len(_PAST), n) <= _PAST_AGE, past, np.nan)
         self.lot.append(np.full(n, lot, dtype=np.int64))
         self.origin.append(origins)
         self.capacity.append(np.full(n, series.capacity))
@@ -150,14 +181,19 @@ class _Panel:
         self.lags.append(np.where(lag_ok, last[None, :] - lag_occ, np.nan))
         self.week_origin.append(week[0])
         self.week_target.append(week[1:])
+        self.day_origin.append(day[0])
+        self.day_target.append(day[1:])
+        self.past.append(past)
 
     def arrays(self) -> dict[str, npt.NDArray[np.float64] | IntArray]:
         if not self.lot:
             e = np.empty(0)
+            n_h = len(HORIZONS_MIN)
             return {
                 "lot": np.empty(0, dtype=np.int64), "origin": e, "capacity": e, "last": e,
                 "age": e, "unchanged": e, "lags": np.empty((3, 0)), "week_origin": e,
-                "week_target": np.empty((len(HORIZONS_MIN), 0)),
+                "week_target": np.empty((n_h, 0)), "day_origin": e,
+                "day_target": np.empty((n_h, 0)), "past": np.empty((len(_PAST), 0)),
             }  # fmt: skip
         return {
             "lot": np.concatenate(self.lot),
@@ -169,6 +205,9 @@ class _Panel:
             "lags": np.concatenate(self.lags, axis=1),
             "week_origin": np.concatenate(self.week_origin),
             "week_target": np.concatenate(self.week_target, axis=1),
+            "day_origin": np.concatenate(self.day_origin),
+            "day_target": np.concatenate(self.day_target, axis=1),
+            "past": np.concatenate(self.past, axis=1),
         }
 
 
@@ -186,9 +225,16 @@ def _design(
     age = np.nan_to_num(np.asarray(obs["age"], dtype=np.float64))
     t_last = origin - age
     target = origin + horizon_s
-    times = np.concatenate([t_last, target, target - WEEK, origin - WEEK])
-    rates = _profile_rates(stack, np.tile(profile_index, 4), times).reshape(4, -1)
-    p_last, p_target, p_week_target, p_week_origin = rates
+    times = [
+        t_last, target, target - WEEK, origin - WEEK, origin - _DAY, target - _DAY,
+        t_last - 3600.0, *(origin - back for back in _PAST),
+    ]  # fmt: skip
+    # One group of times at a time: the calendar lookups of all of them at once would hold
+    # several times the design matrix in temporaries.
+    rates = np.empty((len(times), origin.size))
+    for k, t in enumerate(times):
+        rates[k] = _profile_rates(stack, profile_index, t)
+    p_last, p_target, p_week_target, p_week_origin, p_day_origin, p_day_target, p_hour = rates[:7]
     dp = p_target - p_last
     dev = last - p_last
     lags = np.nan_to_num(np.asarray(obs["lags"], dtype=np.float64))
@@ -196,9 +242,34 @@ def _design(
     week_o = np.asarray(obs["week_origin"], dtype=np.float64) - p_week_origin
     week_change = np.nan_to_num(week_t - week_o)
     week_t = np.nan_to_num(week_t)
+    day_t = np.asarray(obs["day_target"], dtype=np.float64)[h_index] - p_day_target
+    day_o = np.asarray(obs["day_origin"], dtype=np.float64) - p_day_origin
+    day_change = np.nan_to_num(day_t - day_o)
+    day_t = np.nan_to_num(day_t)
+    # How the day has run so far: the mean deviation from the profile over the last hours,
+    # and the deviation's trend over the last hour.
+    past_dev = np.asarray(obs["past"], dtype=np.float64) - rates[7:]
+    seen = np.isfinite(past_dev)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dev_mean = np.where(
+            seen.any(axis=0), np.nansum(past_dev, axis=0) / np.maximum(seen.sum(axis=0), 1), 0.0
+        )
+    # The day's level as a ratio to the profile (demand scales the whole day's curve): from
+    # the last value and the past hours, above a floor so a closed lot says nothing.
+    past_occ = np.asarray(obs["past"], dtype=np.float64)
+    occ_sum = np.nansum(np.where(seen, past_occ, 0.0), axis=0) + np.nan_to_num(last)
+    prof_sum = np.nansum(np.where(seen, rates[7:], 0.0), axis=0) + np.nan_to_num(p_last)
+    level = np.clip(occ_sum / np.maximum(prof_sum, 0.1 * (1 + seen.sum(axis=0))) - 1.0, -1, 1)
+    ratio = np.clip(dp / np.maximum(p_last, 0.05), -3.0, 3.0)
+    hour_lag = np.asarray(obs["lags"], dtype=np.float64)[2]
+    dev_trend = np.nan_to_num(hour_lag - (p_last - p_hour))
     stale = np.clip(age / 10800.0, 0.0, 1.0)
     unchanged = np.nan_to_num(np.asarray(obs["unchanged"], dtype=np.float64))
     stuck = np.clip((unchanged - 3600.0) / 10800.0, 0.0, 1.0)
+    # Distance to full and to empty: a full lot cannot fill further, an empty one cannot empty.
+    near_full = np.clip((last - 0.9) / 0.1, 0.0, 1.0)
+    near_empty = np.clip((0.1 - last) / 0.1, 0.0, 1.0)
+    rising = np.maximum(dp + dev, 0.0)
     hour = np.mod(target + calendar.utc_offset(target), 86400.0) / 86400.0 * 2 * math.pi
     hour_o = np.mod(origin + calendar.utc_offset(origin), 86400.0) / 86400.0 * 2 * math.pi
     x = np.empty((origin.size, _N_FEATURES))
@@ -219,7 +290,28 @@ def _design(
     x[:, 16] = np.sin(2 * hour)
     x[:, 17] = np.cos(2 * hour)
     x[:, 18] = dp * dev
-    x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+    x[:, 19] = day_t
+    x[:, 20] = day_change
+    x[:, 21] = dev_mean
+    x[:, 22] = dev_trend
+    x[:, 23] = dp * dev_mean
+    x[:, 24] = dp * near_full
+    x[:, 25] = dp * near_empty
+    x[:, 26] = near_full * rising
+    x[:, 27] = dev * near_full
+    x[:, 28] = dev_mean * stale
+    x[:, 29] = dp * level
+    x[:, 30] = dev * ratio
+    x[:, 31] = level
+    # The profile's change and the deviation count for more or less by time of day (a lot
+    # closed or asleep at night, a rush hour that runs early or late).
+    x[:, 32] = dp * np.sin(hour_o)
+    x[:, 33] = dp * np.cos(hour_o)
+    x[:, 34] = dp * np.sin(2 * hour_o)
+    x[:, 35] = dp * np.cos(2 * hour_o)
+    x[:, 36] = dev * np.sin(2 * hour_o)
+    x[:, 37] = dev * np.cos(2 * hour_o)
+    np.nan_to_num(x, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
     return x, np.nan_to_num(dp), np.nan_to_num(dev)
 
 
@@ -240,23 +332,31 @@ def huber_ridge(
     ok &= np.isfinite(w0) & (w0 > 0)
     if ok.sum() < x.shape[1] + 1:
         return np.zeros(x.shape[1])
-    x, y, w0 = x[ok], y[ok], w0[ok]
-    mean = np.average(x, axis=0, weights=w0)
-    scale = np.sqrt(np.average((x - mean) ** 2, axis=0, weights=w0))
-    mean[0], scale[0] = 0.0, 1.0
+    # One standardised copy of the rows, worked on in place (memory: one copy of ``x``).
+    z, y, w0 = x[ok], y[ok], w0[ok]
+    mean = np.average(z, axis=0, weights=w0)
+    mean[0] = 0.0
+    z -= mean
+    scale = np.sqrt(np.average(z * z, axis=0, weights=w0))
+    scale[0] = 1.0
     scale = np.where(scale > 1e-12, scale, 1.0)
-    z = (x - mean) / scale
-    penalty = np.full(x.shape[1], ridge * float(w0.sum()))
+    z /= scale
+    penalty = np.full(z.shape[1], ridge * float(w0.sum()))
     penalty[0] = 0.0
     w = w0.copy()
-    beta = np.zeros(x.shape[1])
+    beta = np.zeros(z.shape[1])
     for _ in range(iterations):
-        zw = z * w[:, None]
-        gram = zw.T @ z + np.diag(penalty)
+        gram = np.diag(penalty)
+        rhs = np.zeros(z.shape[1])
+        for a in range(0, y.size, _CHUNK):
+            zc, wc = z[a : a + _CHUNK], w[a : a + _CHUNK]
+            zw = zc * wc[:, None]
+            gram += zw.T @ zc
+            rhs += zw.T @ y[a : a + _CHUNK]
         try:
-            beta = np.linalg.solve(gram, zw.T @ y)
+            beta = np.linalg.solve(gram, rhs)
         except np.linalg.LinAlgError:
-            beta = np.linalg.lstsq(gram, zw.T @ y, rcond=None)[0]
+            beta = np.linalg.lstsq(gram, rhs, rcond=None)[0]
         r = y - z @ beta
         s = 1.4826 * float(np.median(np.abs(r)))
         if not s > 1e-9:

@@ -136,14 +136,17 @@ def test_backtest_forecasts_never_see_data_after_their_origin() -> None:
     assert np.array_equal(refit.profiles, forecaster.profiles)
 
 
-def test_acceptance_model_beats_every_baseline_on_generated_data() -> None:
-    lots = generate_series(18, 42, seed=11)
+@pytest.mark.parametrize("variant", ["realistic", "regular"])
+def test_acceptance_model_beats_every_baseline_on_generated_data(variant: str) -> None:
+    lots = generate_series(18, 42, seed=11, variant=variant)
     result = run_backtest(lots)
     assert result.lots_tested == 18
     for h in HORIZONS_MIN:
         model = result.scores[h]["model"].mae
         for method in METHODS[1:]:
             assert model < result.scores[h][method].mae, (h, method)
+        # Not just ahead of the profile-corrected last value, but clearly so.
+        assert model <= 0.96 * result.scores[h]["profile_delta"].mae, h
         assert 0.7 <= result.coverage[h] <= 0.9
     gain = 1.0 - result.scores[60]["model"].mae / result.scores[60]["last_value"].mae
     assert gain >= 0.25
