@@ -62,6 +62,8 @@ TRAINING_WINDOW = timedelta(days=28)
 #: How often the server recomputes every place, and retrains the forecaster.
 REFRESH_INTERVAL = timedelta(minutes=1)
 TRAIN_INTERVAL = timedelta(hours=6)
+#: A listing reuses a place's state computed this recently (two refresh intervals).
+REUSE_STATE_FOR = 2 * REFRESH_INTERVAL
 #: The most vertices an area may have (a car park's outline, not a city's boundary).
 MAX_VERTICES = 5_000
 #: The most places one GeoJSON import may create.
@@ -151,6 +153,8 @@ class ParkingService:
         self._trained_at: datetime | None = None
         self._last_row: dict[int, tuple[datetime, tuple[int, int, int, int]]] = {}
         self._published: dict[str, tuple[Any, ...]] = {}
+        #: Each place's newest computed state and when it was computed, see :meth:`places`.
+        self._latest: dict[str, tuple[datetime, PlaceState]] = {}
         #: Each place's recent history (expected free spaces), see :meth:`_current_series`.
         self._history: dict[str, Series] = {}
 
@@ -203,6 +207,7 @@ class ParkingService:
         self._published.pop(place_id, None)
         with self._lock:
             self._history.pop(place_id, None)
+            self._latest.pop(place_id, None)
         if self.bus is not None:
             self.bus.publish(
                 [
@@ -227,9 +232,29 @@ class ParkingService:
         bbox: tuple[float, float, float, float] | None = None,
         limit: int = 1000,
     ) -> list[PlaceState]:
+        """Places with their occupancy and forecasts, ordered by id. A place computed within
+        :data:`REUSE_STATE_FOR` (by a reading, the timer or an earlier listing) and unchanged
+        since is not computed again, so listing thousands of places stays cheap; in one
+        process its state is then as new as the last reading, across processes at most a
+        refresh interval behind."""
+        now = self._now()
         with snapshot(self.engine) as connection:
             rows = store.list_places(connection, kind=kind, bbox=bbox, limit=limit)
-            return self._states(connection, rows, self._now())
+            with self._lock:
+                held = {row["id"]: self._latest.get(row["id"]) for row in rows}
+            reusable = {
+                place_id: state
+                for place_id, (at, state) in ((k, v) for k, v in held.items() if v is not None)
+                if now - at <= REUSE_STATE_FOR
+            }
+            stale = [
+                row for row in rows if row["id"] not in reusable or reusable[row["id"]].place != row
+            ]
+            computed = {state.place["id"]: state for state in self._states(connection, stale, now)}
+        with self._lock:
+            for state in computed.values():
+                self._latest[state.place["id"]] = (now, state)
+        return [computed.get(row["id"]) or reusable[row["id"]] for row in rows]
 
     def import_geojson(
         self, document: Any, *, crs: str | None, capacity_property: str | None = None
@@ -370,7 +395,11 @@ class ParkingService:
                 store.add_occupancy(connection, history)
         with snapshot(self.engine) as connection:
             forecasts = self._forecasts(connection, states, now)
-        return [replace(s, forecasts=forecasts.get(s.place["id"], [])) for s in states]
+        states = [replace(s, forecasts=forecasts.get(s.place["id"], [])) for s in states]
+        with self._lock:
+            for state in states:
+                self._latest[state.place["id"]] = (now, state)
+        return states
 
     def _emit(self, states: list[PlaceState], *, force: bool) -> list[Change]:
         changes = []

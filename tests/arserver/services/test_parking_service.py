@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, event, func, select
 
 from arserver.domain import Change
 from arserver.errors import ConflictError, InputError, NotFoundError
 from arserver.services.observations import ObservationWriter
-from arserver.services.parking import NewPlace, ParkingService
+from arserver.services.parking import NewPlace, ParkingService, PlaceState
 from arserver.store import parking as store
 from arserver.store.retention import apply_retention
 from arserver.store.schema import parking_occupancy
@@ -330,3 +330,36 @@ def test_hostile_geojson_zones_are_refused_with_the_feature_named(
     with pytest.raises(InputError, match=f"feature 2: .*{message}"):
         parking.import_geojson(document, crs=None)
     assert parking.places() == []
+
+
+def test_a_listing_reuses_fresh_states_and_sees_every_new_reading(engine: Engine) -> None:
+    parking, writer, _bus, clock = _service(engine)
+    bays = _bays(engine, 2)
+    parking.create(NewPlace(kind="zone", name="P", id="p", area=SQUARE))
+    parking.refresh()
+
+    def listed_with_queries() -> tuple[PlaceState, int]:
+        statements: list[str] = []
+
+        def record(*args: Any) -> None:
+            if args[2].lstrip().upper().startswith("SELECT"):
+                statements.append(args[2])
+
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            (listed,) = parking.places()
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+        return listed, len(statements)
+
+    listed, queries = listed_with_queries()
+    assert listed.occupancy.unknown == 2
+    assert queries == 1  # the places themselves; their states were fresh
+    _write(writer, clock.now, {bays[0]: 1})
+    listed, queries = listed_with_queries()
+    assert listed.occupancy.occupied == 1  # the reading's own computation, not an old one
+    assert queries == 1
+    clock.now += timedelta(minutes=3)  # older than two refresh intervals: computed again
+    listed, queries = listed_with_queries()
+    assert queries > 1
+    assert (listed.occupancy.occupied, listed.occupancy.unknown) == (1, 1)
