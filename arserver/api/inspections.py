@@ -23,7 +23,7 @@ from starlette.datastructures import UploadFile
 
 from arserver.api.deps import get_inspections, get_settings, optional_token
 from arserver.api.exports import GeoJSONResponse
-from arserver.api.models import CheckedModel, multipart_body
+from arserver.api.models import CheckedModel, aware_time, multipart_body
 from arserver.config import Settings
 from arserver.errors import InputError, NotFoundError, TooLargeError
 from arserver.security.actors import person_of
@@ -288,21 +288,6 @@ def _choices(values: list[str] | None, allowed: tuple[str, ...], what: str) -> t
     return tuple(dict.fromkeys(chosen))
 
 
-def _moment(text: str | None, what: str) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
-        raise InputError(f"{what} must be an ISO 8601 time with a time zone, got {text[:60]!r}")
-    try:
-        return moment.astimezone(UTC)
-    except (OverflowError, ValueError):
-        raise InputError(f"{what} is out of range") from None
-
-
 def _filters(
     settings: Annotated[Settings, Depends(get_settings)],
     bbox: Annotated[str | None, Query(description="west,south,east,north (WGS 84 degrees)")] = None,
@@ -323,7 +308,7 @@ def _filters(
 ) -> Filters:
     if asset is not None and not storable_text(asset):
         raise InputError("asset must be an asset id")
-    start, end = _moment(created_from, "from"), _moment(created_to, "to")
+    start, end = aware_time(created_from, "from"), aware_time(created_to, "to")
     return Filters(
         bbox=parse_bbox(bbox) if bbox is not None else None,
         statuses=_choices(statuses, STATUSES, "status"),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, model_validator
 
+from arserver.errors import InputError
 from arserver.services.checks import storable_text
 
 
@@ -107,3 +109,20 @@ def multipart_body(**properties: dict[str, Any]) -> dict[str, Any]:
     return {
         "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
     }
+
+
+def aware_time(text: str | None, what: str) -> datetime | None:
+    """A query's ISO 8601 time with a time zone, in UTC (None: not given); :class:`InputError`
+    naming ``what`` for a time without zone, one that does not parse, or one out of range."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise InputError(f"{what} must be an ISO 8601 time with a time zone, got {text[:60]!r}")
+    try:
+        return moment.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise InputError(f"{what} is out of range") from None

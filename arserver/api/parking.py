@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, StrictInt, field_validator
 
 from arserver.api.deps import get_parking, optional_token
-from arserver.api.models import CheckedModel
+from arserver.api.models import CheckedModel, aware_time
 from arserver.errors import InputError, NotFoundError
 from arserver.security.policy import Action, authorize
 from arserver.security.tokens import TokenRecord
@@ -336,21 +336,6 @@ def _bbox(text: str | None) -> tuple[float, float, float, float] | None:
     return (west, south, east, north)
 
 
-def _moment(text: str | None, what: str) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
-        raise InputError(f"{what} must be an ISO 8601 time with a time zone, got {text[:60]!r}")
-    try:
-        return moment.astimezone(UTC)
-    except (OverflowError, ValueError):
-        raise InputError(f"{what} is out of range") from None
-
-
 def _span(
     start: datetime | None, end: datetime | None, bucket_s: int
 ) -> tuple[datetime, datetime | None]:
@@ -539,7 +524,7 @@ def parking_router() -> APIRouter:
     ) -> HistoryOut:
         checked = _place_id(place_id)
         bucket_s = WINDOWS[window]
-        begin, until = _span(_moment(start, "start"), _moment(end, "end"), bucket_s)
+        begin, until = _span(aware_time(start, "start"), aware_time(end, "end"), bucket_s)
         rows = service.history(checked, bucket_s=bucket_s, start=begin, end=until)
         return HistoryOut(
             place=checked,
