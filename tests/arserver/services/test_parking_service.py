@@ -147,16 +147,21 @@ def test_history_rows_on_change_and_at_least_every_15_minutes(engine: Engine) ->
     assert parking.history("p", bucket_s=3600, start=None, end=None) == buckets
 
 
-def test_a_car_park_counter_is_clamped_flagged_and_goes_silent(engine: Engine) -> None:
-    parking, writer, _bus, clock = _service(engine)
+def _garage(engine: Engine, parking: ParkingService, capacity: int) -> None:
+    """Car park ``g`` counted by the sensor ``garage``."""
     create_sensor(
         engine, {"id": "garage", "name": "garage", "lon": 5.11, "lat": 52.09},
         [("free_spaces", "{spaces}")],
     )  # fmt: skip
     parking.create(
-        NewPlace(kind="car_park", name="Garage", id="g", capacity=100, location=[5.11, 52.09],
-                 counter="garage")
+        NewPlace(kind="car_park", name="Garage", id="g", capacity=capacity,
+                 location=[5.11, 52.09], counter="garage")
     )  # fmt: skip
+
+
+def test_a_car_park_counter_is_clamped_flagged_and_goes_silent(engine: Engine) -> None:
+    parking, writer, _bus, clock = _service(engine)
+    _garage(engine, parking, capacity=100)
     _write(writer, T0, {"garage": 130})
     state = parking.get("g")
     assert (state.occupancy.free, state.occupancy.occupied) == (100, 0)
@@ -252,14 +257,7 @@ def _daily_history(engine: Engine, place_id: str, days: int, end: datetime) -> N
 
 def test_training_gives_forecasts_from_the_history_and_a_profile(engine: Engine) -> None:
     parking, writer, _bus, clock = _service(engine)
-    create_sensor(
-        engine, {"id": "garage", "name": "garage", "lon": 5.11, "lat": 52.09},
-        [("free_spaces", "{spaces}")],
-    )  # fmt: skip
-    parking.create(
-        NewPlace(kind="car_park", name="Garage", id="g", capacity=200, location=[5.11, 52.09],
-                 counter="garage")
-    )  # fmt: skip
+    _garage(engine, parking, capacity=200)
     clock.now = datetime(2026, 3, 24, 8, 0, tzinfo=UTC)  # 09:00 in Amsterdam: filling up
     # Two weeks of counts backfilled at once: a car park learns from its counter's readings.
     counts = [
