@@ -22,11 +22,17 @@ It predicts the change from the last value to the target time from:
   the rush hours and while a lot is closed).
 
 It is fitted by iteratively reweighted least squares with the Huber loss and a small ridge
-penalty (numpy only). The profiles the training rows see are built without the week they come
-from (so the deviation from the profile is as noisy in training as it is live). The 80%
-interval is the 10th..90th percentile of the model's errors on the last fifth of the training
-period (fitted on the rest), per horizon and 4-hour time-of-day band, scaled per lot by how its
-errors compare with the pool's.
+penalty. On top of it, per horizon, a gradient-boosted tree ensemble (scikit-learn's
+``HistGradientBoostingRegressor``, absolute-error loss) learns what the linear model gets wrong
+(its residual) from the same features and the linear prediction: at most :data:`BOOST_ROWS`
+rows of the first four fifths of the training period (drawn in proportion to the rows'
+weights), stopped early on the last fifth. The
+profiles the training rows see are built without the week they come from (so the deviation
+from the profile is as noisy in training as it is live). The 80% interval is the 10th..90th
+percentile of the model's errors on the last fifth of the training period (the linear model
+fitted on the rest, the booster as used), per horizon and 4-hour time-of-day band, scaled per
+lot by how its errors compare with the pool's. With too few rows for the booster the model is
+the linear one alone.
 
 Where a lot cannot use the model the forecaster falls back, and says so in ``method``:
 ``"profile_delta"`` (the last value plus the profile's change to the target time) when the lot's
@@ -40,6 +46,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -49,6 +56,9 @@ from arserver.insight.parking.baselines import MAX_AGE, WEEK
 from arserver.insight.parking.calendar import SLOT_SECONDS
 from arserver.insight.parking.profile import DayMatrix, Profile, profile_of_matrix
 from arserver.insight.parking.series import Series, asof_index
+
+if TYPE_CHECKING:
+    from sklearn.ensemble import HistGradientBoostingRegressor
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -64,6 +74,43 @@ HOLDOUT = 0.2
 BAND_HOURS = 4
 _LAGS = (900.0, 1800.0, 3600.0)
 _METHODS = ("model", "profile_delta", "last_value")
+#: Rows per horizon the residual booster learns from, and stops early on, at most (drawn at
+#: random with a probability proportional to the row's weight, so spread over lots and time).
+BOOST_ROWS = 60_000
+BOOST_VALIDATION_ROWS = 30_000
+#: Fewer learning or validation rows than these and the model is the linear one alone.
+_MIN_BOOST_ROWS = 2_000
+_MIN_BOOST_VALIDATION = 500
+
+
+def _booster() -> HistGradientBoostingRegressor:
+    """A fresh residual booster: absolute-error loss (the forecasts are scored by MAE),
+    stopped early on the validation rows given to ``fit``."""
+    # Imported here: the library is large and only fitting and model forecasts need it.
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    return HistGradientBoostingRegressor(
+        loss="absolute_error",
+        learning_rate=0.3,
+        max_iter=150,
+        max_leaf_nodes=31,
+        min_samples_leaf=100,
+        l2_regularization=1.0,
+        max_bins=63,
+        early_stopping=True,
+        validation_fraction=None,
+        n_iter_no_change=10,
+        random_state=0,
+    )
+
+
+def _boost_features(x: FloatArray, linear: FloatArray) -> npt.NDArray[np.float32]:
+    """The booster's input: the design matrix without its intercept column, and the linear
+    model's prediction, in float32 (half the memory; the booster bins its input anyway)."""
+    out = np.empty(x.shape, dtype=np.float32)
+    out[:, :-1] = x[:, 1:]
+    out[:, -1] = linear
+    return out
 
 
 @dataclass(frozen=True)
@@ -322,22 +369,29 @@ def huber_ridge(
     *,
     ridge: float = 1e-3,
     iterations: int = 6,
+    overwrite: bool = False,
 ) -> FloatArray:
     """Coefficients of a linear model (column 0 of ``x`` is the intercept, not penalised)
     fitted with the Huber loss (tuning 1.345 x a robust residual scale) and a ridge penalty
     ``ridge`` x total weight on the standardised other columns. Rows with a non-finite target
-    or weight are ignored; returns zeros when no row is left."""
+    or weight are ignored; returns zeros when no row is left. With ``overwrite`` the caller
+    gives up ``x``: when every row is usable it is standardised in place (no copy)."""
     ok = np.isfinite(y) & np.isfinite(x).all(axis=1)
     w0 = np.ones(y.size) if weights is None else np.asarray(weights, dtype=np.float64)
     ok &= np.isfinite(w0) & (w0 > 0)
     if ok.sum() < x.shape[1] + 1:
         return np.zeros(x.shape[1])
-    # One standardised copy of the rows, worked on in place (memory: one copy of ``x``).
-    z, y, w0 = x[ok], y[ok], w0[ok]
-    mean = np.average(z, axis=0, weights=w0)
+    # One standardised copy of the rows (or ``x`` itself), worked on in place; the weighted
+    # moments are reductions, no temporaries of the size of ``x``.
+    every = bool(ok.all())
+    z = x if overwrite and every else x[ok]
+    if not every:
+        y, w0 = y[ok], w0[ok]
+    total = float(w0.sum())
+    mean = (w0 @ z) / total
     mean[0] = 0.0
     z -= mean
-    scale = np.sqrt(np.average(z * z, axis=0, weights=w0))
+    scale = np.sqrt(np.einsum("i,ij,ij->j", w0, z, z) / total)
     scale[0] = 1.0
     scale = np.where(scale > 1e-12, scale, 1.0)
     z /= scale
@@ -420,11 +474,13 @@ def _quantiles(residual: FloatArray, band: IntArray, fallback: tuple[float, floa
 
 @dataclass(frozen=True, eq=False)
 class Forecaster:
-    """A fitted forecaster: per lot its profile, per horizon the pooled coefficients and the
-    interval quantiles. Immutable once fitted; safe to share between threads.
+    """A fitted forecaster: per lot its profile, per horizon the pooled coefficients, the
+    residual booster and the interval quantiles. Immutable once fitted; safe to share between
+    threads.
 
     ``lots`` maps a lot id to its row in ``profiles`` (shape (L, 8, 96)) for the lots that
-    can use the model; ``scale`` holds each such lot's interval scale."""
+    can use the model; ``scale`` holds each such lot's interval scale; ``boosters`` the
+    residual booster per horizon (absent where there were too few rows for one)."""
 
     lots: dict[str, int]
     profiles: FloatArray
@@ -432,6 +488,7 @@ class Forecaster:
     coefficients: dict[int, FloatArray]
     quantiles: dict[tuple[str, int], FloatArray]
     trained_rows: int = 0
+    boosters: dict[int, HistGradientBoostingRegressor] = field(default_factory=dict)
 
     @classmethod
     def fit(
@@ -505,6 +562,7 @@ class Forecaster:
         t_lo, t_hi = float(origin.min()), float(origin.max())
         holdout = origin >= t_lo + (1.0 - HOLDOUT) * (t_hi - t_lo)
         coefficients: dict[int, FloatArray] = {}
+        boosters: dict[int, HistGradientBoostingRegressor] = {}
         quantiles: dict[tuple[str, int], FloatArray] = {}
         abs_err = np.zeros(len(lots))
         abs_ref = np.zeros(len(lots))
@@ -538,19 +596,25 @@ class Forecaster:
             # A lot far noisier than the others (a flapping or broken counter) is down-weighted
             # by how much larger its errors are under a first pooled fit.
             thin = usable & (np.arange(y.size) % 3 == 0)
-            first = huber_ridge(x[thin], y[thin], weight[thin])
+            first = huber_ridge(x[thin], y[thin], weight[thin], overwrite=True)
             w = weight * _lot_weights(
                 lot_of_row, np.abs(y - x @ first), usable & (weight > 0), len(lots), margin=2.0
             )
             train = usable & ~holdout
-            if train.sum() > 10 * _N_FEATURES and (usable & holdout).sum() > 50:
-                beta_hold = huber_ridge(x[train], y[train], w[train])
-                pred = np.clip(last + x @ beta_hold, 0.0, 1.0)
-            else:
-                pred = np.clip(last + x @ np.zeros(_N_FEATURES), 0.0, 1.0)
-            beta = huber_ridge(x[usable], y[usable], w[usable])
-            coefficients[h] = beta
             test = usable & holdout
+            if train.sum() > 10 * _N_FEATURES and test.sum() > 50:
+                beta_hold = huber_ridge(x[train], y[train], w[train], overwrite=True)
+                pred = last + x @ beta_hold
+                booster = _fit_booster(x, y, w, train, test, beta_hold, rng)
+                if booster is not None:
+                    boosters[h] = booster
+                    rows = np.flatnonzero(test)
+                    pred[rows] += booster.predict(_boost_features(x[rows], pred[rows] - last[rows]))
+                pred = np.clip(pred, 0.0, 1.0)
+            else:
+                pred = np.clip(last, 0.0, 1.0)
+            beta = huber_ridge(x[usable], y[usable], w[usable], overwrite=True)
+            coefficients[h] = beta
             band = _band(origin + hs)
             residual = np.where(test, actual - pred, np.nan)
             quantiles[("model", h)] = _quantiles(residual, band, _DEFAULT_Q[h])
@@ -573,13 +637,15 @@ class Forecaster:
             )
             abs_ref += np.bincount(lot_of_row[good], weights=ref[good], minlength=len(lots))
             n_ref += np.bincount(lot_of_row[good], minlength=len(lots))
+            # The next horizon builds its own design matrix: this one goes first.
+            del x, dp, _dev
         # Shrunk towards 1 by 30 pseudo-errors at the lot's own reference level.
         prior = 30.0 * np.where(n_ref > 0, abs_ref / np.maximum(n_ref, 1), 0.0)
         with np.errstate(invalid="ignore", divide="ignore"):
             scale = (abs_err + prior) / (abs_ref + prior)
         scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
         report(1.0)
-        return cls(lots, profiles, scale, coefficients, quantiles, int(origin.size))
+        return cls(lots, profiles, scale, coefficients, quantiles, int(origin.size), boosters)
 
     # -- forecasting -----------------------------------------------------------------------
 
@@ -657,11 +723,15 @@ class Forecaster:
             hs = horizons_s[hi]
             x, dp, _dev = _design(obs, stack, pidx, hi, hs)
             beta = self.coefficients.get(h, np.zeros(_N_FEATURES))
+            linear = x @ beta
             occ = np.where(
                 method_of_row == 0,
-                last + x @ beta,
+                last + linear,
                 np.where(method_of_row == 1, last + dp, last),
             )
+            booster = self.boosters.get(h)
+            if booster is not None and is_model.any():
+                occ[is_model] += booster.predict(_boost_features(x[is_model], linear[is_model]))
             occ = np.clip(occ, 0.0, 1.0)
             band = _band(origin + hs)
             q = np.empty((last.size, 2))
@@ -691,6 +761,50 @@ class Forecaster:
             )
             start += size
         return out
+
+
+def _fit_booster(
+    x: FloatArray,
+    y: FloatArray,
+    weight: FloatArray,
+    train: npt.NDArray[np.bool_],
+    test: npt.NDArray[np.bool_],
+    beta: FloatArray,
+    rng: np.random.Generator,
+) -> HistGradientBoostingRegressor | None:
+    """The residual booster on top of the linear model ``beta``: learns ``y - x @ beta`` from
+    at most :data:`BOOST_ROWS` of the ``train`` rows and stops early on at most
+    :data:`BOOST_VALIDATION_ROWS` of the ``test`` rows, both drawn at random (with
+    replacement) with a probability proportional to the row's weight, so the booster itself
+    needs no weights (weighted binning would cost more than the boosting). None when there
+    are too few rows of positive weight in either."""
+    learn = _draw(train & (weight > 0), weight, BOOST_ROWS, rng)
+    check = _draw(test & (weight > 0), weight, BOOST_VALIDATION_ROWS, rng)
+    if learn.size < _MIN_BOOST_ROWS or check.size < _MIN_BOOST_VALIDATION:
+        return None
+    lin_learn = x[learn] @ beta
+    lin_check = x[check] @ beta
+    booster = _booster()
+    booster.fit(
+        _boost_features(x[learn], lin_learn),
+        y[learn] - lin_learn,
+        X_val=_boost_features(x[check], lin_check),
+        y_val=y[check] - lin_check,
+    )
+    return booster
+
+
+def _draw(
+    rows: npt.NDArray[np.bool_], weight: FloatArray, most: int, rng: np.random.Generator
+) -> IntArray:
+    """Sorted indices of ``min(most, rows.sum())`` draws, with replacement, among the
+    ``rows``, each with a probability proportional to its ``weight``."""
+    index = np.flatnonzero(rows)
+    if index.size == 0:
+        return index
+    p = weight[index] / float(weight[index].sum())
+    drawn: IntArray = np.sort(rng.choice(index, min(most, index.size), replace=True, p=p))
+    return drawn
 
 
 def _own_profile(series: Series, origin: float) -> Profile | None:

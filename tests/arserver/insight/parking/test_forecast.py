@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -55,6 +57,30 @@ def test_a_forecast_ignores_everything_after_its_origin(
         one = fitted.predict(lot, series.until(o), [o])
         for h in HORIZONS_MIN:
             assert many[h].free[k] == pytest.approx(one[h].free[0])
+
+
+def test_the_residual_booster_takes_part_in_model_forecasts(
+    fitted: Forecaster, lots: dict[str, Series]
+) -> None:
+    assert set(fitted.boosters) == set(HORIZONS_MIN)
+    linear_only = dataclasses.replace(fitted, boosters={})
+    lot, series = next(iter(lots.items()))
+    origins = ORIGIN + 900.0 * np.arange(16)
+    boosted = fitted.predict(lot, series, origins)
+    linear = linear_only.predict(lot, series, origins)
+    for h in HORIZONS_MIN:
+        assert not np.allclose(boosted[h].free, linear[h].free)
+        assert np.all((boosted[h].free >= 0.0) & (boosted[h].free <= series.capacity))
+
+
+def test_too_little_history_for_a_booster_leaves_the_linear_model(
+    lots: dict[str, Series],
+) -> None:
+    one_lot = dict(list(lots.items())[:1])
+    forecaster = Forecaster.fit(one_lot, until=DEFAULT_START + 21 * DAY)
+    assert forecaster.boosters == {}
+    lot, series = next(iter(one_lot.items()))
+    assert [f.method for f in forecaster.forecast(lot, series, ORIGIN)] == ["model"] * 3
 
 
 def test_forecast_many_matches_forecast(fitted: Forecaster, lots: dict[str, Series]) -> None:
