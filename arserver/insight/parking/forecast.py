@@ -1,8 +1,9 @@
 """Short-term forecasts of free spaces per car park or zone: +15, +30 and +60 minutes.
 
-The model (``method == "model"``) is one robust linear model per horizon, pooled over all lots,
-in occupancy-rate space (0..1, so a 50-space lot and a 1,500-space lot share what they teach).
-It predicts the change from the last value to the target time from:
+The model (``method == "model"``) is, per horizon, one robust linear model pooled over all lots
+with a gradient-boosted correction on top (below), in occupancy-rate space (0..1, so a 50-space
+lot and a 1,500-space lot share what they teach). The linear part predicts the change from the
+last value to the target time from:
 
 - the weekly profile's change from the time of the last value to the target time, and the last
   value's deviation from the profile (which real car parks see fade over hours);
