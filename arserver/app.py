@@ -33,6 +33,7 @@ from arserver.api.models import ERROR_RESPONSES
 from arserver.api.parking import parking_router
 from arserver.api.privacy import privacy_router
 from arserver.api.ratelimit import AuthFailureLimit, RateLimits, WriteLimit
+from arserver.api.register import register_router
 from arserver.api.round_report import round_report_router
 from arserver.api.rounds import rounds_router
 from arserver.api.sensors import sensors_router
@@ -334,6 +335,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router())
     app.include_router(assets_router())
     app.include_router(sensors_router())
+    app.include_router(register_router())
     app.include_router(alerts_router())
     app.include_router(inspections_router())
     app.include_router(live_router())

@@ -24,6 +24,7 @@ from arserver.commands.demo import demo
 from arserver.commands.import_ import import_
 from arserver.commands.parking import parking
 from arserver.commands.privacy import privacy
+from arserver.commands.register import register
 from arserver.commands.retention import retention
 from arserver.commands.rounds import rounds
 from arserver.commands.serve import serve
@@ -86,7 +87,7 @@ def _register(group: click.Group, command: click.Command, prefix: str = "") -> N
 
 for _command in (
     transform, convert, demo, serve, import_, simulate, worker, watch, retention, token, audit,
-    privacy, rounds, parking,
+    privacy, rounds, parking, register,
 ):  # fmt: skip
     _register(cli, _command)
 

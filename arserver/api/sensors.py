@@ -29,6 +29,7 @@ from arserver.security.policy import Action, authorize
 from arserver.security.tokens import TokenRecord
 from arserver.services.checks import MAX_ABS_HEIGHT_M, storable_text
 from arserver.services.observations import ObservationWriter
+from arserver.services.register import LegalGround
 from arserver.services.sensors import SensorService
 from arserver.store.sensors import (
     BUCKETS,
@@ -65,8 +66,82 @@ class DeviceIn(CheckedModel):
     )
 
 
-class SensorIn(CheckedModel):
-    """A sensor with one datastream (``kind``, ``unit``) or several (``datastreams``)."""
+_Theme = Annotated[str, StringConstraints(min_length=1, max_length=50)]
+_Url = Annotated[str, StringConstraints(max_length=500, pattern=r"^https?://[^\s]+$")]
+
+
+class RegisterFieldsIn(CheckedModel):
+    """The sensor register's fields (see :mod:`arserver.services.register`): all optional;
+    ``personal_data`` true needs ``privacy_statement`` and ``legal_ground``."""
+
+    owner: str | None = Field(
+        default=None, max_length=200, description="Owner organisation", examples=["Gemeente"]
+    )
+    contact: str | None = Field(
+        default=None,
+        max_length=200,
+        description="How to reach the owner about the sensor (published: a role address)",
+        examples=["sensoren@gemeente.nl"],
+    )
+    kvk: str | None = Field(
+        default=None, pattern=r"^[0-9]{8}$", description="Chamber-of-commerce (KvK) number"
+    )
+    sensor_type: str | None = Field(
+        default=None,
+        max_length=100,
+        description="What kind of sensor, e.g. camera, sound, chemical, temperature, "
+        "presence, magnetometer",
+    )
+    purpose: str | None = Field(default=None, max_length=500, description="Why it measures")
+    themes: list[_Theme] | None = Field(
+        default=None, max_length=20, examples=[["air quality", "mobility"]]
+    )
+    personal_data: bool | None = Field(
+        default=None, description="Whether it processes personal data (default false)"
+    )
+    privacy_statement: _Url | None = Field(
+        default=None, description="URL of the privacy statement (http or https)"
+    )
+    legal_ground: LegalGround | None = Field(
+        default=None, description="Lawful basis under GDPR (AVG) art. 6(1)"
+    )
+    project: str | None = Field(default=None, max_length=200)
+    placed_at: datetime | None = None
+    removed_at: datetime | None = None
+    public: bool | None = Field(
+        default=None,
+        description="Whether its data is readable without a token (SensorThings API, "
+        "register); default false",
+    )
+    area: dict[str, Any] | None = Field(
+        default=None,
+        description="The GeoJSON Polygon or MultiPolygon a mobile sensor moves in (WGS 84, or "
+        "in `crs`)",
+    )
+
+    @field_validator("placed_at", "removed_at")
+    @classmethod
+    def _zoned(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("needs a time zone, e.g. 2026-05-01T12:00:00Z")
+        return _utc(value, "the time")
+
+    def register_values(self, *, only_given: bool) -> dict[str, Any]:
+        """The register fields as the service takes them; ``only_given``: those the request
+        named (a PATCH), else all with the defaults filled in."""
+        names = set(RegisterFieldsIn.model_fields)
+        given = self.model_dump(include=names, exclude_unset=only_given)
+        if not only_given:
+            given["personal_data"] = bool(given["personal_data"])
+            given["public"] = bool(given["public"])
+        return given
+
+
+class SensorIn(RegisterFieldsIn):
+    """A sensor with one datastream (``kind``, ``unit``) or several (``datastreams``), and its
+    register fields."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -84,26 +159,13 @@ class SensorIn(CheckedModel):
     )
     crs: str | None = Field(
         default=None,
-        description="The CRS of `location` when it is not WGS 84, e.g. EPSG:7415 for "
-        "[RD x, RD y, NAP height]",
+        description="The CRS of `location` and `area` when it is not WGS 84, e.g. EPSG:7415 "
+        "for [RD x, RD y, NAP height]",
         examples=["EPSG:7415"],
     )
     device: DeviceIn | None = None
-    owner: str | None = Field(default=None, max_length=200)
-    purpose: str | None = Field(default=None, max_length=500)
     asset_id: str | None = Field(default=None, max_length=32)
     feature_id: str | None = Field(default=None, max_length=100)
-    placed_at: datetime | None = None
-    removed_at: datetime | None = None
-
-    @field_validator("placed_at", "removed_at")
-    @classmethod
-    def _zoned(cls, value: datetime | None) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("needs a time zone, e.g. 2026-05-01T12:00:00Z")
-        return _utc(value, "the time")
 
     @field_validator("location")
     @classmethod
@@ -148,6 +210,15 @@ class SensorIn(CheckedModel):
         return [DatastreamIn(kind=self.kind or "", unit=self.unit or "")]
 
 
+class SensorChange(RegisterFieldsIn):
+    """Register fields to change (``null`` clears one); ``area`` in ``crs`` when given."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    crs: str | None = Field(default=None, description="The CRS of `area`", examples=["EPSG:28992"])
+
+
 class ObservationBatch(BaseModel):
     """Not a :class:`CheckedModel`: an item with text that cannot be stored is a ``malformed``
     rejection of that item alone."""
@@ -186,12 +257,27 @@ def sensors_router() -> APIRouter:
             "id": body.id, "name": body.name,
             "dev_eui": body.device.dev_eui.upper() if body.device else None,
             "device_fields": body.device.fields if body.device else None,
-            "owner": body.owner, "purpose": body.purpose, "asset_id": body.asset_id,
-            "feature_id": body.feature_id, "placed_at": body.placed_at,
-            "removed_at": body.removed_at,
+            "asset_id": body.asset_id, "feature_id": body.feature_id,
+            **body.register_values(only_given=False),
         }  # fmt: skip
         streams = [(s.kind, s.unit) for s in body.streams()]
         return _sensor_out(sensors.register(values, streams, body.location, body.crs))
+
+    @router.patch("/sensors/{sensor_id}", summary="Change a sensor's register entry")
+    def change(
+        sensor_id: str,
+        body: SensorChange,
+        sensors: Annotated[SensorService, Depends(get_sensors)],
+        token: Annotated[TokenRecord | None, Depends(optional_token)],
+    ) -> dict[str, Any]:
+        authorize(token, Action.REGISTER_SENSORS)
+        changes = body.register_values(only_given=True)
+        if "name" in body.model_fields_set:
+            if body.name is None:
+                raise InputError("a sensor keeps a name")
+            changes["name"] = body.name
+        _check_id(sensor_id)
+        return _sensor_out(sensors.change(sensor_id, changes, body.crs))
 
     @router.get("/sensors/{sensor_id}", summary="A sensor and its datastreams")
     def read(
@@ -362,11 +448,16 @@ def _utc(moment: datetime, name: str) -> datetime:
         ) from None
 
 
+def _check_id(sensor_id: str) -> None:
+    """:class:`NotFoundError` for an id no sensor can have (too long, or a NUL character, which
+    PostgreSQL cannot even compare), before it is looked up."""
+    if not (len(sensor_id) <= 100 and storable_text(sensor_id)):
+        raise NotFoundError(f"no sensor {sensor_id[:100]!r}")
+
+
 def _known_sensor(engine: Engine, sensor_id: str) -> SensorRow:
-    # An id no sensor can have (too long, or a NUL character, which PostgreSQL cannot even
-    # compare) is not looked up.
-    possible = len(sensor_id) <= 100 and storable_text(sensor_id)
-    sensor = get_sensor(engine, sensor_id) if possible else None
+    _check_id(sensor_id)
+    sensor = get_sensor(engine, sensor_id)
     if sensor is None:
         raise NotFoundError(f"no sensor {sensor_id!r}")
     return sensor
@@ -391,8 +482,12 @@ def _sensor_out(row: SensorRow | None) -> dict[str, Any]:
     fields: dict[str, Any] = dict(row)
     out = {
         k: fields[k]
-        for k in ("id", "name", "owner", "purpose", "asset_id", "feature_id", "datastreams")
-    }
+        for k in (
+            "id", "name", "asset_id", "feature_id", "datastreams", "owner", "contact", "kvk",
+            "sensor_type", "purpose", "themes", "personal_data", "privacy_statement",
+            "legal_ground", "project", "placed_at", "removed_at", "public", "area",
+        )
+    }  # fmt: skip
     out["location"] = location
     if row["dev_eui"]:
         out["device"] = {"dev_eui": row["dev_eui"], "fields": row["device_fields"]}

@@ -8,14 +8,12 @@ all: the report is written to a temporary file beside it, which then replaces FI
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import click
 
+from arserver.commands.files import write_atomically
 from arserver.commands.options import current_settings
-from arserver.errors import ArserverError
 
 #: The format of a report file by its extension.
 FORMAT_BY_EXTENSION = {".json": "json", ".csv": "csv", ".html": "html", ".htm": "html"}
@@ -24,29 +22,6 @@ FORMAT_BY_EXTENSION = {".json": "json", ".csv": "csv", ".html": "html", ".htm": 
 @click.group("rounds")
 def rounds() -> None:
     """Participation rounds: their reports."""
-
-
-def _write_atomically(target: Path, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``target`` through a temporary file in its folder, synced and
-    then renamed over it (readable by its owner only: the report holds what residents wrote);
-    the temporary file is removed if anything fails."""
-    folder = target.parent
-    try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=folder)
-    except OSError as exc:
-        raise ArserverError(f"cannot write to {folder}: {exc.strerror or exc}") from exc
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, target)
-    except OSError as exc:
-        Path(temporary).unlink(missing_ok=True)
-        raise ArserverError(f"cannot write {target}: {exc.strerror or exc}") from exc
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 @rounds.command("report")
@@ -79,7 +54,7 @@ def report(round_id: str, out: Path, fmt: str | None) -> None:
         built = build_report(engine, round_id)
     finally:
         engine.dispose()
-    _write_atomically(out, render(built, fmt))
+    write_atomically(out, render(built, fmt))
     totals = built["totals"]
     click.echo(
         f"wrote {out} ({fmt}): {totals['comments']} comments, "

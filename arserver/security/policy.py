@@ -143,6 +143,9 @@ ROUTES: Mapping[str, RouteRule] = {
     "HEAD /tiles/{asset_id}/{path}": RouteRule(Action.READ_ASSETS, anonymous=True),
     "POST /api/v1/sensors": RouteRule(Action.REGISTER_SENSORS),
     "GET /api/v1/sensors/{sensor_id}": RouteRule(Action.READ),
+    "PATCH /api/v1/sensors/{sensor_id}": RouteRule(Action.REGISTER_SENSORS),
+    # The register of public sensors is published to everyone.
+    "GET /api/v1/register": RouteRule(Action.READ, anonymous=True),
     "GET /api/v1/sensors/{sensor_id}/observations": RouteRule(Action.READ),
     "GET /api/v1/sensors/{sensor_id}/trajectory": RouteRule(Action.READ),
     "GET /api/v1/sensors/{sensor_id}/observations/buckets": RouteRule(Action.READ),

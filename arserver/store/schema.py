@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 from arserver.store.types import UTCDateTime
@@ -107,6 +108,18 @@ sensors = Table(
     Column("placed_at", UTCDateTime()),
     Column("removed_at", UTCDateTime()),
     Column("created_at", UTCDateTime(), nullable=False),
+    # The sensor register (owner's contact, chamber-of-commerce number, ...); ``public``: its
+    # data is readable without a token (SensorThings API, register).
+    Column("public", Boolean, nullable=False, default=False, server_default=false()),
+    Column("contact", String(200)),
+    Column("kvk", String(8)),
+    Column("sensor_type", String(100)),
+    Column("area", JSON),  # GeoJSON Polygon or MultiPolygon (WGS 84) a mobile sensor moves in
+    Column("themes", JSON),  # list of strings
+    Column("personal_data", Boolean, nullable=False, default=False, server_default=false()),
+    Column("privacy_statement", String(500)),  # URL
+    Column("legal_ground", String(30)),  # GDPR art. 6(1): consent, contract, ...
+    Column("project", String(200)),
 )
 
 datastreams = Table(

@@ -6,7 +6,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any, NotRequired, TypedDict, cast
 
-from sqlalchemy import Connection, Engine, Float, func, insert, select
+from sqlalchemy import Connection, Engine, Float, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -45,6 +45,16 @@ class SensorRow(TypedDict):
     placed_at: datetime | None
     removed_at: datetime | None
     created_at: datetime
+    public: bool
+    contact: str | None
+    kvk: str | None
+    sensor_type: str | None
+    area: dict[str, Any] | None  # GeoJSON Polygon or MultiPolygon, WGS 84
+    themes: list[str] | None
+    personal_data: bool
+    privacy_statement: str | None
+    legal_ground: str | None
+    project: str | None
     datastreams: list[DatastreamRow]
 
 
@@ -113,6 +123,38 @@ def get_sensor(engine: Engine, sensor_id: str) -> SensorRow | None:
     result = dict(row._mapping)
     result["datastreams"] = [{"kind": s.kind, "unit": s.unit} for s in streams]
     return cast(SensorRow, result)
+
+
+def list_sensors(engine: Engine, *, public_only: bool) -> list[SensorRow]:
+    """Every registered sensor (only those with ``public`` set when ``public_only``) with its
+    datastreams, ordered by id; two queries whatever the number of sensors."""
+    query = select(sensors).order_by(sensors.c.id)
+    if public_only:
+        query = query.where(sensors.c.public.is_(True))
+    stream_query = select(datastreams.c.sensor_pk, datastreams.c.kind, datastreams.c.unit)
+    if public_only:
+        listed = select(sensors.c.pk).where(sensors.c.public.is_(True))
+        stream_query = stream_query.where(datastreams.c.sensor_pk.in_(listed))
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+        streams = connection.execute(stream_query.order_by(datastreams.c.id)).all()
+    by_sensor: dict[int, list[DatastreamRow]] = {}
+    for stream in streams:
+        by_sensor.setdefault(stream.sensor_pk, []).append(
+            {"kind": stream.kind, "unit": stream.unit}
+        )
+    return [
+        cast(SensorRow, {**row._mapping, "datastreams": by_sensor.get(row.pk, [])}) for row in rows
+    ]
+
+
+def update_sensor(engine: Engine, sensor_id: str, values: dict[str, Any]) -> bool:
+    """Change the given columns of a sensor; False if there is no such sensor."""
+    with engine.begin() as connection:
+        changed = connection.execute(
+            update(sensors).where(sensors.c.id == sensor_id).values(**values)
+        ).rowcount
+    return bool(changed)
 
 
 def streams_of(

@@ -97,7 +97,7 @@ def test_a_failed_write_leaves_the_earlier_file_and_no_temporary_one(
     def refuse(_source: object, _target: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("arserver.commands.rounds.os.replace", refuse)
+    monkeypatch.setattr("arserver.commands.files.os.replace", refuse)
     code, _, stderr = run(env, "rounds", "report", ROUND, "--out", str(out))
     assert code == 1
     assert stderr.splitlines() == [

@@ -50,6 +50,7 @@ def body_for(route: str) -> dict[str, Any]:
         return {"files": {"file": ("photo.jpg", b"not an image")}}
     bodies: dict[str, Any] = {
         "PATCH /api/v1/assets/{asset_id}": {"name": "renamed"},
+        "PATCH /api/v1/sensors/{sensor_id}": {"project": "renamed"},
         "POST /api/v1/sensors": {
             "id": f"new-{next(_ids)}", "name": "n", "kind": "no2", "unit": "ug/m3",
         },

@@ -25,12 +25,12 @@ from arserver.live.bus import LocalBus
 from arserver.security.tokens import TokenRecord
 from arserver.services import comments as comments_module
 from arserver.services import rounds as rounds_module
+from arserver.services.areas import parse_area
 from arserver.services.comments import CommentDraft, CommentService, Listing
 from arserver.services.rounds import (
     PSEUDONYM_ALPHABET,
     RoundDraft,
     RoundService,
-    parse_area,
     pseudonym,
 )
 from arserver.services.tokens import TokenService
