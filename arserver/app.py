@@ -37,6 +37,7 @@ from arserver.api.register import register_router
 from arserver.api.round_report import round_report_router
 from arserver.api.rounds import rounds_router
 from arserver.api.sensors import sensors_router
+from arserver.api.sta import sta_router
 from arserver.api.tiles import tiles_router
 from arserver.api.tokens import tokens_router
 from arserver.api.viewer import viewer_router
@@ -50,6 +51,7 @@ from arserver.errors import (
     InputError,
     NotFoundError,
     PermissionDeniedError,
+    QueryError,
     TooLargeError,
 )
 from arserver.ingest.mqtt import MqttIngest
@@ -90,6 +92,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     NotFoundError: 404,
     ConflictError: 409,
     TooLargeError: 413,
+    QueryError: 400,
     InputError: 422,
     TokenError: 422,
     TilesError: 422,
@@ -336,6 +339,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(assets_router())
     app.include_router(sensors_router())
     app.include_router(register_router())
+    app.include_router(sta_router())
     app.include_router(alerts_router())
     app.include_router(inspections_router())
     app.include_router(live_router())

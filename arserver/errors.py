@@ -20,6 +20,11 @@ class InputError(ArserverError):
         self.line = line
 
 
+class QueryError(InputError):
+    """A query that cannot be answered as asked: an unknown query option, property or
+    function, or a filter too large or malformed (HTTP 400, naming the construct)."""
+
+
 class TooLargeError(InputError):
     """An upload over the configured size limit."""
 

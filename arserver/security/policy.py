@@ -146,6 +146,9 @@ ROUTES: Mapping[str, RouteRule] = {
     "PATCH /api/v1/sensors/{sensor_id}": RouteRule(Action.REGISTER_SENSORS),
     # The register of public sensors is published to everyone.
     "GET /api/v1/register": RouteRule(Action.READ, anonymous=True),
+    # The SensorThings API: anonymous callers see the public sensors' data only.
+    "GET /sta/v1.1": RouteRule(Action.READ, anonymous=True),
+    "GET /sta/v1.1/{path}": RouteRule(Action.READ, anonymous=True),
     "GET /api/v1/sensors/{sensor_id}/observations": RouteRule(Action.READ),
     "GET /api/v1/sensors/{sensor_id}/trajectory": RouteRule(Action.READ),
     "GET /api/v1/sensors/{sensor_id}/observations/buckets": RouteRule(Action.READ),

@@ -16,6 +16,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from arserver.config import Settings
 from arserver.errors import ArserverError
 from arserver.store.audit import bind_key as bind_audit_key
+from arserver.store.spatial import install_sqlite_functions
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -32,6 +33,7 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+    install_sqlite_functions(connection)  # the spatial functions PostGIS has built in
 
 
 def create_database_engine(settings: Settings) -> Engine:

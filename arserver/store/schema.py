@@ -132,6 +132,14 @@ datastreams = Table(
     UniqueConstraint("sensor_pk", "kind", name="datastreams_sensor_kind"),
 )
 
+#: One row per datastream kind ever registered: the SensorThings ObservedProperty and its id.
+observed_properties = Table(
+    "observed_properties",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(50), nullable=False, unique=True),
+)
+
 observations = Table(
     "observations",
     metadata,

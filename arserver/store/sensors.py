@@ -17,6 +17,7 @@ from arserver.store.schema import (
     ingest_counters,
     observation_hours,
     observations,
+    observed_properties,
     sensors,
 )
 
@@ -103,10 +104,20 @@ def create_sensor(engine: Engine, sensor: dict[str, Any], streams: list[tuple[st
                 insert(datastreams),
                 [{"sensor_pk": pk, "kind": kind, "unit": unit} for kind, unit in streams],
             )
+            _add_observed_properties(connection, {kind for kind, _ in streams})
     except IntegrityError as exc:
         raise ConflictError(
             f"a sensor with id {sensor['id']!r} or device {sensor.get('dev_eui')!r} exists already"
         ) from exc
+
+
+def _add_observed_properties(connection: Connection, kinds: set[str]) -> None:
+    """Give each kind not seen before its observed-property row (ids in order of arrival)."""
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    for kind in sorted(kinds):
+        connection.execute(
+            dialect.insert(observed_properties).values(kind=kind).on_conflict_do_nothing()
+        )
 
 
 def get_sensor(engine: Engine, sensor_id: str) -> SensorRow | None:

@@ -1,6 +1,7 @@
 """The sensor register's fields (owner contact and chamber-of-commerce number, sensor type, the
 area a mobile sensor moves in, themes, personal data with its privacy statement and legal
-ground, project) and whether a sensor's data is public.
+ground, project), whether a sensor's data is public, and the observed properties (one per
+datastream kind, with an integer id for the SensorThings API).
 
 Revision ID: 0010
 Revises: 0009
@@ -31,9 +32,18 @@ def upgrade() -> None:
         table.add_column(sa.Column("privacy_statement", sa.String(500)))
         table.add_column(sa.Column("legal_ground", sa.String(30)))
         table.add_column(sa.Column("project", sa.String(200)))
+    op.create_table(
+        "observed_properties",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("kind", sa.String(50), nullable=False, unique=True),
+    )
+    op.execute(
+        "INSERT INTO observed_properties (kind) SELECT DISTINCT kind FROM datastreams ORDER BY kind"
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("observed_properties")
     with op.batch_alter_table("sensors") as table:
         for name in (
             "project", "legal_ground", "privacy_statement", "personal_data", "themes", "area",

@@ -1,0 +1,235 @@
+"""Reading SensorThings collections, entities and expansions from the database.
+
+The query options apply in the order the standard gives: ``$filter``, then ``$count`` (of the
+filtered collection), ``$orderby``, ``$skip``, ``$top``; ``$expand`` then reads, for each
+entity of the page, its expanded navigation properties with their own options (a collection
+per entity, each a bounded page with its own count and next page, read by one indexed query).
+Every page holds at most :data:`MAX_TOP` entities, whatever ``$top`` asks; every statement of
+one request runs under a time budget (PostgreSQL ``statement_timeout``, a SQLite progress
+handler), so that no request can hold the database for long.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from sqlalchemy import BigInteger, Connection, Engine, RowMapping, Select, func, select, text
+from sqlalchemy.exc import OperationalError
+
+from arserver.errors import BusyError, QueryError
+from arserver.odata.options import Expand, Options
+from arserver.store.sta.filters import Scope, order_by, where
+from arserver.store.sta.model import TYPES, EntityType, Navigation
+
+#: The most entities one page (of a collection or of an expanded one) holds.
+MAX_TOP: Final = 1_000
+#: A page's size when ``$top`` is not given.
+DEFAULT_TOP: Final = 100
+#: The longest a request's statements may run together, in seconds.
+BUDGET_S: Final = 10.0
+
+
+@dataclass
+class Entity:
+    """One entity: its type, its row and its expanded navigation properties (by name: an
+    :class:`Entity`, a :class:`Collection`, or None for a to-one link to nothing)."""
+
+    type: EntityType
+    row: RowMapping
+    expanded: dict[str, Entity | Collection | None] = field(default_factory=dict)
+
+    @property
+    def id(self) -> int:
+        return int(self.row["id"])
+
+
+@dataclass
+class Collection:
+    """A page of a collection. ``count``: the size of the whole filtered collection when
+    ``$count=true``; ``next_skip``: the ``$skip`` of the next page, None on the last one;
+    ``owner``: for an expanded collection, the entity and navigation property it belongs to
+    (for its next link)."""
+
+    type: EntityType
+    items: list[Entity]
+    options: Options
+    top: int
+    count: int | None = None
+    next_skip: int | None = None
+    owner: tuple[Entity, Navigation] | None = None
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """Rows whose ``column`` equals ``value`` (a navigation from a parent entity)."""
+
+    column: str
+    value: Any
+
+
+class Reader:
+    """The queries of one request, on one connection, as one caller sees the data
+    (``public_only``: only entities of sensors whose data is public)."""
+
+    def __init__(self, connection: Connection, *, public_only: bool) -> None:
+        self.connection = connection
+        self.public_only = public_only
+        self.dialect = connection.dialect.name
+
+    def scope(self, entity: EntityType) -> Scope:
+        return Scope(
+            entity, entity.select(self.public_only).subquery(), self.dialect, self.public_only
+        )
+
+    def collection(
+        self, entity: EntityType, options: Options, constraint: Constraint | None = None
+    ) -> Collection:
+        """A page of ``entity``'s collection (optionally within ``constraint``) with the
+        expansions ``options`` ask for."""
+        scope = self.scope(entity)
+        query = self._filtered(scope, options, constraint)
+        count = None
+        if options.count:
+            count = self.connection.execute(
+                select(func.count()).select_from(query.subquery())
+            ).scalar_one()
+        top = min(options.top if options.top is not None else DEFAULT_TOP, MAX_TOP)
+        rows: list[RowMapping] = []
+        if top > 0:
+            page = query.order_by(*order_by(options.orderby, scope)).offset(options.skip)
+            rows = list(self.connection.execute(page.limit(top + 1)).mappings())
+        more = len(rows) > top  # never for $top=0: a count alone has no next page
+        items = [Entity(entity, row) for row in rows[:top]]
+        self.expand(items, options.expand)
+        return Collection(entity, items, options, top, count, options.skip + top if more else None)
+
+    def entity(
+        self, entity: EntityType, key: int, options: Options, constraint: Constraint | None = None
+    ) -> Entity | None:
+        """One entity by id (None if there is none, or the caller may not see it)."""
+        scope = self.scope(entity)
+        if key > _largest_id(scope.source.c.id.type):
+            return None
+        query = select(scope.source).where(scope.source.c.id == key)
+        if constraint is not None:
+            query = query.where(scope.source.c[constraint.column] == constraint.value)
+        row = self.connection.execute(query).mappings().first()
+        if row is None:
+            return None
+        found = Entity(entity, row)
+        self.expand([found], options.expand)
+        return found
+
+    def navigate(
+        self, parent: Entity, navigation: Navigation, options: Options
+    ) -> Entity | Collection | None:
+        """What ``navigation`` of ``parent`` leads to: a collection page, or one entity."""
+        target = TYPES[navigation.target]
+        value = parent.row[navigation.source_column]
+        if navigation.many:
+            collection = self.collection(
+                target, options, Constraint(navigation.target_column, value)
+            )
+            collection.owner = (parent, navigation)
+            return collection
+        if value is None:
+            return None
+        return self.entity(target, int(value), options)
+
+    def expand(self, parents: list[Entity], expands: tuple[Expand, ...]) -> None:
+        """Read the expanded navigation properties of ``parents`` into their ``expanded``."""
+        if not parents:
+            return
+        for item in expands:
+            entity = parents[0].type
+            navigation = entity.navigations.get(item.name)
+            if navigation is None:
+                raise QueryError(
+                    f"{entity.plural} have no navigation property {item.name!r} to expand"
+                )
+            if navigation.many:
+                for parent in parents:
+                    parent.expanded[item.name] = self.navigate(parent, navigation, item.options)
+            else:
+                self._expand_single(parents, navigation, item.options)
+
+    def _expand_single(
+        self, parents: list[Entity], navigation: Navigation, options: Options
+    ) -> None:
+        """A to-one expansion of all ``parents`` in one query."""
+        target = TYPES[navigation.target]
+        keys = {parent.row[navigation.source_column] for parent in parents} - {None}
+        scope = self.scope(target)
+        found: dict[Any, Entity] = {}
+        if keys:
+            query = select(scope.source).where(
+                scope.source.c[navigation.target_column].in_(sorted(keys))
+            )
+            if options.filter is not None:
+                query = query.where(where(options.filter, scope))
+            for row in self.connection.execute(query).mappings():
+                found[row[navigation.target_column]] = Entity(target, row)
+        self.expand(list(found.values()), options.expand)
+        for parent in parents:
+            parent.expanded[navigation.name] = found.get(parent.row[navigation.source_column])
+
+    def _filtered(
+        self, scope: Scope, options: Options, constraint: Constraint | None
+    ) -> Select[Any]:
+        query = select(scope.source)
+        if constraint is not None:
+            query = query.where(scope.source.c[constraint.column] == constraint.value)
+        if options.filter is not None:
+            query = query.where(where(options.filter, scope))
+        return query
+
+
+def _largest_id(column_type: Any) -> int:
+    """The largest key a column of ``column_type`` holds (PostgreSQL's ``integer`` is 32-bit:
+    a larger key is no entity, not an error)."""
+    return 2**63 - 1 if isinstance(column_type, BigInteger) else 2**31 - 1
+
+
+@contextmanager
+def reading(engine: Engine, budget_s: float = BUDGET_S) -> Iterator[Connection]:
+    """A read-only transaction whose statements together may run ``budget_s`` seconds; a
+    statement still running then is stopped and :class:`BusyError` raised."""
+    with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            with connection.begin():
+                connection.execute(text("SET TRANSACTION READ ONLY"))
+                connection.execute(text(f"SET LOCAL statement_timeout = {int(budget_s * 1000)}"))
+                with _stopped_as_busy(budget_s):
+                    yield connection
+            return
+        raw = connection.connection.driver_connection
+        deadline = time.monotonic() + budget_s
+        raw.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)  # type: ignore[union-attr]
+        try:
+            with _stopped_as_busy(budget_s):
+                yield connection
+        finally:
+            raw.set_progress_handler(None, 0)  # type: ignore[union-attr]
+            connection.rollback()
+
+
+@contextmanager
+def _stopped_as_busy(budget_s: float) -> Iterator[None]:
+    try:
+        yield
+    except OperationalError as exc:
+        message = str(exc.orig).lower()
+        if (
+            "interrupted" in message
+            or "statement timeout" in message
+            or "canceling statement" in message
+        ):
+            raise BusyError(
+                f"the query took longer than {budget_s:g} s; narrow it with $filter or a "
+                "smaller $top"
+            ) from None
+        raise
