@@ -81,7 +81,11 @@ def sta_router() -> APIRouter:
             found = _resolve(reader, resource_path, options)
             writer = _Writer(_root_url(request), _token_param(request))
             if isinstance(found, _Property):
+                if resource_path.ref:
+                    raise NotFoundError("$ref follows an entity or a collection, not a property")
                 return _property_response(found, resource_path, writer)
+            if resource_path.value:
+                raise NotFoundError("$value follows a property, as in Things(1)/name/$value")
             if resource_path.ref:
                 return JSONResponse(writer.refs(found))
             if isinstance(found, Collection):

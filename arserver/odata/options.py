@@ -26,7 +26,7 @@ from arserver.errors import QueryError
 MAX_FILTER_CHARS: Final = 8_000
 MAX_EXPAND_CHARS: Final = 4_000
 #: The most nodes and the deepest nesting a parsed filter may have.
-MAX_FILTER_NODES: Final = 400
+MAX_FILTER_NODES: Final = 2_000
 MAX_FILTER_DEPTH: Final = 40
 #: The deepest ``$expand`` (``Things`` -> ``Datastreams`` -> ``Observations`` is 2) and the most
 #: navigation properties one level may expand.
@@ -220,8 +220,9 @@ def children(node: ast._Node) -> list[ast._Node]:
 
 
 def _check_size(tree: ast._Node) -> None:
-    """Refuse trees with more than :data:`MAX_FILTER_NODES` nodes or deeper than
-    :data:`MAX_FILTER_DEPTH` (walked without recursion)."""
+    """Refuse trees with more than :data:`MAX_FILTER_NODES` nodes or nested deeper than
+    :data:`MAX_FILTER_DEPTH` (walked without recursion). A chain of one boolean operator
+    (``a or b or c ...``) counts as one level: it is translated as a list, not recursively."""
     stack = [(tree, 1)]
     nodes = 0
     while stack:
@@ -231,7 +232,27 @@ def _check_size(tree: ast._Node) -> None:
             raise QueryError(f"$filter has more than {MAX_FILTER_NODES} terms")
         if depth > MAX_FILTER_DEPTH:
             raise QueryError(f"$filter nests deeper than {MAX_FILTER_DEPTH} levels")
-        stack.extend((child, depth + 1) for child in children(node))
+        for child in children(node):
+            same_chain = (
+                isinstance(node, ast.BoolOp)
+                and isinstance(child, ast.BoolOp)
+                and type(child.op) is type(node.op)
+            )
+            stack.append((child, depth if same_chain else depth + 1))
+
+
+def bool_chain(node: ast.BoolOp) -> list[ast._Node]:
+    """The operands of a chain of one boolean operator (``a and b and c``), in order,
+    gathered without recursion."""
+    operands: list[ast._Node] = []
+    stack: list[ast._Node] = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, ast.BoolOp) and type(current.op) is type(node.op):
+            stack.extend((current.right, current.left))
+        else:
+            operands.append(current)
+    return operands
 
 
 def split_top_level(text: str, separator: str) -> list[str]:

@@ -43,7 +43,7 @@ from sqlalchemy import (
 )
 
 from arserver.errors import QueryError
-from arserver.odata.options import OrderKey
+from arserver.odata.options import OrderKey, bool_chain
 from arserver.store import spatial
 from arserver.store.sta.model import TYPES, EntityType
 from arserver.store.types import UTCDateTime
@@ -263,12 +263,12 @@ def _term(node: ast._Node, scope: Scope) -> Term:
     if isinstance(node, ast.Compare):
         return _compare(node, scope)
     if isinstance(node, ast.BoolOp):
-        left, right = _term(node.left, scope), _term(node.right, scope)
         word = "and" if isinstance(node.op, ast.And) else "or"
-        if left.kind != "bool" or right.kind != "bool":
+        operands = [_term(operand, scope) for operand in bool_chain(node)]
+        if any(operand.kind != "bool" for operand in operands):
             raise QueryError(f"both sides of '{word}' must be conditions")
         combine = and_ if word == "and" else or_
-        return Term(combine(left.sql, right.sql), "bool")
+        return Term(combine(*(operand.sql for operand in operands)), "bool")
     if isinstance(node, ast.UnaryOp):
         operand = _term(node.operand, scope)
         if isinstance(node.op, ast.Not):
