@@ -13,8 +13,8 @@ from arserver.errors import NotFoundError, QueryError
 
 #: The most segments a path may have.
 MAX_SEGMENTS: Final = 8
-#: An id that no entity has: a key that is not a whole number in the 64-bit range.
-NO_ID: Final = -1
+#: An id that no entity has, for a key that is not a whole number in the 64-bit range.
+NO_ID: Final = -(1 << 63)
 
 _SEGMENT = re.compile(r"^(?P<name>[A-Za-z][A-Za-z0-9_]{0,59})(?:\((?P<key>[^()]{0,80})\))?$")
 
@@ -64,12 +64,13 @@ def parse_path(text: str) -> ResourcePath:
 
 
 def _id(key: str) -> int:
+    """The id in a key: a whole number (negative for hourly aggregates), or :data:`NO_ID`
+    for a key that no entity has (a string, or beyond 64 bits)."""
     text = key.strip()
-    if not text.isascii() or not text.isdigit() or len(text) > 19:
-        if text.startswith("-") and text[1:].isdigit():
-            return NO_ID
-        if text.startswith("'") or text.isdigit():
-            return NO_ID
-        raise QueryError(f"an id is a whole number, as in Things(1); got {key[:40]!r}")
-    number = int(text)
-    return number if number < 2**63 else NO_ID
+    digits = text[1:] if text.startswith("-") else text
+    if digits.isascii() and digits.isdigit() and len(digits) <= 19:
+        number = int(text)
+        return number if -(1 << 63) <= number < (1 << 63) and number != NO_ID else NO_ID
+    if text.startswith("'") or (digits.isascii() and digits.isdigit()):
+        return NO_ID
+    raise QueryError(f"an id is a whole number, as in Things(1); got {key[:40]!r}")

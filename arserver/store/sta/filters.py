@@ -67,9 +67,10 @@ class Scope:
     def to(self, name: str) -> Scope:
         """The scope of entity type ``name`` (a fresh alias of its selectable)."""
         target = TYPES[name]
-        return Scope(
-            target, target.select(self.public_only).subquery(), self.dialect, self.public_only
-        )
+        arms = target.arms(self.public_only, self.dialect)
+        if len(arms) != 1:  # only single entities are navigated to, and none of them is a union
+            raise QueryError(f"a path cannot go through {target.plural}")
+        return Scope(target, arms[0].subquery(), self.dialect, self.public_only)
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,12 @@ register's sensor type) and, when it has a fixed location or the area it moves i
 (the place its observations are about); all of these share the sensor's integer key as
 ``@iot.id``. Each datastream is a **Datastream** (``@iot.id`` its own key) of the
 **ObservedProperty** of its kind (one per kind, in ``observed_properties``), and each stored
-observation an **Observation** (``@iot.id`` its key). A mobile sensor without an area has no
-Location; its observations carry their own position in ``parameters.position``.
+observation an **Observation** (``@iot.id`` its key). Beyond the raw window, where retention
+keeps hourly aggregates only, each aggregate is an Observation too, clearly marked: its
+``phenomenonTime`` is the hour as an interval, its ``result`` the hour's mean, and its
+``parameters`` say ``aggregate`` with the count, minimum and maximum; its id is negative. A
+mobile sensor without an area has no Location; its observations carry their own position in
+``parameters.position``.
 
 Each type is a SQL selectable (:attr:`EntityType.select`) whose columns are named here, the
 property paths that filters and ``$orderby`` may use (:attr:`EntityType.columns`), its
@@ -19,15 +23,37 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, RowMapping, Select, case, exists, func, literal, or_, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Float,
+    RowMapping,
+    Select,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+)
 
-from arserver.store.schema import datastreams, observations, observed_properties, sensors
+from arserver.store.schema import (
+    datastreams,
+    observation_hours,
+    observations,
+    observed_properties,
+    sensors,
+)
 
 #: The observation type of every datastream: a number with a unit.
 MEASUREMENT: Final = "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measurement"
+#: Hourly aggregates have ids ``-(datastream id * this + hours since 1970)``.
+AGGREGATE_ID_STRIDE: Final = 10_000_000
 #: What the UCUM codes of units are defined by.
 UCUM: Final = "https://ucum.org/ucum"
 #: Names of common UCUM codes (others are named by their code).
@@ -72,7 +98,9 @@ class EntityType:
 
     name: str
     plural: str
-    select: Callable[[bool], Select[Any]]
+    #: The entity set as one or more SQL selects with the same columns ("arms", whose union
+    #: it is), given ``public_only`` and the dialect name.
+    arms: Callable[[bool, str], tuple[Select[Any], ...]]
     #: Property paths (``("unitOfMeasurement", "symbol")``) that filters and ``$orderby`` may
     #: use, with the column of :attr:`select` holding each.
     columns: Mapping[tuple[str, ...], str]
@@ -99,6 +127,13 @@ def geometry_json(row: RowMapping) -> dict[str, Any] | None:
         return {"type": "Point", "coordinates": coordinates}
     area: dict[str, Any] | None = row["area"]
     return area
+
+
+def _one(
+    build: Callable[[bool], Select[Any]],
+) -> Callable[[bool, str], tuple[Select[Any], ...]]:
+    """The arms of an entity set that is a single select."""
+    return lambda public_only, _dialect: (build(public_only),)
 
 
 def _visible(query: Select[Any], public_only: bool) -> Select[Any]:
@@ -152,7 +187,7 @@ def _thing_json(row: RowMapping, _root: str) -> dict[str, Any]:
 THING = EntityType(
     name="Thing",
     plural="Things",
-    select=_things,
+    arms=_one(_things),
     columns={
         ("id",): "id",
         ("name",): "name",
@@ -208,7 +243,7 @@ def _place_json(key: str) -> Callable[[RowMapping, str], dict[str, Any]]:
 LOCATION = EntityType(
     name="Location",
     plural="Locations",
-    select=_locations,
+    arms=_one(_locations),
     columns={("id",): "id", ("name",): "name", ("description",): "description"},
     geometry="location",
     navigations={
@@ -236,7 +271,7 @@ def _historical_locations(public_only: bool) -> Select[Any]:
 HISTORICAL_LOCATION = EntityType(
     name="HistoricalLocation",
     plural="HistoricalLocations",
-    select=_historical_locations,
+    arms=_one(_historical_locations),
     columns={("id",): "id", ("time",): "time"},
     geometry=None,
     navigations={
@@ -261,7 +296,7 @@ def _features(public_only: bool) -> Select[Any]:
 FEATURE_OF_INTEREST = EntityType(
     name="FeatureOfInterest",
     plural="FeaturesOfInterest",
-    select=_features,
+    arms=_one(_features),
     columns={("id",): "id", ("name",): "name", ("description",): "description"},
     geometry="feature",
     navigations={
@@ -303,7 +338,7 @@ def _sensor_json(row: RowMapping, root: str) -> dict[str, Any]:
 SENSOR = EntityType(
     name="Sensor",
     plural="Sensors",
-    select=_sensors,
+    arms=_one(_sensors),
     columns={
         ("id",): "id",
         ("name",): "name",
@@ -342,7 +377,7 @@ def _observed_property_json(row: RowMapping, root: str) -> dict[str, Any]:
 OBSERVED_PROPERTY = EntityType(
     name="ObservedProperty",
     plural="ObservedProperties",
-    select=_observed_properties,
+    arms=_one(_observed_properties),
     columns={("id",): "id", ("name",): "name"},
     geometry=None,
     navigations={
@@ -357,13 +392,14 @@ def _unit_name() -> ColumnElement[Any]:
     return case(dict(UNIT_NAMES), value=datastreams.c.unit, else_=datastreams.c.unit)
 
 
+def _span(function: Any, column: Any, stream: Any) -> Any:
+    """The first or last time of a datastream's raw observations or hourly aggregates (one
+    index lookup each)."""
+    return select(function(column)).where(stream == datastreams.c.id).scalar_subquery()
+
+
 def _datastreams(public_only: bool) -> Select[Any]:
-    first = select(func.min(observations.c.time)).where(
-        observations.c.datastream_id == datastreams.c.id
-    )
-    last = select(func.max(observations.c.time)).where(
-        observations.c.datastream_id == datastreams.c.id
-    )
+    o, hours = observations.c, observation_hours.c
     return _visible(
         select(
             datastreams.c.id, (sensors.c.name + literal(": ") + datastreams.c.kind).label("name"),
@@ -371,8 +407,10 @@ def _datastreams(public_only: bool) -> Select[Any]:
             datastreams.c.unit, _unit_name().label("unit_name"), datastreams.c.kind,
             sensors.c.id.label("sensor"), sensors.c.pk.label("thing_id"),
             sensors.c.pk.label("sensor_id"), observed_properties.c.id.label("observed_property_id"),
-            *_PLACE_COLUMNS, first.scalar_subquery().label("first_time"),
-            last.scalar_subquery().label("last_time"),
+            *_PLACE_COLUMNS, _span(func.min, o.time, o.datastream_id).label("first_time"),
+            _span(func.max, o.time, o.datastream_id).label("last_time"),
+            _span(func.min, hours.start, hours.datastream_id).label("first_hour"),
+            _span(func.max, hours.start, hours.datastream_id).label("last_hour"),
         )
         .join(sensors, sensors.c.pk == datastreams.c.sensor_pk)
         .join(observed_properties, observed_properties.c.kind == datastreams.c.kind),
@@ -407,8 +445,12 @@ def _datastream_json(row: RowMapping, _root: str) -> dict[str, Any]:
     area = _observed_area(row)
     if area is not None:
         out["observedArea"] = area
-    if row["first_time"] is not None:
-        span = f"{iso_time(row['first_time'])}/{iso_time(row['last_time'])}"
+    hour = timedelta(hours=1)
+    starts = [t for t in (row["first_time"], row["first_hour"]) if t is not None]
+    ends = [row["last_time"]] if row["last_time"] is not None else []
+    ends += [row["last_hour"] + hour] if row["last_hour"] is not None else []
+    if starts:
+        span = f"{iso_time(min(starts))}/{iso_time(max(ends))}"
         out["phenomenonTime"] = span
         out["resultTime"] = span
     out["properties"] = {"kind": row["kind"], "sensor": row["sensor"]}
@@ -418,7 +460,7 @@ def _datastream_json(row: RowMapping, _root: str) -> dict[str, Any]:
 DATASTREAM = EntityType(
     name="Datastream",
     plural="Datastreams",
-    select=_datastreams,
+    arms=_one(_datastreams),
     columns={
         ("id",): "id",
         ("name",): "name",
@@ -455,23 +497,64 @@ DATASTREAM = EntityType(
 # -- Observation ---------------------------------------------------------------------------------
 
 
-def _observations(public_only: bool) -> Select[Any]:
+def _raw_observations(public_only: bool) -> Select[Any]:
     query = select(
         observations.c.id, observations.c.time.label("phenomenon_time"),
         observations.c.value.label("result"), observations.c.datastream_id,
         datastreams.c.sensor_pk.label("foi_id"), observations.c.lon, observations.c.lat,
-        observations.c.h,
+        observations.c.h, cast(null(), BigInteger).label("count"),
+        cast(null(), Float).label("minimum"), cast(null(), Float).label("maximum"),
     ).join(datastreams, datastreams.c.id == observations.c.datastream_id)  # fmt: skip
-    if public_only:
-        query = query.join(sensors, sensors.c.pk == datastreams.c.sensor_pk).where(
-            sensors.c.public.is_(True)
-        )
-    return query
+    return _visible_stream(query, public_only)
+
+
+def _hourly_observations(public_only: bool, dialect: str) -> Select[Any]:
+    """The hourly aggregates that retention left of readings beyond the raw window, as
+    observations: the hour's mean, with its count, minimum and maximum. Their ids are
+    negative: ``-(datastream id * 10,000,000 + hours since 1970)``."""
+    hours = observation_hours.c
+    hour_index: ColumnElement[Any]
+    if dialect == "postgresql":
+        hour_index = cast(func.extract("epoch", hours.start) / 3600, BigInteger)
+    else:
+        hour_index = cast(func.strftime("%s", hours.start), BigInteger) / 3600
+    key = -(cast(hours.datastream_id, BigInteger) * AGGREGATE_ID_STRIDE + hour_index)
+    query = select(
+        key.label("id"), hours.start.label("phenomenon_time"),
+        cast(hours.sum / hours.count, Float).label("result"), hours.datastream_id,
+        datastreams.c.sensor_pk.label("foi_id"), cast(null(), Float).label("lon"),
+        cast(null(), Float).label("lat"), cast(null(), Float).label("h"),
+        hours.count.label("count"), hours.min.label("minimum"), hours.max.label("maximum"),
+    ).join(datastreams, datastreams.c.id == hours.datastream_id)  # fmt: skip
+    return _visible_stream(query, public_only)
+
+
+def _visible_stream(query: Select[Any], public_only: bool) -> Select[Any]:
+    if not public_only:
+        return query
+    return query.join(sensors, sensors.c.pk == datastreams.c.sensor_pk).where(
+        sensors.c.public.is_(True)
+    )
+
+
+def _observation_arms(public_only: bool, dialect: str) -> tuple[Select[Any], ...]:
+    return (_raw_observations(public_only), _hourly_observations(public_only, dialect))
 
 
 def _observation_json(row: RowMapping, _root: str) -> dict[str, Any]:
-    time = iso_time(row["phenomenon_time"])
-    out: dict[str, Any] = {"phenomenonTime": time, "resultTime": time, "result": row["result"]}
+    start = row["phenomenon_time"]
+    out: dict[str, Any] = {}
+    if row["count"] is not None:  # an hourly aggregate
+        span = f"{iso_time(start)}/{iso_time(start + timedelta(hours=1))}"
+        out = {"phenomenonTime": span, "resultTime": iso_time(start + timedelta(hours=1))}
+        out["result"] = row["result"]
+        out["parameters"] = {
+            "aggregate": "hourly mean of readings beyond the raw window",
+            "count": row["count"], "min": row["minimum"], "max": row["maximum"],
+        }  # fmt: skip
+        return out
+    time = iso_time(start)
+    out = {"phenomenonTime": time, "resultTime": time, "result": row["result"]}
     if row["lon"] is not None:
         position = [row["lon"], row["lat"]] + ([row["h"]] if row["h"] is not None else [])
         out["parameters"] = {"position": position}
@@ -481,7 +564,7 @@ def _observation_json(row: RowMapping, _root: str) -> dict[str, Any]:
 OBSERVATION = EntityType(
     name="Observation",
     plural="Observations",
-    select=_observations,
+    arms=_observation_arms,
     columns={
         ("id",): "id",
         ("phenomenonTime",): "phenomenon_time",

@@ -17,7 +17,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from sqlalchemy import BigInteger, Connection, Engine, RowMapping, Select, func, select, text
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Engine,
+    RowMapping,
+    Select,
+    func,
+    select,
+    text,
+    union_all,
+)
 from sqlalchemy.exc import OperationalError
 
 from arserver.errors import BusyError, QueryError
@@ -80,49 +90,76 @@ class Reader:
         self.public_only = public_only
         self.dialect = connection.dialect.name
 
-    def scope(self, entity: EntityType) -> Scope:
-        return Scope(
-            entity, entity.select(self.public_only).subquery(), self.dialect, self.public_only
-        )
+    def scopes(self, entity: EntityType) -> list[Scope]:
+        """One scope per arm of ``entity``'s entity set."""
+        return [
+            Scope(entity, arm.subquery(), self.dialect, self.public_only)
+            for arm in entity.arms(self.public_only, self.dialect)
+        ]
 
     def collection(
         self, entity: EntityType, options: Options, constraint: Constraint | None = None
     ) -> Collection:
         """A page of ``entity``'s collection (optionally within ``constraint``) with the
         expansions ``options`` ask for."""
-        scope = self.scope(entity)
-        query = self._filtered(scope, options, constraint)
+        scopes = self.scopes(entity)
+        queries = [self._filtered(scope, options, constraint) for scope in scopes]
         count = None
         if options.count:
-            count = self.connection.execute(
-                select(func.count()).select_from(query.subquery())
-            ).scalar_one()
+            count = sum(
+                self.connection.execute(select(func.count()).select_from(q.subquery())).scalar_one()
+                for q in queries
+            )
         top = min(options.top if options.top is not None else DEFAULT_TOP, MAX_TOP)
         rows: list[RowMapping] = []
         if top > 0:
-            page = query.order_by(*order_by(options.orderby, scope)).offset(options.skip)
-            rows = list(self.connection.execute(page.limit(top + 1)).mappings())
+            page = self._page(entity, scopes, queries, options, top)
+            rows = list(self.connection.execute(page).mappings())
         more = len(rows) > top  # never for $top=0: a count alone has no next page
         items = [Entity(entity, row) for row in rows[:top]]
         self.expand(items, options.expand)
         return Collection(entity, items, options, top, count, options.skip + top if more else None)
 
+    def _page(
+        self,
+        entity: EntityType,
+        scopes: list[Scope],
+        queries: list[Select[Any]],
+        options: Options,
+        top: int,
+    ) -> Select[Any]:
+        """The page's query: ordered, skipped, one more than ``top`` (to know whether another
+        page follows). A union of arms is ordered and limited in each arm first, so that each
+        reads its own index and the union sorts no more than the page needs."""
+        if len(scopes) == 1:
+            ordered = queries[0].order_by(*order_by(options.orderby, scopes[0]))
+            return ordered.offset(options.skip).limit(top + 1)
+        enough = options.skip + top + 1
+        arms = [
+            select(query.order_by(*order_by(options.orderby, scope)).limit(enough).subquery())
+            for query, scope in zip(queries, scopes, strict=True)
+        ]
+        union = union_all(*arms).subquery()
+        merged = Scope(entity, union, self.dialect, self.public_only)
+        ordered = select(union).order_by(*order_by(options.orderby, merged))
+        return ordered.offset(options.skip).limit(top + 1)
+
     def entity(
         self, entity: EntityType, key: int, options: Options, constraint: Constraint | None = None
     ) -> Entity | None:
         """One entity by id (None if there is none, or the caller may not see it)."""
-        scope = self.scope(entity)
-        if key > _largest_id(scope.source.c.id.type):
-            return None
-        query = select(scope.source).where(scope.source.c.id == key)
-        if constraint is not None:
-            query = query.where(scope.source.c[constraint.column] == constraint.value)
-        row = self.connection.execute(query).mappings().first()
-        if row is None:
-            return None
-        found = Entity(entity, row)
-        self.expand([found], options.expand)
-        return found
+        for scope in self.scopes(entity):
+            if not _holds(scope.source.c.id.type, key):
+                continue
+            query = select(scope.source).where(scope.source.c.id == key)
+            if constraint is not None:
+                query = query.where(scope.source.c[constraint.column] == constraint.value)
+            row = self.connection.execute(query).mappings().first()
+            if row is not None:
+                found = Entity(entity, row)
+                self.expand([found], options.expand)
+                return found
+        return None
 
     def navigate(
         self, parent: Entity, navigation: Navigation, options: Options
@@ -163,9 +200,8 @@ class Reader:
         """A to-one expansion of all ``parents`` in one query."""
         target = TYPES[navigation.target]
         keys = {parent.row[navigation.source_column] for parent in parents} - {None}
-        scope = self.scope(target)
         found: dict[Any, Entity] = {}
-        if keys:
+        for scope in self.scopes(target) if keys else []:
             query = select(scope.source).where(
                 scope.source.c[navigation.target_column].in_(sorted(keys))
             )
@@ -188,10 +224,11 @@ class Reader:
         return query
 
 
-def _largest_id(column_type: Any) -> int:
-    """The largest key a column of ``column_type`` holds (PostgreSQL's ``integer`` is 32-bit:
-    a larger key is no entity, not an error)."""
-    return 2**63 - 1 if isinstance(column_type, BigInteger) else 2**31 - 1
+def _holds(column_type: Any, key: int) -> bool:
+    """Whether a column of ``column_type`` can hold ``key`` (PostgreSQL's ``integer`` is
+    32-bit: a larger key is no entity, not an error)."""
+    limit = 1 << (63 if isinstance(column_type, BigInteger) else 31)
+    return -limit <= key < limit
 
 
 @contextmanager

@@ -23,7 +23,10 @@ def sta(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         if request.param == "postgresql":
             template = request.getfixturevalue("postgres_template")
             url = _url_of(stack.enter_context(_database(template=template)))
-        settings = Settings(data_dir=folder / "data", database_url=url, embedded_worker=False)
+        settings = Settings(
+            data_dir=folder / "data", database_url=url, embedded_worker=False,
+            raw_retention_days=None,  # the seed applies retention itself, at its own "now"
+        )  # fmt: skip
         client = stack.enter_context(TestClient(create_app(settings)))
         seed(client)
         yield Sta(client)

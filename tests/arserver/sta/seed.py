@@ -2,7 +2,8 @@
 write path hold after a gis user registered four sensors and sent their readings over HTTP.
 
 - ``air-dam`` (public, fixed at the Dam, Amsterdam): no2 and pm25, ten hourly readings each.
-- ``noise-leidseplein`` (not public, fixed, registered in RD New + NAP): laeq, five readings.
+- ``noise-leidseplein`` (not public, fixed, registered in RD New + NAP): laeq, five readings,
+  and four from October that retention rolled up into two hourly aggregates.
 - ``bike-pm`` (public, mobile, moving in an area): pm25, four readings with positions.
 - ``ets-results`` (public, fixed): the OGC test suite's ``result`` values 1..8 (for the
   priority-of-options test).
@@ -15,7 +16,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.arserver.support import auth
+from arserver.store.retention import apply_retention
+from tests.arserver.support import auth, engine_of
 
 T0 = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)
 AREA = {
@@ -56,6 +58,10 @@ def observations() -> list[dict[str, Any]]:
         items.append({"sensor": "air-dam", "kind": "pm25", "time": at(hour), "value": 5.0 + hour})
     for hour in range(5):
         items.append({"sensor": "noise-leidseplein", "time": at(hour), "value": 60.0 + hour})
+    for old, value in (("10:05", 70.0), ("10:20", 73.0), ("10:35", 76.0), ("11:10", 80.0)):
+        items.append(
+            {"sensor": "noise-leidseplein", "time": f"2026-10-01T{old}:00Z", "value": value}
+        )
     route = [(4.88, 52.36), (4.89, 52.365), (4.90, 52.37), (4.91, 52.375)]
     for index, (lon, lat) in enumerate(route):
         items.append(
@@ -76,6 +82,8 @@ def seed(client: TestClient) -> None:
     stored = client.post("/api/v1/observations", json={"observations": observations()},
                          headers=headers)  # fmt: skip
     assert stored.json()["rejected"] == 0, stored.text
+    # Thirty days of raw readings before T0: October's are rolled up into hours.
+    apply_retention(engine_of(client), timedelta(days=30), None, now=T0)
 
 
 class Sta:
