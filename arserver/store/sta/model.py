@@ -9,9 +9,10 @@ register's sensor type) and, when it has a fixed location or the area it moves i
 observation an **Observation** (``@iot.id`` its key). Beyond the raw window, where retention
 keeps hourly aggregates only, each aggregate is an Observation too, clearly marked: its
 ``phenomenonTime`` is the hour as an interval, its ``result`` the hour's mean, and its
-``parameters`` say ``aggregate`` with the count, minimum and maximum; its id is negative. A
-mobile sensor without an area has no Location; its observations carry their own position in
-``parameters.position``.
+``parameters`` say ``aggregate`` with the count, minimum and maximum; its id is negative. The
+positions a mobile sensor reports with its observations are its **HistoricalLocations**, each
+with a Location of its own (ids ``-(observation id)``), for as long as position retention keeps
+them; the observations carry them in ``parameters.position`` too.
 
 Each type is a SQL selectable (:attr:`EntityType.select`) whose columns are named here, the
 property paths that filters and ``$orderby`` may use (:attr:`EntityType.columns`), its
@@ -27,9 +28,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     ColumnElement,
     Float,
+    Integer,
     RowMapping,
     Select,
     case,
@@ -222,7 +225,7 @@ def _locations(public_only: bool) -> Select[Any]:
         select(
             sensors.c.pk.label("id"), sensors.c.name,
             _place_description("The location").label("description"), *_PLACE_COLUMNS,
-            sensors.c.pk.label("thing_id"),
+            sensors.c.pk.label("thing_id"), sensors.c.pk.label("owner_id"),
         ).where(_PLACED),
         public_only,
     )  # fmt: skip
@@ -240,14 +243,76 @@ def _place_json(key: str) -> Callable[[RowMapping, str], dict[str, Any]]:
     return to_json
 
 
+def _first_position_at_its_time() -> ColumnElement[bool]:
+    """True for the positioned observation that stands for its sensor's position at its time
+    (a sensor with several datastreams sends the same position with each of them)."""
+    other, other_stream = observations.alias("same_time"), datastreams.alias("same_sensor")
+    earlier = (
+        select(other.c.id)
+        .join(other_stream, other_stream.c.id == other.c.datastream_id)
+        .where(
+            other_stream.c.sensor_pk == datastreams.c.sensor_pk,
+            other.c.time == observations.c.time,
+            other.c.lon.is_not(None),
+            other.c.id < observations.c.id,
+        )
+    )
+    return ~exists(earlier)
+
+
+def _positions(public_only: bool) -> Select[Any]:
+    """The positions a mobile sensor reported with its observations (kept as long as the
+    position retention allows), as ``-(observation id)`` with the sensor and time."""
+    return _visible(
+        select(
+            (-observations.c.id).label("position_id"), observations.c.time,
+            observations.c.lon, observations.c.lat, observations.c.h, sensors.c.pk,
+            sensors.c.name,
+        )
+        .join(datastreams, datastreams.c.id == observations.c.datastream_id)
+        .join(sensors, sensors.c.pk == datastreams.c.sensor_pk)
+        .where(observations.c.lon.is_not(None), _first_position_at_its_time()),
+        public_only,
+    )  # fmt: skip
+
+
+def _position_locations(public_only: bool) -> Select[Any]:
+    """Where a mobile sensor was: a Location per reported position, reached through its
+    HistoricalLocation (its Thing's own Locations stay its fixed place or area)."""
+    position = _positions(public_only).subquery()
+    return select(
+        position.c.position_id.label("id"), position.c.name,
+        (literal("A position of ") + position.c.name).label("description"), position.c.lon,
+        position.c.lat, position.c.h, cast(null(), JSON).label("area"),
+        cast(null(), Integer).label("thing_id"), position.c.pk.label("owner_id"),
+    )  # fmt: skip
+
+
+def _location_arms(public_only: bool, _dialect: str) -> tuple[Select[Any], ...]:
+    return (_locations(public_only), _position_locations(public_only))
+
+
+def _position_history(public_only: bool) -> Select[Any]:
+    position = _positions(public_only).subquery()
+    return select(
+        position.c.position_id.label("id"), position.c.time.label("time"),
+        position.c.pk.label("thing_id"), position.c.position_id.label("location_id"),
+    )  # fmt: skip
+
+
+def _historical_location_arms(public_only: bool, _dialect: str) -> tuple[Select[Any], ...]:
+    return (_historical_locations(public_only), _position_history(public_only))
+
+
 LOCATION = EntityType(
     name="Location",
     plural="Locations",
-    arms=_one(_locations),
+    arms=_location_arms,
     columns={("id",): "id", ("name",): "name", ("description",): "description"},
     geometry="location",
     navigations={
-        "Things": Navigation("Things", "Thing", True, "thing_id", "id"),
+        # A Thing's Locations are its place (thing_id); every Location names its Thing.
+        "Things": Navigation("Things", "Thing", True, "owner_id", "id"),
         "HistoricalLocations": Navigation(
             "HistoricalLocations", "HistoricalLocation", True, "id", "location_id"
         ),
@@ -271,7 +336,7 @@ def _historical_locations(public_only: bool) -> Select[Any]:
 HISTORICAL_LOCATION = EntityType(
     name="HistoricalLocation",
     plural="HistoricalLocations",
-    arms=_one(_historical_locations),
+    arms=_historical_location_arms,
     columns={("id",): "id", ("time",): "time"},
     geometry=None,
     navigations={

@@ -190,7 +190,7 @@ DAM = "POLYGON((4.89 52.37, 4.90 52.37, 4.90 52.38, 4.89 52.38, 4.89 52.37))"
     ],
 )  # fmt: skip
 def test_geospatial_functions_on_locations(sta: Sta, condition: str, expected: list[str]) -> None:
-    found = sta.get(f"Locations?$expand=Things&$filter={condition}")["value"]
+    found = sta.get(f"Locations?$expand=Things&$filter=id gt 0 and ({condition})")["value"]
     assert sorted(loc["Things"][0]["properties"]["sensor"] for loc in found) == sorted(expected)
 
 
@@ -198,6 +198,8 @@ def test_distance_is_in_metres_on_both_backends(sta: Sta) -> None:
     """The Dam sensor lies 0.0009 degrees of latitude (about 100 m) south of the point."""
     near = "geo.distance(location, geography'POINT(4.8930 52.3740)')"
     assert len(sta.get(f"Locations?$filter={near} gt 95 and {near} lt 105")["value"]) == 1
+    nearest = sta.get("Locations?$filter=id lt 0&$orderby=id desc&$top=1")["value"][0]
+    assert nearest["location"]["coordinates"] == [4.88, 52.36]  # the bike's first position
 
 
 def test_observed_area_filters_datastreams(sta: Sta) -> None:

@@ -101,6 +101,27 @@ def test_a_mobile_sensor_has_its_area_and_positioned_observations(sta: Sta) -> N
     assert first["parameters"]["position"] == [4.88, 52.36]
 
 
+def test_a_mobile_sensors_positions_are_its_historical_locations(sta: Sta) -> None:
+    things = {t["properties"]["sensor"]: t["@iot.id"] for t in sta.get("Things")["value"]}
+    bike = things["bike-pm"]
+    positions = "$filter=id lt 0&$orderby=time&$expand=Locations"  # ids of positions are < 0
+    history = sta.get(f"Things({bike})/HistoricalLocations?{positions}")
+    times = [h["time"] for h in history["value"]]
+    assert times == ["2026-11-30T00:30:00.000Z", "2026-11-30T01:30:00.000Z",
+                     "2026-11-30T02:30:00.000Z", "2026-11-30T03:30:00.000Z"]  # fmt: skip
+    route = [h["Locations"][0]["location"]["coordinates"] for h in history["value"]]
+    assert route == [[4.88, 52.36], [4.89, 52.365], [4.90, 52.37], [4.91, 52.375]]
+    position = history["value"][0]["Locations"][0]["@iot.selfLink"]
+    assert sta.get(f"{position}/Things")["value"][0]["@iot.id"] == bike
+    assert sta.get(f"{position}/HistoricalLocations")["value"][0]["time"] == times[0]
+    assert [loc["location"]["type"] for loc in sta.get(f"Things({bike})/Locations")["value"]] == [
+        "Polygon"
+    ]
+    fixed = sta.get(f"Things({things['air-dam']})/HistoricalLocations")["value"]
+    assert len(fixed) == 1  # a fixed sensor: since it was placed
+    assert len(sta.get(f"Things({bike})/HistoricalLocations")["value"]) == 5  # and its area
+
+
 def test_properties_and_their_raw_values(sta: Sta) -> None:
     thing = sta.get("Things?$top=1")["value"][0]
     base = thing["@iot.selfLink"]
