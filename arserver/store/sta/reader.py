@@ -19,10 +19,12 @@ from typing import Any, Final
 
 from sqlalchemy import (
     BigInteger,
+    ColumnElement,
     Connection,
     Engine,
     RowMapping,
     Select,
+    bindparam,
     func,
     select,
     text,
@@ -74,6 +76,18 @@ class Collection:
 
 
 @dataclass(frozen=True)
+class _Prepared:
+    """The statements of one collection's pages: its count (None unless ``$count=true``) and
+    its page (None for ``$top=0``), both taking the parameter ``key`` when constrained."""
+
+    entity: EntityType
+    options: Options
+    top: int
+    count: Select[Any] | None
+    page: Select[Any] | None
+
+
+@dataclass(frozen=True)
 class Constraint:
     """Rows whose ``column`` equals ``value`` (a navigation from a parent entity)."""
 
@@ -102,23 +116,46 @@ class Reader:
     ) -> Collection:
         """A page of ``entity``'s collection (optionally within ``constraint``) with the
         expansions ``options`` ask for."""
+        prepared = self._prepare(entity, options, constraint.column if constraint else None)
+        page = self._run(prepared, constraint.value if constraint else None)
+        self.expand(page.items, options.expand)
+        return page
+
+    def _prepare(self, entity: EntityType, options: Options, column: str | None) -> _Prepared:
+        """The statements of a page of ``entity``, built once: with ``column``, constrained to
+        rows whose ``column`` equals the bound parameter ``key`` (one statement for the pages
+        of every parent of an expansion)."""
         scopes = self.scopes(entity)
-        queries = [self._filtered(scope, options, constraint) for scope in scopes]
+        queries = [self._filtered(scope, options, column) for scope in scopes]
         count = None
         if options.count:
-            count = sum(
-                self.connection.execute(select(func.count()).select_from(q.subquery())).scalar_one()
-                for q in queries
-            )
+            counts = [
+                select(func.count()).select_from(query.subquery()).scalar_subquery()
+                for query in queries
+            ]
+            total: ColumnElement[Any] = counts[0]
+            for more in counts[1:]:
+                total = total + more
+            count = select(total)
         top = min(options.top if options.top is not None else DEFAULT_TOP, MAX_TOP)
+        page = self._page(entity, scopes, queries, options, top) if top > 0 else None
+        return _Prepared(entity, options, top, count, page)
+
+    def _run(self, prepared: _Prepared, key: Any) -> Collection:
+        """One page of ``prepared`` for the parameter ``key`` (no expansions)."""
+        parameters = {"key": key}
+        count = None
+        if prepared.count is not None:
+            count = int(self.connection.execute(prepared.count, parameters).scalar_one())
         rows: list[RowMapping] = []
-        if top > 0:
-            page = self._page(entity, scopes, queries, options, top)
-            rows = list(self.connection.execute(page).mappings())
+        if prepared.page is not None:
+            rows = list(self.connection.execute(prepared.page, parameters).mappings())
+        top, skip = prepared.top, prepared.options.skip
         more = len(rows) > top  # never for $top=0: a count alone has no next page
-        items = [Entity(entity, row) for row in rows[:top]]
-        self.expand(items, options.expand)
-        return Collection(entity, items, options, top, count, options.skip + top if more else None)
+        items = [Entity(prepared.entity, row) for row in rows[:top]]
+        return Collection(
+            prepared.entity, items, prepared.options, top, count, skip + top if more else None
+        )
 
     def _page(
         self,
@@ -189,10 +226,21 @@ class Reader:
                     f"{entity.plural} have no navigation property {item.name!r} to expand"
                 )
             if navigation.many:
-                for parent in parents:
-                    parent.expanded[item.name] = self.navigate(parent, navigation, item.options)
+                self._expand_many(parents, navigation, item.options)
             else:
                 self._expand_single(parents, navigation, item.options)
+
+    def _expand_many(self, parents: list[Entity], navigation: Navigation, options: Options) -> None:
+        """A to-many expansion: a page per parent, all read with one prepared statement (an
+        index lookup each), then their own expansions for all of them at once."""
+        prepared = self._prepare(TYPES[navigation.target], options, navigation.target_column)
+        children: list[Entity] = []
+        for parent in parents:
+            page = self._run(prepared, parent.row[navigation.source_column])
+            page.owner = (parent, navigation)
+            parent.expanded[navigation.name] = page
+            children += page.items
+        self.expand(children, options.expand)
 
     def _expand_single(
         self, parents: list[Entity], navigation: Navigation, options: Options
@@ -213,12 +261,10 @@ class Reader:
         for parent in parents:
             parent.expanded[navigation.name] = found.get(parent.row[navigation.source_column])
 
-    def _filtered(
-        self, scope: Scope, options: Options, constraint: Constraint | None
-    ) -> Select[Any]:
+    def _filtered(self, scope: Scope, options: Options, column: str | None) -> Select[Any]:
         query = select(scope.source)
-        if constraint is not None:
-            query = query.where(scope.source.c[constraint.column] == constraint.value)
+        if column is not None:
+            query = query.where(scope.source.c[column] == bindparam("key"))
         if options.filter is not None:
             query = query.where(where(options.filter, scope))
         return query
