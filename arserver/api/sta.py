@@ -13,6 +13,7 @@ every sensor's data; callers without a token see the public sensors' only.
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Annotated, Any, Final
 from urllib.parse import parse_qsl, quote, urlencode
 
@@ -213,19 +214,18 @@ class _Writer:
 
     def entity(self, entity: Entity, select: tuple[str, ...] | None) -> dict[str, Any]:
         kind = entity.type
-        _check_select(kind, select)
+        with_id, names, navigations = _shape(kind, select)
         out: dict[str, Any] = {}
-        link = self.self_link(entity)
-        if select is None or "id" in select:
+        link = f"{self.root}/{kind.plural}({entity.id})"
+        if with_id:
             out["@iot.id"] = entity.id
             out["@iot.selfLink"] = link
         properties = kind.to_json(entity.row, self.root)
-        for name in kind.properties:
-            if name != "id" and name in properties and (select is None or name in select):
+        for name in names:
+            if name in properties:
                 out[name] = properties[name]
-        for name in kind.navigations:
-            if select is None or name in select:
-                out[f"{name}@iot.navigationLink"] = f"{link}/{name}"
+        for name in navigations:
+            out[f"{name}@iot.navigationLink"] = f"{link}/{name}"
         for name, expanded in entity.expanded.items():
             if isinstance(expanded, Collection):
                 if expanded.count is not None:
@@ -235,7 +235,7 @@ class _Writer:
                 if nested is not None:
                     out[f"{name}@iot.nextLink"] = nested
             elif isinstance(expanded, Entity):
-                out[name] = self.entity(expanded, None)
+                out[name] = self.entity(expanded, expanded.select)
         return out
 
     def collection(self, page: Collection, next_link: str | None) -> dict[str, Any]:
@@ -269,9 +269,17 @@ class _Writer:
         return f"{self.self_link(parent)}/{navigation.name}?{_encode(pairs)}"
 
 
-def _check_select(kind: EntityType, select: tuple[str, ...] | None) -> None:
-    if select is None:
-        return
-    for name in select:
-        if name not in kind.properties and name not in kind.navigations:
-            raise QueryError(f"$select: {kind.plural} have no property {name!r}")
+@lru_cache(maxsize=512)
+def _shape(
+    kind: EntityType, select: tuple[str, ...] | None
+) -> tuple[bool, tuple[str, ...], tuple[str, ...]]:
+    """What an entity of ``kind`` shows under ``$select``: whether its id and self link, which
+    properties, which navigation links (worked out once per type and selection)."""
+    if select is not None:
+        for name in select:
+            if name not in kind.properties and name not in kind.navigations:
+                raise QueryError(f"$select: {kind.plural} have no property {name!r}")
+    chosen = set(select) if select is not None else None
+    names = tuple(n for n in kind.properties if n != "id" and (chosen is None or n in chosen))
+    navigations = tuple(n for n in kind.navigations if chosen is None or n in chosen)
+    return chosen is None or "id" in chosen, names, navigations

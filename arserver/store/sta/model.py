@@ -95,7 +95,7 @@ class Navigation:
     target_column: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: there is one of each
 class EntityType:
     """One SensorThings entity type (see the module's description)."""
 
@@ -120,7 +120,9 @@ class EntityType:
 
 def iso_time(moment: datetime) -> str:
     """An instant as SensorThings writes it: ISO 8601 UTC with milliseconds and ``Z``."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def geometry_json(row: RowMapping) -> dict[str, Any] | None:

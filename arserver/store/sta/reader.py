@@ -53,6 +53,8 @@ class Entity:
     type: EntityType
     row: RowMapping
     expanded: dict[str, Entity | Collection | None] = field(default_factory=dict)
+    #: The ``$select`` of the expansion that read it, if it was read as one.
+    select: tuple[str, ...] | None = None
 
     @property
     def id(self) -> int:
@@ -256,7 +258,7 @@ class Reader:
             if options.filter is not None:
                 query = query.where(where(options.filter, scope))
             for row in self.connection.execute(query).mappings():
-                found[row[navigation.target_column]] = Entity(target, row)
+                found[row[navigation.target_column]] = Entity(target, row, select=options.select)
         self.expand(list(found.values()), options.expand)
         for parent in parents:
             parent.expanded[navigation.name] = found.get(parent.row[navigation.source_column])
