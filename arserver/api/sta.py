@@ -190,17 +190,27 @@ def _encode(pairs: list[tuple[str, str]]) -> str:
 
 
 def _next_link(request: Request, page: Collection) -> str | None:
-    """The request's own URL with ``$skip`` (and ``$top``) of the next page."""
-    if page.next_skip is None:
+    """The request's own URL with ``$top`` and where the next page starts."""
+    if not page.more:
         return None
     pairs = [
         (name, value)
         for name, value in parse_qsl(request.url.query, keep_blank_values=True)
-        if name not in ("$top", "$skip")
+        if name not in _PAGING
     ]
-    pairs += [("$top", str(page.top)), ("$skip", str(page.next_skip))]
     base = str(request.url.replace(query=""))
-    return f"{base}?{_encode(pairs)}"
+    return f"{base}?{_encode(pairs + _paging(page))}"
+
+
+#: The options a next link writes afresh.
+_PAGING: Final = ("$top", "$skip", "$skiptoken")
+
+
+def _paging(page: Collection) -> list[tuple[str, str]]:
+    """``$top`` (plainly, for clients that change it) and ``$skiptoken`` or ``$skip``."""
+    if page.next_token is not None:
+        return [("$top", str(page.top)), ("$skiptoken", page.next_token)]
+    return [("$top", str(page.top)), ("$skip", str(page.next_skip))]
 
 
 class _Writer:
@@ -259,11 +269,10 @@ class _Writer:
     def _expanded_next_link(self, page: Collection) -> str | None:
         """The next page of an expanded collection, as a navigation path with the
         expansion's own options."""
-        if page.next_skip is None or page.owner is None:
+        if not page.more or page.owner is None:
             return None
         parent, navigation = page.owner
-        pairs = [(n, v) for n, v in page.options.raw if n not in ("$top", "$skip")]
-        pairs += [("$top", str(page.top)), ("$skip", str(page.next_skip))]
+        pairs = [(n, v) for n, v in page.options.raw if n not in _PAGING] + _paging(page)
         if self.token is not None:
             pairs.append(("access_token", self.token))
         return f"{self.self_link(parent)}/{navigation.name}?{_encode(pairs)}"

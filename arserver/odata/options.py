@@ -53,8 +53,10 @@ FUNCTIONS: Final[Mapping[str, tuple[int, int]]] = {
 }  # fmt: skip
 
 _KNOWN_OPTIONS: Final = frozenset(
-    {"$filter", "$expand", "$select", "$orderby", "$top", "$skip", "$count"}
+    {"$filter", "$expand", "$select", "$orderby", "$top", "$skip", "$count", "$skiptoken"}
 )
+#: The longest ``$skiptoken`` (the server writes them into next links; see the reader).
+MAX_SKIPTOKEN_CHARS: Final = 2_000
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,9 @@ class Options:
     top: int | None = None
     skip: int = 0
     count: bool = False
+    #: Where the previous page ended (opaque to clients; written by the server into next
+    #: links so that the next page starts there instead of counting ``$skip`` rows again).
+    skiptoken: str | None = None
     #: The options as text, by name (``"$filter"`` -> ``"result gt 3"``), for next links.
     raw: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
@@ -116,6 +121,9 @@ def _options(options: Mapping[str, str], depth: int) -> Options:
         if text not in ("true", "false"):
             raise QueryError(f"$count is true or false, got {options['$count'][:40]!r}")
         count = text == "true"
+    token = options.get("$skiptoken")
+    if token is not None and (len(token) > MAX_SKIPTOKEN_CHARS or not token.isascii()):
+        raise QueryError("$skiptoken is not one this server wrote")
     return Options(
         filter=parse_filter(options["$filter"]) if "$filter" in options else None,
         expand=_expand(options["$expand"], depth) if "$expand" in options else (),
@@ -124,6 +132,7 @@ def _options(options: Mapping[str, str], depth: int) -> Options:
         top=top,
         skip=skip,
         count=count,
+        skiptoken=token,
         raw=raw,
     )
 

@@ -13,6 +13,8 @@ in a filter never becomes SQL.
 
 from __future__ import annotations
 
+import base64
+import json
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -472,3 +474,70 @@ def _spatial(name: str, args: list[Term], scope: Scope) -> Term:
 
 def _de9im(pattern: str) -> bool:
     return len(pattern) == 9 and all(c in "TF*012" for c in pattern.upper())
+
+
+# -- continuing after the last row of a page ($skiptoken) ----------------------------------------
+
+SortColumns = list[tuple[str, bool]]
+
+
+def keyset(keys: tuple[OrderKey, ...], scope: Scope) -> SortColumns | None:
+    """The (column, descending) pairs a page is sorted by (its ``$orderby``, then the id)
+    when every key is a never-NULL column of the entity itself, so that the next page can
+    start after the last row; None when it cannot (it then skips rows as ``$skip`` says)."""
+    columns: SortColumns = []
+    for key in keys:
+        name = scope.entity.columns.get(key.path)
+        if name is None or name not in scope.entity.keyset:
+            return None
+        columns.append((name, key.descending))
+        if name == "id":
+            return columns  # nothing sorts after a unique key
+    return [*columns, ("id", False)]
+
+
+def after(columns: SortColumns, source: FromClause, values: list[Any]) -> ColumnElement[bool]:
+    """Rows that sort after ``values`` (the sort columns' values of a page's last row)."""
+    alternatives = []
+    for index, (name, descending) in enumerate(columns):
+        column = source.c[name]
+        beyond = column < values[index] if descending else column > values[index]
+        same = [source.c[n] == values[j] for j, (n, _) in enumerate(columns[:index])]
+        alternatives.append(and_(*same, beyond))
+    return or_(*alternatives)
+
+
+def encode_position(columns: SortColumns, row: Any) -> str:
+    """A ``$skiptoken``: the sort columns' values of ``row``, as base64url JSON."""
+    values = []
+    for name, _ in columns:
+        value = row[name]
+        values.append(["t", value.isoformat()] if isinstance(value, datetime) else value)
+    text = json.dumps(values, separators=(",", ":"))
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_position(token: str, columns: SortColumns, source: FromClause) -> list[Any]:
+    """The values of a ``$skiptoken`` for ``columns``, each of its column's kind;
+    :class:`QueryError` for a token this server did not write for this sort."""
+    refused = QueryError("$skiptoken is not one this server wrote for this $orderby")
+    try:
+        values = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (ValueError, TypeError):
+        raise refused from None
+    if not isinstance(values, list) or len(values) != len(columns):
+        raise refused
+    decoded: list[Any] = []
+    for value, (name, _) in zip(values, columns, strict=True):
+        kind = _kind_of(source.c[name].type)
+        if kind == "time" and isinstance(value, list) and len(value) == 2 and value[0] == "t":
+            decoded.append(_instant(str(value[1])))
+        elif kind == "number" and isinstance(value, int | float) and not isinstance(value, bool):
+            if not math.isfinite(value) or abs(value) >= 2**63:
+                raise refused
+            decoded.append(value)
+        elif kind == "text" and isinstance(value, str) and len(value) <= 1000:
+            decoded.append(value)
+        else:
+            raise refused
+    return decoded

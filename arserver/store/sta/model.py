@@ -116,13 +116,16 @@ class EntityType:
     to_json: Callable[[RowMapping, str], dict[str, Any]]
     #: Every property ``$select`` may name, in the order entities list them.
     properties: tuple[str, ...]
+    #: Columns that are never NULL: pages sorted by them alone continue after the last row
+    #: (``$skiptoken``) instead of skipping rows again.
+    keyset: frozenset[str] = frozenset({"id"})
 
 
 def iso_time(moment: datetime) -> str:
     """An instant as SensorThings writes it: ISO 8601 UTC with milliseconds and ``Z``."""
     if moment.tzinfo is not UTC:
         moment = moment.astimezone(UTC)
-    return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+    return moment.isoformat(timespec="milliseconds")[:-6] + "Z"  # "+00:00" -> "Z"
 
 
 def geometry_json(row: RowMapping) -> dict[str, Any] | None:
@@ -209,6 +212,7 @@ THING = EntityType(
     },
     to_json=_thing_json,
     properties=("id", "name", "description", "properties"),
+    keyset=frozenset({"id", "name", "description"}),
 )
 
 
@@ -347,6 +351,7 @@ HISTORICAL_LOCATION = EntityType(
     },
     to_json=lambda row, _root: {"time": iso_time(row["time"])},
     properties=("id", "time"),
+    keyset=frozenset({"id", "time"}),
 )
 
 
@@ -558,6 +563,7 @@ DATASTREAM = EntityType(
         "resultTime",
         "properties",
     ),
+    keyset=frozenset({"id", "name", "description", "unit", "kind"}),
 )
 
 
@@ -647,6 +653,7 @@ OBSERVATION = EntityType(
     },
     to_json=_observation_json,
     properties=("id", "phenomenonTime", "resultTime", "result", "parameters"),
+    keyset=frozenset({"id", "phenomenon_time", "result"}),
 )
 
 

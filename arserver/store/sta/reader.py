@@ -34,7 +34,16 @@ from sqlalchemy.exc import OperationalError
 
 from arserver.errors import BusyError, QueryError
 from arserver.odata.options import Expand, Options
-from arserver.store.sta.filters import Scope, order_by, where
+from arserver.store.sta.filters import (
+    Scope,
+    SortColumns,
+    after,
+    decode_position,
+    encode_position,
+    keyset,
+    order_by,
+    where,
+)
 from arserver.store.sta.model import TYPES, EntityType, Navigation
 
 #: The most entities one page (of a collection or of an expanded one) holds.
@@ -64,7 +73,9 @@ class Entity:
 @dataclass
 class Collection:
     """A page of a collection. ``count``: the size of the whole filtered collection when
-    ``$count=true``; ``next_skip``: the ``$skip`` of the next page, None on the last one;
+    ``$count=true``; the next page starts after ``next_token`` (a ``$skiptoken``: the
+    position of this page's last row, when the sort allows) or at ``next_skip``; both are
+    None on the last page;
     ``owner``: for an expanded collection, the entity and navigation property it belongs to
     (for its next link)."""
 
@@ -74,7 +85,13 @@ class Collection:
     top: int
     count: int | None = None
     next_skip: int | None = None
+    next_token: str | None = None
     owner: tuple[Entity, Navigation] | None = None
+
+    @property
+    def more(self) -> bool:
+        """Whether another page follows (by ``next_token`` or ``next_skip``)."""
+        return self.next_token is not None or self.next_skip is not None
 
 
 @dataclass(frozen=True)
@@ -87,6 +104,8 @@ class _Prepared:
     top: int
     count: Select[Any] | None
     page: Select[Any] | None
+    #: The sort columns, when the next page can start after the last row (``$skiptoken``).
+    sort: SortColumns | None = None
 
 
 @dataclass(frozen=True)
@@ -140,8 +159,17 @@ class Reader:
                 total = total + more
             count = select(total)
         top = min(options.top if options.top is not None else DEFAULT_TOP, MAX_TOP)
+        sort = keyset(options.orderby, scopes[0])
+        if options.skiptoken is not None:
+            if sort is None:
+                raise QueryError("$skiptoken is not one this server wrote for this $orderby")
+            position = decode_position(options.skiptoken, sort, scopes[0].source)
+            queries = [
+                query.where(after(sort, scope.source, position))
+                for query, scope in zip(queries, scopes, strict=True)
+            ]
         page = self._page(entity, scopes, queries, options, top) if top > 0 else None
-        return _Prepared(entity, options, top, count, page)
+        return _Prepared(entity, options, top, count, page, sort)
 
     def _run(self, prepared: _Prepared, key: Any) -> Collection:
         """One page of ``prepared`` for the parameter ``key`` (no expansions)."""
@@ -155,9 +183,12 @@ class Reader:
         top, skip = prepared.top, prepared.options.skip
         more = len(rows) > top  # never for $top=0: a count alone has no next page
         items = [Entity(prepared.entity, row) for row in rows[:top]]
-        return Collection(
-            prepared.entity, items, prepared.options, top, count, skip + top if more else None
-        )
+        page = Collection(prepared.entity, items, prepared.options, top, count)
+        if more and prepared.sort is not None:
+            page.next_token = encode_position(prepared.sort, rows[top - 1])
+        elif more:
+            page.next_skip = skip + top
+        return page
 
     def _page(
         self,

@@ -30,7 +30,9 @@ def test_the_options_apply_in_the_order_filter_count_orderby_skip_top(sta: Sta) 
     )
     assert page["@iot.count"] == 5
     assert [o["result"] for o in page["value"]] == [6.0]
-    assert "$skip=3" in page["@iot.nextLink"]
+    following = sta.get(page["@iot.nextLink"])
+    assert following["@iot.count"] == 5  # of the whole filtered collection, on every page
+    assert [o["result"] for o in following["value"]] == [7.0]
 
 
 def test_top_skip_and_next_links_walk_a_collection_once(sta: Sta) -> None:
@@ -46,6 +48,35 @@ def test_top_skip_and_next_links_walk_a_collection_once(sta: Sta) -> None:
     assert seen == [20.0 + h for h in range(10)]
     assert "@iot.nextLink" not in sta.get(f"{stream}/Observations?$top=10")
     assert sta.get(f"{stream}/Observations?$skip=50")["value"] == []
+
+
+@pytest.mark.parametrize(
+    "order",
+    ["phenomenonTime", "phenomenonTime desc", "result desc,phenomenonTime", "id desc",
+     "Datastream/name,id"],  # the last sorts through a path: its pages are skipped to
+)  # fmt: skip
+def test_next_links_walk_every_observation_once_whatever_the_sort(sta: Sta, order: str) -> None:
+    """Ties (readings of two datastreams at one instant), raw readings and hourly
+    aggregates together: a walk in pages of 3 sees what one big page holds, in its order."""
+    everything = sta.get(f"Observations?$orderby={order}&$top=1000")["value"]
+    walked: list[int] = []
+    page = sta.get(f"Observations?$orderby={order}&$top=3")
+    while True:
+        walked += [o["@iot.id"] for o in page["value"]]
+        if "@iot.nextLink" not in page:
+            break
+        page = sta.get(page["@iot.nextLink"])
+    assert walked == [o["@iot.id"] for o in everything]
+    assert len(walked) == len(set(walked)) == 39  # 37 raw readings, 2 hourly aggregates
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["garbage!", "W10", "WzEsMiwzLDRd", "W1sidCIsIm5vdCBhIHRpbWUiXSwxXQ", "W251bGwsMV0",
+     "x" * 3000],
+)  # fmt: skip
+def test_a_forged_skiptoken_is_refused(sta: Sta, token: str) -> None:
+    assert sta.status(f"Observations?$orderby=phenomenonTime&$skiptoken={token}") == 400
 
 
 def test_orderby_sorts_ascending_descending_and_by_several_keys(sta: Sta) -> None:
