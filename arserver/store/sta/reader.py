@@ -25,10 +25,13 @@ from sqlalchemy import (
     RowMapping,
     Select,
     bindparam,
+    column,
     func,
     select,
     text,
+    true,
     union_all,
+    values,
 )
 from sqlalchemy.exc import OperationalError
 
@@ -142,12 +145,18 @@ class Reader:
         self.expand(page.items, options.expand)
         return page
 
-    def _prepare(self, entity: EntityType, options: Options, column: str | None) -> _Prepared:
+    def _prepare(
+        self,
+        entity: EntityType,
+        options: Options,
+        column: str | None,
+        key: ColumnElement[Any] | None = None,
+    ) -> _Prepared:
         """The statements of a page of ``entity``, built once: with ``column``, constrained to
-        rows whose ``column`` equals the bound parameter ``key`` (one statement for the pages
-        of every parent of an expansion)."""
+        rows whose ``column`` equals ``key`` (default: the bound parameter ``key``; one
+        statement for the pages of every parent of an expansion)."""
         scopes = self.scopes(entity)
-        queries = [self._filtered(scope, options, column) for scope in scopes]
+        queries = [self._filtered(scope, options, column, key) for scope in scopes]
         count = None
         if options.count:
             counts = [
@@ -180,6 +189,11 @@ class Reader:
         rows: list[RowMapping] = []
         if prepared.page is not None:
             rows = list(self.connection.execute(prepared.page, parameters).mappings())
+        return self._finish(prepared, rows, count)
+
+    def _finish(self, prepared: _Prepared, rows: list[RowMapping], count: int | None) -> Collection:
+        """The page of ``rows`` (at most one more than ``$top``: that one says another page
+        follows) and where the next one starts."""
         top, skip = prepared.top, prepared.options.skip
         more = len(rows) > top  # never for $top=0: a count alone has no next page
         items = [Entity(prepared.entity, row) for row in rows[:top]]
@@ -266,14 +280,41 @@ class Reader:
     def _expand_many(self, parents: list[Entity], navigation: Navigation, options: Options) -> None:
         """A to-many expansion: a page per parent, all read with one prepared statement (an
         index lookup each), then their own expansions for all of them at once."""
-        prepared = self._prepare(TYPES[navigation.target], options, navigation.target_column)
+        target = TYPES[navigation.target]
+        if self.dialect == "postgresql" and len(parents) > 1 and not options.count:
+            pages = self._pages_lateral(target, navigation, options, parents)
+        else:
+            prepared = self._prepare(target, options, navigation.target_column)
+            pages = [self._run(prepared, p.row[navigation.source_column]) for p in parents]
         children: list[Entity] = []
-        for parent in parents:
-            page = self._run(prepared, parent.row[navigation.source_column])
+        for parent, page in zip(parents, pages, strict=True):
             page.owner = (parent, navigation)
             parent.expanded[navigation.name] = page
             children += page.items
         self.expand(children, options.expand)
+
+    def _pages_lateral(
+        self, target: EntityType, navigation: Navigation, options: Options, parents: list[Entity]
+    ) -> list[Collection]:
+        """Every parent's page in one round trip on PostgreSQL: the page's statement joined
+        LATERAL to the parents' keys (an index lookup per key, as one query)."""
+        keys = sorted({p.row[navigation.source_column] for p in parents} - {None})
+        parent_keys = values(column("key", BigInteger), name="parent_keys").data(
+            [(k,) for k in keys]
+        )
+        prepared = self._prepare(target, options, navigation.target_column, parent_keys.c.key)
+        rows: dict[Any, list[RowMapping]] = {k: [] for k in keys}
+        if prepared.page is not None and keys:
+            page = prepared.page.subquery().lateral("page")
+            query = select(parent_keys.c.key.label("parent_key"), page).select_from(
+                parent_keys.join(page, true())
+            )
+            for row in self.connection.execute(query).mappings():
+                rows[row["parent_key"]].append(row)
+        return [
+            self._finish(prepared, rows.get(p.row[navigation.source_column], []), None)
+            for p in parents
+        ]
 
     def _expand_single(
         self, parents: list[Entity], navigation: Navigation, options: Options
@@ -294,13 +335,27 @@ class Reader:
         for parent in parents:
             parent.expanded[navigation.name] = found.get(parent.row[navigation.source_column])
 
-    def _filtered(self, scope: Scope, options: Options, column: str | None) -> Select[Any]:
+    def _filtered(
+        self,
+        scope: Scope,
+        options: Options,
+        column: str | None,
+        key: ColumnElement[Any] | None = None,
+    ) -> Select[Any]:
         query = select(scope.source)
         if column is not None:
-            query = query.where(scope.source.c[column] == bindparam("key"))
+            value = key if key is not None else bindparam("key")
+            query = query.where(scope.source.c[column] == value)
+            if key is not None:  # the parents' keys of a LATERAL join, not a FROM of its own
+                query = query.correlate(*_tables_of(key))
         if options.filter is not None:
             query = query.where(where(options.filter, scope))
         return query
+
+
+def _tables_of(expression: ColumnElement[Any]) -> list[Any]:
+    table = getattr(expression, "table", None)
+    return [table] if table is not None else []
 
 
 def _holds(column_type: Any, key: int) -> bool:
