@@ -119,6 +119,9 @@ def run_demo(
             "--center 4.7538,52.3166 --radius 200 --origin 4.7538,52.3166,42"
         )
         out.print(f"  watch it with:     {watch}", soft_wrap=True)
+        newest = "Observations($orderby=phenomenonTime%20desc;$top=1)"
+        sta = f"{base_url}/sta/v1.1/Datastreams?$expand={newest}"
+        out.print(f"SensorThings API:    {sta}&access_token={viewer}", soft_wrap=True)
         parking = f"{base_url}/api/v1/parking/places"
         out.print(f"parking, now + 1 h:  {parking}?access_token={viewer}", soft_wrap=True)
         inspections = f"{base_url}/api/v1/inspections/export?format=geojson"
