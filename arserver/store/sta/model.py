@@ -57,6 +57,7 @@ from arserver.store.schema import (
 MEASUREMENT: Final = "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measurement"
 #: Hourly aggregates have ids ``-(datastream id * this + hours since 1970)``.
 AGGREGATE_ID_STRIDE: Final = 10_000_000
+EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 #: What the UCUM codes of units are defined by.
 UCUM: Final = "https://ucum.org/ucum"
 #: Names of common UCUM codes (others are named by their code).
@@ -119,6 +120,9 @@ class EntityType:
     #: Columns that are never NULL: pages sorted by them alone continue after the last row
     #: (``$skiptoken``) instead of skipping rows again.
     keyset: frozenset[str] = frozenset({"id"})
+    #: For an id, equalities on indexed columns that find it (ids computed from a key, such
+    #: as the negative ids of aggregates and positions, are not indexed themselves).
+    locate: Callable[[int], Mapping[str, Any]] | None = None
 
 
 def iso_time(moment: datetime) -> str:
@@ -232,6 +236,7 @@ def _locations(public_only: bool) -> Select[Any]:
             sensors.c.pk.label("id"), sensors.c.name,
             _place_description("The location").label("description"), *_PLACE_COLUMNS,
             sensors.c.pk.label("thing_id"), sensors.c.pk.label("owner_id"),
+            cast(null(), BigInteger).label("observation_id"),
         ).where(_PLACED),
         public_only,
     )  # fmt: skip
@@ -271,7 +276,8 @@ def _positions(public_only: bool) -> Select[Any]:
     position retention allows), as ``-(observation id)`` with the sensor and time."""
     return _visible(
         select(
-            (-observations.c.id).label("position_id"), observations.c.time,
+            (-observations.c.id).label("position_id"), observations.c.id.label("observation_id"),
+            observations.c.time,
             observations.c.lon, observations.c.lat, observations.c.h, sensors.c.pk,
             sensors.c.name,
         )
@@ -291,7 +297,13 @@ def _position_locations(public_only: bool) -> Select[Any]:
         (literal("A position of ") + position.c.name).label("description"), position.c.lon,
         position.c.lat, position.c.h, cast(null(), JSON).label("area"),
         cast(null(), Integer).label("thing_id"), position.c.pk.label("owner_id"),
+        position.c.observation_id,
     )  # fmt: skip
+
+
+def _locate_position(key: int) -> Mapping[str, Any]:
+    """A reported position's id is ``-(observation id)``."""
+    return {"observation_id": -key} if key < 0 else {}
 
 
 def _location_arms(public_only: bool, _dialect: str) -> tuple[Select[Any], ...]:
@@ -303,6 +315,7 @@ def _position_history(public_only: bool) -> Select[Any]:
     return select(
         position.c.position_id.label("id"), position.c.time.label("time"),
         position.c.pk.label("thing_id"), position.c.position_id.label("location_id"),
+        position.c.observation_id,
     )  # fmt: skip
 
 
@@ -325,6 +338,7 @@ LOCATION = EntityType(
     },
     to_json=_place_json("location"),
     properties=("id", "name", "description", "encodingType", "location"),
+    locate=_locate_position,
 )
 
 
@@ -334,6 +348,7 @@ def _historical_locations(public_only: bool) -> Select[Any]:
             sensors.c.pk.label("id"),
             func.coalesce(sensors.c.placed_at, sensors.c.created_at).label("time"),
             sensors.c.pk.label("thing_id"), sensors.c.pk.label("location_id"),
+            cast(null(), BigInteger).label("observation_id"),
         ).where(_PLACED),
         public_only,
     )  # fmt: skip
@@ -352,6 +367,7 @@ HISTORICAL_LOCATION = EntityType(
     to_json=lambda row, _root: {"time": iso_time(row["time"])},
     properties=("id", "time"),
     keyset=frozenset({"id", "time"}),
+    locate=_locate_position,
 )
 
 
@@ -610,6 +626,14 @@ def _visible_stream(query: Select[Any], public_only: bool) -> Select[Any]:
     )
 
 
+def _locate_aggregate(key: int) -> Mapping[str, Any]:
+    """An hourly aggregate's id is ``-(datastream id * stride + hours since 1970)``."""
+    if key >= 0:
+        return {}
+    stream, hours = divmod(-key, AGGREGATE_ID_STRIDE)
+    return {"datastream_id": stream, "phenomenon_time": EPOCH + timedelta(hours=hours)}
+
+
 def _observation_arms(public_only: bool, dialect: str) -> tuple[Select[Any], ...]:
     return (_raw_observations(public_only), _hourly_observations(public_only, dialect))
 
@@ -654,6 +678,7 @@ OBSERVATION = EntityType(
     to_json=_observation_json,
     properties=("id", "phenomenonTime", "resultTime", "result", "parameters"),
     keyset=frozenset({"id", "phenomenon_time", "result"}),
+    locate=_locate_aggregate,
 )
 
 

@@ -236,6 +236,8 @@ class Reader:
             if not _holds(scope.source.c.id.type, key):
                 continue
             query = select(scope.source).where(scope.source.c.id == key)
+            for name, value in (entity.locate(key) if entity.locate else {}).items():
+                query = query.where(scope.source.c[name] == value)  # an index finds it
             if constraint is not None:
                 query = query.where(scope.source.c[constraint.column] == constraint.value)
             row = self.connection.execute(query).mappings().first()
