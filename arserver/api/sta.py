@@ -77,21 +77,20 @@ def sta_router() -> APIRouter:
             return JSONResponse(root(request, token))
         resource_path = parse_path(path)
         options = parse_options(_single_params(request))
-        with reading(engine) as connection:
-            reader = Reader(connection, public_only=token is None)
-            found = _resolve(reader, resource_path, options)
-            writer = _Writer(_root_url(request), _token_param(request))
-            if isinstance(found, _Property):
-                if resource_path.ref:
-                    raise NotFoundError("$ref follows an entity or a collection, not a property")
-                return _property_response(found, resource_path, writer)
-            if resource_path.value:
-                raise NotFoundError("$value follows a property, as in Things(1)/name/$value")
+        with reading(engine) as connection:  # rows read whole: written after it is returned
+            found = _resolve(Reader(connection, public_only=token is None), resource_path, options)
+        writer = _Writer(_root_url(request), _token_param(request))
+        if isinstance(found, _Property):
             if resource_path.ref:
-                return JSONResponse(writer.refs(found))
-            if isinstance(found, Collection):
-                return JSONResponse(writer.collection(found, next_link=_next_link(request, found)))
-            return JSONResponse(writer.entity(found, options.select))
+                raise NotFoundError("$ref follows an entity or a collection, not a property")
+            return _property_response(found, resource_path, writer)
+        if resource_path.value:
+            raise NotFoundError("$value follows a property, as in Things(1)/name/$value")
+        if resource_path.ref:
+            return JSONResponse(writer.refs(found))
+        if isinstance(found, Collection):
+            return JSONResponse(writer.collection(found, next_link=_next_link(request, found)))
+        return JSONResponse(writer.entity(found, options.select))
 
     return router
 
