@@ -142,10 +142,10 @@ def main() -> None:
                 get("/api/v1/sensors/air-1/observations", limit="200").json()["observations"]
             )
 
-        def sta_walk() -> int:
+        def walk(**extra: str) -> int:
             seen = 0
             body = get("/sta/v1.1/Datastreams(1)/Observations", **{
-                "$orderby": "phenomenonTime desc", "$top": "1000",
+                "$orderby": "phenomenonTime desc", "$top": "1000", **extra,
             }).json()  # fmt: skip
             while True:
                 seen += len(body["value"])
@@ -153,17 +153,11 @@ def main() -> None:
                     return seen
                 body = http.get(body["@iot.nextLink"]).raise_for_status().json()
 
+        def sta_walk() -> int:
+            return walk()
+
         def sta_select_walk() -> int:  # as Grafana asks: only the time and the result
-            seen = 0
-            body = get("/sta/v1.1/Datastreams(1)/Observations", **{
-                "$orderby": "phenomenonTime desc", "$top": "1000",
-                "$select": "phenomenonTime,result",
-            }).json()  # fmt: skip
-            while True:
-                seen += len(body["value"])
-                if "@iot.nextLink" not in body:
-                    return seen
-                body = http.get(body["@iot.nextLink"]).raise_for_status().json()
+            return walk(**{"$select": "phenomenonTime,result"})
 
         def own_walk() -> int:
             return len(

@@ -4,9 +4,25 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
+import click
+
 from arserver.errors import ArserverError
+
+
+def format_of(out: Path, by_extension: Mapping[str, str]) -> str:
+    """The format ``out``'s extension names (case does not matter); a usage error naming the
+    extensions that do otherwise."""
+    fmt = by_extension.get(out.suffix.lower())
+    if fmt is None:
+        known = ", ".join(sorted(set(by_extension)))
+        raise click.BadParameter(
+            f"cannot tell the format from the extension: use {known}, or give --format",
+            param_hint="'--out'",
+        )
+    return fmt
 
 
 def write_atomically(target: Path, text: str) -> None:

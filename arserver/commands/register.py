@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from arserver.commands.files import write_atomically
+from arserver.commands.files import format_of, write_atomically
 from arserver.commands.options import current_settings
 
 #: The format of a register file by its extension.
@@ -41,13 +41,7 @@ def export(out: Path | None, fmt: str | None, public_only: bool) -> None:
     area, what it measures and why, themes, personal data with privacy statement and legal
     ground, placed and removed dates, project and status."""
     if fmt is None and out is not None:
-        fmt = FORMAT_BY_EXTENSION.get(out.suffix.lower())
-        if fmt is None:
-            raise click.BadParameter(
-                "cannot tell the format from the extension: use .json, .csv or .geojson, "
-                "or give --format",
-                param_hint="'--out'",
-            )
+        fmt = format_of(out, FORMAT_BY_EXTENSION)
     from arserver.services.register import register_csv, register_geojson
     from arserver.services.sensors import SensorService
     from arserver.store.database import open_database

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from arserver.commands.files import write_atomically
+from arserver.commands.files import format_of, write_atomically
 from arserver.commands.options import current_settings
 
 #: The format of a report file by its extension.
@@ -39,13 +39,7 @@ def report(round_id: str, out: Path, fmt: str | None) -> None:
     moderation and the planners' response, counts per object and totals. Exit 1 for an unknown
     round (nothing is written)."""
     if fmt is None:
-        fmt = FORMAT_BY_EXTENSION.get(out.suffix.lower())
-        if fmt is None:
-            raise click.BadParameter(
-                "cannot tell the format from the extension: use .json, .csv or .html, "
-                "or give --format",
-                param_hint="'--out'",
-            )
+        fmt = format_of(out, FORMAT_BY_EXTENSION)
     from arserver.services.round_report import build_report, render
     from arserver.store.database import open_database
 
