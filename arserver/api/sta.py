@@ -17,8 +17,8 @@ from functools import lru_cache
 from typing import Annotated, Any, Final
 from urllib.parse import parse_qsl, quote, urlencode
 
+import orjson
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 
 from arserver.api.deps import get_engine, optional_token
@@ -38,6 +38,15 @@ CONFORMANCE: Final = (
     "http://www.opengis.net/spec/iot_sensing/1.1/req/request-data",
 )
 _SAFE: Final = "$'(),;:/*@"
+
+
+class StaJSON(Response):
+    """JSON written by orjson: a page of 1,000 entities with their links is 400 KB."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
 
 
 def sta_router() -> APIRouter:
@@ -74,7 +83,7 @@ def sta_router() -> APIRouter:
         if token is not None:
             authorize(token, Action.READ)
         if path in ("", "/"):
-            return JSONResponse(root(request, token))
+            return StaJSON(root(request, token))
         resource_path = parse_path(path)
         options = parse_options(_single_params(request))
         with reading(engine) as connection:  # rows read whole: written after it is returned
@@ -87,10 +96,10 @@ def sta_router() -> APIRouter:
         if resource_path.value:
             raise NotFoundError("$value follows a property, as in Things(1)/name/$value")
         if resource_path.ref:
-            return JSONResponse(writer.refs(found))
+            return StaJSON(writer.refs(found))
         if isinstance(found, Collection):
-            return JSONResponse(writer.collection(found, next_link=_next_link(request, found)))
-        return JSONResponse(writer.entity(found, options.select))
+            return StaJSON(writer.collection(found, next_link=_next_link(request, found)))
+        return StaJSON(writer.entity(found, options.select))
 
     return router
 
@@ -173,7 +182,7 @@ def _property_response(found: _Property, path: ResourcePath, writer: _Writer) ->
         )
         return Response(text, media_type="text/plain; charset=utf-8")
     key = "@iot.id" if found.name == "id" else found.name
-    return JSONResponse({key: value})
+    return StaJSON({key: value})
 
 
 def _root_url(request: Request) -> str:
