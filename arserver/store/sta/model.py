@@ -14,8 +14,8 @@ positions a mobile sensor reports with its observations are its **HistoricalLoca
 with a Location of its own (ids ``-(observation id)``), for as long as position retention keeps
 them; the observations carry them in ``parameters.position`` too.
 
-Each type is a SQL selectable (:attr:`EntityType.select`) whose columns are named here, the
-property paths that filters and ``$orderby`` may use (:attr:`EntityType.columns`), its
+Each type is one or more SQL selects whose union it is (:attr:`EntityType.arms`: observations
+are the raw ones and the aggregates), with the columns named here, the property paths that filters and ``$orderby`` may use (:attr:`EntityType.columns`), its
 navigation properties, and how a row becomes the entity's JSON. Callers without a token see
 only the entities of sensors whose data is public (``public_only``).
 """
@@ -57,6 +57,7 @@ from arserver.store.schema import (
 MEASUREMENT: Final = "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measurement"
 #: Hourly aggregates have ids ``-(datastream id * this + hours since 1970)``.
 AGGREGATE_ID_STRIDE: Final = 10_000_000
+#: Where the hours of aggregate ids are counted from.
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 #: What the UCUM codes of units are defined by.
 UCUM: Final = "https://ucum.org/ucum"
