@@ -15,9 +15,10 @@ with a Location of its own (ids ``-(observation id)``), for as long as position 
 them; the observations carry them in ``parameters.position`` too.
 
 Each type is one or more SQL selects whose union it is (:attr:`EntityType.arms`: observations
-are the raw ones and the aggregates), with the columns named here, the property paths that filters and ``$orderby`` may use (:attr:`EntityType.columns`), its
-navigation properties, and how a row becomes the entity's JSON. Callers without a token see
-only the entities of sensors whose data is public (``public_only``).
+are the raw ones and the aggregates), with the columns named here, the property paths that
+filters and ``$orderby`` may use (:attr:`EntityType.columns`), its navigation properties, and
+how a row becomes the entity's JSON. Callers without a token see only the entities of sensors
+whose data is public (``public_only``).
 """
 
 from __future__ import annotations

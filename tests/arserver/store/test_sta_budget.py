@@ -18,7 +18,10 @@ ENDLESS = {
 
 
 def test_a_query_past_its_budget_is_stopped(engine: Engine) -> None:
-    with pytest.raises(BusyError, match="longer than 0.05 s"), reading(engine, budget_s=0.05) as c:
+    with (
+        pytest.raises(BusyError, match=r"longer than 0\.05 s"),
+        reading(engine, budget_s=0.05) as c,
+    ):
         c.execute(text(ENDLESS[engine.dialect.name])).scalar_one()
     with reading(engine) as connection:  # the connection is fine afterwards
         assert connection.execute(text("SELECT 1")).scalar_one() == 1
