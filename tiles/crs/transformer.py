@@ -12,6 +12,11 @@ Contracts:
 - A transformation whose best operation cannot run here (a grid file is missing) or that PROJ can
   only do as a "ballpark" (e.g. NAP height taken as ellipsoidal height: 41-46 m wrong) raises
   :class:`OperationUnavailableError` naming what is missing, unless ``allow_ballpark=True``.
+- ITRF2020 (EPSG:9988 geocentric, EPSG:9989 geographic 3D), ITRF2014 (EPSG:7789, EPSG:7912)
+  and WGS 84 (G2296) (EPSG:10604, EPSG:10605, taken as ITRF2020) are positions at an epoch:
+  :meth:`Transformer.from_crs` needs ``epoch`` (decimal year) for them and refuses without
+  one; they reach ETRS89 by the time-dependent Helmert transformations of
+  :mod:`tiles.crs.datums`. ETRF2000 (EPSG:7930, 7931, 9067) is ETRS89.
 - Frame convention: with ``wgs84_as_etrs89=True`` (the default) WGS 84 (EPSG:4326, 4979, 4978) is
   taken to be ETRS89 whenever the other side is ETRS89-based, as the Dutch national 3D tilesets
   do; see docs/georeferencing.md. The numbers agree with PROJ's null "ETRS89 to WGS 84 (1)"
@@ -32,7 +37,8 @@ from pyproj.exceptions import CRSError as ProjCRSError
 from pyproj.exceptions import ProjError
 from pyproj.transformer import TransformerGroup
 
-from tiles.crs.ellipsoid import GRS80, FloatArray, geodetic_to_ecef
+from tiles.crs.datums import Frame, check_epoch, helmert
+from tiles.crs.ellipsoid import GRS80, FloatArray, ecef_to_geodetic, geodetic_to_ecef
 from tiles.crs.rdnaptrans import (
     RDNAPTRANS_ACCURACY_M,
     BoolArray,
@@ -54,6 +60,14 @@ _ETRS89_GEOG_2D = 4258
 _ETRS89_GEOG_3D = 4937
 _ETRS89_GEOCENTRIC = 4936
 _WGS84_AS_ETRS89 = {4326: _ETRS89_GEOG_2D, 4979: _ETRS89_GEOG_3D, 4978: _ETRS89_GEOCENTRIC}
+#: ETRF2000, the realisation of ETRS89 that RDNAPTRANS(TM)2018 uses, is ETRS89 here.
+_ETRF2000_AS_ETRS89 = {9067: _ETRS89_GEOG_2D, 7931: _ETRS89_GEOG_3D, 7930: _ETRS89_GEOCENTRIC}
+#: CRSs in a frame that moves against ETRS89 (positions need their epoch): EPSG code ->
+#: (frame, geocentric?). WGS 84 (G2296) is taken as ITRF2020 (EPSG: a null transformation).
+_EPOCH_FRAMES: dict[int, tuple[Frame, bool]] = {
+    9988: ("ITRF2020", True), 9989: ("ITRF2020", False), 7789: ("ITRF2014", True),
+    7912: ("ITRF2014", False), 10604: ("ITRF2020", True), 10605: ("ITRF2020", False),
+}  # fmt: skip
 
 #: Points per chunk: keeps temporaries in cache and memory bounded for any input size.
 CHUNK_POINTS = 1 << 16
@@ -257,13 +271,17 @@ class Transformer:
         *,
         allow_ballpark: bool = False,
         wgs84_as_etrs89: bool = True,
+        epoch: float | None = None,
     ) -> Transformer:
         """Plan the transformation; raises :class:`UnknownCrsError` or
-        :class:`OperationUnavailableError` before any coordinates are touched."""
+        :class:`OperationUnavailableError` before any coordinates are touched. ``epoch``
+        (decimal year, e.g. 2026.9) is the epoch of the ITRF side's coordinates; it is
+        required when a side is ITRF2014, ITRF2020 or WGS 84 (G2296) (a :class:`CrsError`
+        otherwise), and ignored when neither is."""
         src = parse_crs(source)
         dst = parse_crs(target)
         steps: list[str] = []
-        legs = _plan(src, dst, allow_ballpark, wgs84_as_etrs89, steps)
+        legs = _plan_with_epoch(src, dst, allow_ballpark, wgs84_as_etrs89, steps, epoch)
         accuracies = [leg.accuracy_m for leg in legs]
         accuracy = None if any(a is None for a in accuracies) else sum(a or 0.0 for a in accuracies)
         names = [leg.name for leg in legs] + steps
@@ -360,6 +378,94 @@ def _as_columns(
             index=bad,
         )
     return columns[0], columns[1], (columns[2] if z is not None else None)
+
+
+def epoch_frame(crs: pyproj.CRS) -> tuple[Frame, bool] | None:
+    """The moving frame of ``crs`` and whether it is geocentric, or None for a CRS whose
+    positions need no epoch here."""
+    code = _epsg(crs)
+    return _EPOCH_FRAMES.get(code) if code is not None else None
+
+
+def _plan_with_epoch(
+    src: pyproj.CRS,
+    dst: pyproj.CRS,
+    allow_ballpark: bool,
+    wgs84_as_etrs89: bool,
+    steps: list[str],
+    epoch: float | None,
+) -> list[_Leg]:
+    """The legs, with ITRF sides taken to and from ETRS89 geocentric by a Helmert leg."""
+    src, dst = _etrf2000_as_etrs89(src), _etrf2000_as_etrs89(dst)
+    src_frame, dst_frame = epoch_frame(src), epoch_frame(dst)
+    if src_frame is None and dst_frame is None:
+        return _plan(src, dst, allow_ballpark, wgs84_as_etrs89, steps)
+    if epoch is None:
+        moving = _crs_name(src if src_frame is not None else dst)
+        raise CrsError(
+            f"{moving} is a position at an epoch: give the epoch (decimal year, e.g. 2026.9); "
+            "without it the position is ambiguous by decimetres (the plate moves 2.5 cm a year)"
+        )
+    year = check_epoch(epoch)
+    hub = pyproj.CRS.from_epsg(_ETRS89_GEOCENTRIC)
+    legs: list[_Leg] = []
+    if src_frame is not None:
+        legs.extend(_to_geocentric_legs(src_frame))
+        from_frame = src_frame[0]
+    else:
+        legs.extend(_plan(src, hub, allow_ballpark, wgs84_as_etrs89, steps))
+        from_frame = "ETRS89"
+    to_frame: Frame = dst_frame[0] if dst_frame is not None else "ETRS89"
+    legs.append(_helmert_leg(from_frame, to_frame, year))
+    if dst_frame is not None:
+        legs.extend(_from_geocentric_legs(dst_frame))
+    else:
+        legs.extend(_plan(hub, dst, allow_ballpark, wgs84_as_etrs89, steps))
+    return legs
+
+
+def _etrf2000_as_etrs89(crs: pyproj.CRS) -> pyproj.CRS:
+    code = _epsg(crs)
+    if code in _ETRF2000_AS_ETRS89:
+        return pyproj.CRS.from_epsg(_ETRF2000_AS_ETRS89[code])
+    return crs
+
+
+def _to_geocentric_legs(moving: tuple[Frame, bool]) -> list[_Leg]:
+    if moving[1]:
+        return []
+
+    def run(x: FloatArray, y: FloatArray, z: FloatArray | None) -> tuple[Coords, None]:
+        if z is None:
+            raise CrsError(f"{moving[0]} positions need heights to change frame")
+        return geodetic_to_ecef(x, y, z, GRS80), None
+
+    return [_Leg(f"{moving[0]} geographic 3D -> geocentric (GRS80)", 0.0, run)]
+
+
+def _from_geocentric_legs(moving: tuple[Frame, bool]) -> list[_Leg]:
+    if moving[1]:
+        return []
+
+    def run(x: FloatArray, y: FloatArray, z: FloatArray | None) -> tuple[Coords, None]:
+        assert z is not None  # geocentric coordinates always have one
+        lon, lat, h = ecef_to_geodetic(x, y, z, GRS80)
+        return (lon, lat, h), None
+
+    return [_Leg(f"{moving[0]} geocentric -> geographic 3D (GRS80)", 0.0, run)]
+
+
+def _helmert_leg(source: Frame, target: Frame, epoch: float) -> _Leg:
+    transformation = helmert(source, target, epoch)
+
+    def run(x: FloatArray, y: FloatArray, z: FloatArray | None) -> tuple[Coords, None]:
+        if z is None:
+            raise CrsError("a change of frame needs heights (z)")
+        return transformation.apply(x, y, z), None
+
+    # EPSG states 0.01 m for the ETRF2000 transformations and 0.001 m between ITRFs.
+    accuracy = 0.001 if "ETRS89" not in (source, target) else 0.01
+    return _Leg(f"{transformation.description} at epoch {epoch:g}", accuracy, run)
 
 
 def _plan(

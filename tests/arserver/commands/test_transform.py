@@ -130,3 +130,19 @@ def test_installed_command_fails_with_one_line_and_writes_nothing() -> None:
     assert bad.returncode == 1
     assert bad.stdout == ""
     assert bad.stderr.strip() == "arserver transform: error: line 2: 'x' is not a number"
+
+
+def test_itrf2020_at_an_epoch_and_refused_without_one() -> None:
+    code, out, err = run(
+        ["--from", "EPSG:7415", "--to", "EPSG:9989", "--epoch", "2026.9"], "155000 463000 0\n"
+    )
+    assert code == 0, err
+    expected = Transformer.from_crs("EPSG:7415", "EPSG:9989", epoch=2026.9).transform(
+        [155000.0], [463000.0], [0.0]
+    )
+    assert [float(v) for v in out.split()] == [float(c[0]) for c in expected if c is not None]
+    code, out, err = run(["--from", "EPSG:7415", "--to", "EPSG:9989"], "155000 463000 0\n")
+    assert code == 1
+    assert out == ""
+    assert "epoch" in err
+    assert len(err.strip().splitlines()) == 1
