@@ -116,3 +116,23 @@ class Tileset:
             "geometricError": self.geometric_error,
             "root": self.root.to_dict(),
         }
+
+
+def in_frame(document: dict[str, Any], matrix: NDArray[np.floating[Any]]) -> dict[str, Any]:
+    """A copy of a tileset JSON ``document`` whose root ``transform`` is ``matrix`` applied
+    after its own (both 4x4, acting on column vectors; 3D Tiles writes transforms column-major),
+    for example a Helmert transformation from ETRS89 to ITRF2020: every tile, content and
+    child tileset moves with the root, and no content changes. A root without a transform is
+    taken to have the identity."""
+    root = document.get("root")
+    if not isinstance(root, dict):
+        raise ValueError("a tileset document has a root tile")
+    own = root.get("transform")
+    current = np.eye(4)
+    if own is not None:
+        values = np.asarray(own, dtype=np.float64)
+        if values.shape != (16,) or not np.isfinite(values).all():
+            raise ValueError("a tile transform is 16 finite numbers")
+        current = values.reshape(4, 4).T  # column-major
+    combined = np.asarray(matrix, dtype=np.float64) @ current
+    return {**document, "root": {**root, "transform": [float(v) for v in combined.T.ravel()]}}

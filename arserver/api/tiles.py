@@ -24,7 +24,7 @@ import math
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse
 from sqlalchemy import Engine
 
@@ -34,9 +34,11 @@ from arserver.errors import NotFoundError
 from arserver.security.policy import Action, admits, authorize
 from arserver.security.tokens import TokenRecord
 from arserver.services.checks import storable_text
+from arserver.services.frames import EPOCH_STEP, ClientDatum, client_datum
 from arserver.store.assets import AssetRow, ready_assets_in_layer, tile_access
 from arserver.store.tilestore import TileStore
 from tiles.references import DOCUMENT_SUFFIXES, TemplateCache, with_parameter
+from tiles.tileset import in_frame
 
 MEDIA_TYPES = {
     ".json": "application/json",
@@ -53,6 +55,26 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 TOKENED = "private, no-store"
 #: The query parameter a token comes in, and goes on in, for clients that cannot set headers.
 TOKEN_PARAMETER = "access_token"
+
+Datum = Annotated[
+    str | None,
+    Query(
+        description="The datum of the positions: ETRS89 (as stored, the default), ITRF2020, "
+        "ITRF2014 or WGS84 (G2296, as ITRF2020); only the root transform changes",
+        examples=["ITRF2020"],
+        max_length=20,
+    ),
+]
+Epoch = Annotated[
+    float | None,
+    Query(
+        description="The epoch of that datum as a decimal year (default: now), rounded to "
+        f"{EPOCH_STEP:g} year",
+        ge=1989,
+        le=2100,
+        examples=[2026.9],
+    ),
+]
 
 
 class _ETags:
@@ -95,6 +117,8 @@ def tiles_router(store: TileStore) -> APIRouter:
         request: Request,
         engine: Annotated[Engine, Depends(get_engine)],
         token: Annotated[TokenRecord | None, Depends(optional_token)],
+        datum: Datum = None,
+        epoch: Epoch = None,
     ) -> Response:
         if token is not None:
             authorize(token, Action.READ_ASSETS)
@@ -106,7 +130,8 @@ def tiles_router(store: TileStore) -> APIRouter:
             if row["public"] or admits(token, row["id"], row["layer"])
         ]
         secret = _query_token(request)
-        document = scene_tileset(rows, store, secret)
+        wanted = client_datum(datum, epoch, step=EPOCH_STEP)
+        document = scene_tileset(rows, store, secret, wanted)
         body = json.dumps(document, separators=(",", ":")).encode("utf-8")
         etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
         caching = TOKENED if secret is not None else "private, no-cache"
@@ -144,6 +169,8 @@ def tiles_router(store: TileStore) -> APIRouter:
         request: Request,
         engine: Annotated[Engine, Depends(get_engine)],
         token: Annotated[TokenRecord | None, Depends(optional_token)],
+        datum: Datum = None,
+        epoch: Epoch = None,
     ) -> Response:
         store.asset_dir(asset_id)  # 404 for an id no asset can have, before the database
         if token is not None:  # a role that may not read assets: 403, whatever the id
@@ -161,6 +188,11 @@ def tiles_router(store: TileStore) -> APIRouter:
             headers["Vary"] = "Authorization"
         media_type = MEDIA_TYPES.get(file.suffix.lower(), "application/octet-stream")
         secret = _query_token(request)
+        # Only the entry point's root moves: child tilesets and content follow it (and keep
+        # the datum parameters clients pass on to them without moving twice).
+        wanted = client_datum(datum, epoch, step=EPOCH_STEP) if entry_point else None
+        if wanted is not None:
+            return _in_datum(file, etag, headers, secret, wanted, documents, request)
         if secret is not None and file.suffix.lower() in DOCUMENT_SUFFIXES:
             document = documents.of(file)
             if document is not None and document.references:
@@ -173,11 +205,16 @@ def tiles_router(store: TileStore) -> APIRouter:
 
 
 def scene_tileset(
-    rows: list[AssetRow], store: TileStore, secret: str | None = None
+    rows: list[AssetRow],
+    store: TileStore,
+    secret: str | None = None,
+    datum: ClientDatum | None = None,
 ) -> dict[str, Any]:
     """A tileset whose children are the assets' tilesets, by reference (external tilesets), each
     bounded by its WGS 84 region and height range and named in its ``extras`` (``asset``,
-    ``name``, ``lifecycle``); with ``secret``, each reference carries it as ``?access_token=``."""
+    ``name``, ``lifecycle``); with ``secret``, each reference carries it as ``?access_token=``;
+    with ``datum``, each asks for its tileset in that datum (``?datum=&epoch=``), so that every
+    asset's root moves once."""
     children: list[dict[str, Any]] = []
     errors: list[float] = []
     for row in rows:
@@ -193,6 +230,10 @@ def scene_tileset(
         west, south, east, north = (math.radians(v) for v in bbox)
         errors.append(error)
         uri = f"/tiles/{row['id']}/tileset.json"
+        if datum is not None:
+            uri = with_parameter(
+                with_parameter(uri, "datum", datum.name), "epoch", f"{datum.epoch:g}"
+            )
         if secret is not None:
             uri = with_parameter(uri, TOKEN_PARAMETER, secret)
         children.append(
@@ -214,7 +255,7 @@ def scene_tileset(
         error = max(errors) * 2.0
     else:  # an empty layer: a valid tileset with nothing in it
         region, error = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0], 0.0
-    return {
+    document: dict[str, Any] = {
         "asset": {"version": "1.1", "generator": "arserver"},
         "geometricError": error,
         "root": {
@@ -224,6 +265,44 @@ def scene_tileset(
             "children": children,
         },
     }
+    if datum is not None:
+        document["extras"] = _datum_extras(datum)
+    return document
+
+
+def _datum_extras(datum: ClientDatum) -> dict[str, Any]:
+    return {"datum": datum.name, "epoch": datum.epoch, "epoch_rounded_to_years": EPOCH_STEP}
+
+
+def _in_datum(
+    file: Path,
+    etag: str,
+    headers: dict[str, str],
+    secret: str | None,
+    datum: ClientDatum,
+    documents: TemplateCache,
+    request: Request,
+) -> Response:
+    """An entry tileset with its root transform composed with ``datum``'s Helmert matrix
+    (and, with ``secret``, the token in its references); ETag per file, datum and epoch."""
+    body = file.read_bytes()
+    if secret is not None:
+        template = documents.of(file)
+        if template is not None and template.references:
+            body = template.render(secret)
+    try:
+        moved = in_frame(json.loads(body), datum.matrix)
+    except ValueError:
+        raise NotFoundError("this tileset cannot be given in another datum") from None
+    moved["extras"] = {**moved.get("extras", {}), **_datum_extras(datum)}
+    tag = hashlib.sha256(f"{etag}\n{datum.name}\n{datum.epoch}\n{secret}".encode()).hexdigest()
+    headers = {**headers, "ETag": f'"{tag[:32]}"'}
+    if secret is not None:
+        headers["Cache-Control"] = TOKENED
+    if headers["ETag"] in _tags(request.headers.get("if-none-match", "")):
+        return Response(status_code=304, headers=headers)
+    out = json.dumps(moved, separators=(",", ":")).encode("utf-8")
+    return Response(out, media_type="application/json", headers=headers)
 
 
 def _tokened(body: bytes, media_type: str, etag: str, secret: str, request: Request) -> Response:
