@@ -30,11 +30,11 @@ from sqlalchemy import Engine
 
 from arserver.api.deps import get_engine, optional_token
 from arserver.api.guard import presented_secret
+from arserver.datums import EPOCH_STEP, ClientDatum, client_datum
 from arserver.errors import NotFoundError
 from arserver.security.policy import Action, admits, authorize
 from arserver.security.tokens import TokenRecord
 from arserver.services.checks import storable_text
-from arserver.services.frames import EPOCH_STEP, ClientDatum, client_datum
 from arserver.store.assets import AssetRow, ready_assets_in_layer, tile_access
 from arserver.store.tilestore import TileStore
 from tiles.references import DOCUMENT_SUFFIXES, TemplateCache, with_parameter

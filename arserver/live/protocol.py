@@ -85,10 +85,11 @@ class Subscription:
     def item_text(self, change: Change, cache: dict[Any, str]) -> str:
         """``render`` as JSON text; ``cache`` (one per change, shared by every subscription
         it reaches) keeps one text per frame, so a change is encoded once for all clients that
-        want it in WGS 84, or in ENU from the same origin."""
-        text = cache.get(self.frame.origin)
+        want it in the same frame (geographic, or ENU from the same origin, in one datum)."""
+        key = self.frame.key
+        text = cache.get(key)
         if text is None:
-            text = cache[self.frame.origin] = _dumps(self.render(change))
+            text = cache[key] = _dumps(self.render(change))
         return text
 
     def render(self, change: Change) -> dict[str, Any]:
@@ -119,11 +120,7 @@ class Subscription:
             ),
             "layers": sorted(self.layers),
             "kinds": None if self.kinds is None else sorted(self.kinds),
-            "frame": (
-                {"type": "wgs84"}
-                if self.frame.origin is None
-                else {"type": "enu", "origin": list(self.frame.origin)}
-            ),
+            "frame": self.frame.describe(),
             "max_rate_hz": None if self.min_interval_s == 0 else 1.0 / self.min_interval_s,
             "proximity_m": self.proximity_m,
         }
@@ -132,9 +129,8 @@ class Subscription:
     @property
     def reference(self) -> tuple[float, float]:
         """Where proximity is measured from: the ENU origin, else the area's centre."""
-        if self.frame.origin is not None:
-            return self.frame.origin[0], self.frame.origin[1]
-        return self.area.reference
+        reference = self.frame.reference
+        return reference if reference is not None else self.area.reference
 
 
 @dataclass(eq=False)
