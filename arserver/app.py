@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from arserver import __version__
 from arserver.api.alerts import alerts_router
+from arserver.api.align import align_router
 from arserver.api.assets import assets_router
 from arserver.api.audit import AuditLog
 from arserver.api.audit_log import audit_router
@@ -340,6 +341,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sensors_router())
     app.include_router(register_router())
     app.include_router(sta_router())
+    app.include_router(align_router())
     app.include_router(alerts_router())
     app.include_router(inspections_router())
     app.include_router(live_router())

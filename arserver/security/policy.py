@@ -149,6 +149,7 @@ ROUTES: Mapping[str, RouteRule] = {
     # The SensorThings API: anonymous callers see the public sensors' data only.
     "GET /sta/v1.1": RouteRule(Action.READ, anonymous=True),
     "GET /sta/v1.1/{path}": RouteRule(Action.READ, anonymous=True),
+    "POST /api/v1/align": RouteRule(Action.READ),
     "GET /api/v1/sensors/{sensor_id}/observations": RouteRule(Action.READ),
     "GET /api/v1/sensors/{sensor_id}/trajectory": RouteRule(Action.READ),
     "GET /api/v1/sensors/{sensor_id}/observations/buckets": RouteRule(Action.READ),

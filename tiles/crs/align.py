@@ -64,7 +64,7 @@ class Alignment:
     @property
     def quaternion(self) -> tuple[float, float, float, float]:
         """The rotation as a unit quaternion ``(x, y, z, w)``, ``w >= 0``."""
-        return _quaternion(self.rotation)
+        return quaternion_of(self.rotation)
 
     def apply(self, points: ArrayLike) -> FloatArray:
         """Client points (n, 3) in the world frame (n, 3)."""
@@ -160,7 +160,7 @@ def _shape(points: FloatArray) -> tuple[float, float]:
     return float(singular[1]) / largest, spread
 
 
-def _quaternion(r: FloatArray) -> tuple[float, float, float, float]:
+def quaternion_of(r: FloatArray) -> tuple[float, float, float, float]:
     """A rotation matrix as ``(x, y, z, w)`` (Shepperd's method: stable for any angle)."""
     trace = float(np.trace(r))
     if trace > 0:

@@ -77,6 +77,13 @@ def body_for(route: str) -> dict[str, Any]:
             "kind": "car_park", "name": "P", "capacity": 10, "location": [4.75, 52.35],
         },
         "POST /api/v1/parking/zones/import": ZONES,
+        "POST /api/v1/align": {
+            "pairs": [
+                {"client": [0, 0, 0], "world": [4.75, 52.35, 43.0]},
+                {"client": [10, 0, 0], "world": [4.75015, 52.35, 43.0]},
+                {"client": [0, 0, -10], "world": [4.75, 52.35009, 43.0]},
+            ]
+        },
     }  # fmt: skip
     return {"json": bodies[route]} if route in bodies else {}
 
