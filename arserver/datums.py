@@ -9,7 +9,7 @@ matrix; so that caches hold one answer per datum and epoch, the epoch is rounded
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
 
@@ -29,7 +29,7 @@ class ClientDatum:
 
     name: str
     epoch: float
-    matrix: FloatArray
+    matrix: FloatArray = field(compare=False)  # follows from the name and the epoch
 
 
 def decimal_year(moment: datetime) -> float:
