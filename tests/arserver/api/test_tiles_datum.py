@@ -5,17 +5,28 @@ answer per datum and epoch, the scene asks each asset for its tileset in that da
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pyproj
+import pytest
 from fastapi.testclient import TestClient
 
+from arserver.app import create_app
 from arserver.config import Settings
 from tests.arserver.support import ASSETS, auth, run_jobs, upload
 
-BACKENDS = ("sqlite",)  # the database only says which asset is where
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, str]]:
+    """One converted public asset for the module (SQLite: the database only says which
+    asset is where; the tests only read)."""
+    settings = Settings(data_dir=tmp_path_factory.mktemp("datum") / "data", embedded_worker=False)
+    with TestClient(create_app(settings)) as client:
+        asset = upload(client, ASSETS / "parking_zones.geojson", public="true").json()
+        run_jobs(client, settings)
+        yield client, str(asset["id"])
 
 
 def root_matrix(document: dict[str, Any]) -> np.ndarray:
@@ -31,16 +42,10 @@ def local_points(document: dict[str, Any]) -> np.ndarray:
     return np.vstack([np.asarray(corners).T, np.ones(8)])
 
 
-def published(client: TestClient, settings: Settings) -> str:
-    asset = upload(client, ASSETS / "parking_zones.geojson", public="true").json()
-    run_jobs(client, settings)
-    return str(asset["id"])
-
-
 def test_the_root_moves_by_the_helmert_matrix_and_the_content_lands_where_proj_puts_it(
-    client: TestClient, settings: Settings
+    served: tuple[TestClient, str],
 ) -> None:
-    asset = published(client, settings)
+    client, asset = served
     stored = client.get(f"/tiles/{asset}/tileset.json").json()
     moved = client.get(f"/tiles/{asset}/tileset.json?datum=ITRF2020&epoch=2026.9").json()
     assert moved["extras"]["datum"] == "ITRF2020"
@@ -56,9 +61,9 @@ def test_the_root_moves_by_the_helmert_matrix_and_the_content_lands_where_proj_p
 
 
 def test_epochs_are_rounded_and_each_datum_and_epoch_has_its_own_etag(
-    client: TestClient, settings: Settings
+    served: tuple[TestClient, str],
 ) -> None:
-    asset = published(client, settings)
+    client, asset = served
     url = f"/tiles/{asset}/tileset.json"
     plain = client.get(url)
     near = client.get(f"{url}?datum=ITRF2020&epoch=2026.93")
@@ -79,18 +84,16 @@ def test_epochs_are_rounded_and_each_datum_and_epoch_has_its_own_etag(
     assert round(now * 10) == now * 10
 
 
-def test_unknown_datums_and_epochs_out_of_range_are_refused(
-    client: TestClient, settings: Settings
-) -> None:
-    asset = published(client, settings)
+def test_unknown_datums_and_epochs_out_of_range_are_refused(served: tuple[TestClient, str]) -> None:
+    client, asset = served
     url = f"/tiles/{asset}/tileset.json"
     assert client.get(f"{url}?datum=NAD83").status_code == 422
     assert client.get(f"{url}?datum=ITRF2020&epoch=1850").status_code == 422
     assert client.get(f"{url}?datum=ITRF2020&epoch=nan").status_code == 422
 
 
-def test_only_the_entry_point_moves(client: TestClient, settings: Settings) -> None:
-    asset = published(client, settings)
+def test_only_the_entry_point_moves(served: tuple[TestClient, str]) -> None:
+    client, asset = served
     stored = client.get(f"/tiles/{asset}/tileset.json").json()
     uri = stored["root"]["content"]["uri"]
     plain = client.get(f"/tiles/{asset}/{uri}").content
@@ -99,9 +102,9 @@ def test_only_the_entry_point_moves(client: TestClient, settings: Settings) -> N
 
 
 def test_the_scene_asks_each_asset_for_its_tileset_in_the_datum(
-    client: TestClient, settings: Settings
+    served: tuple[TestClient, str],
 ) -> None:
-    asset = published(client, settings)
+    client, asset = served
     viewer = auth(client, "viewer")
     scene = client.get("/tiles/scene/default/tileset.json?datum=ITRF2020&epoch=2026.9",
                        headers=viewer).json()  # fmt: skip
@@ -116,9 +119,9 @@ def test_the_scene_asks_each_asset_for_its_tileset_in_the_datum(
 
 
 def test_a_tokened_entry_point_in_a_datum_keeps_the_token_in_its_references(
-    client: TestClient, settings: Settings, tmp_path: Path
+    served: tuple[TestClient, str],
 ) -> None:
-    asset = published(client, settings)
+    client, asset = served
     secret = auth(client, "viewer")["Authorization"].split()[1]
     answer = client.get(
         f"/tiles/{asset}/tileset.json?datum=ITRF2020&epoch=2026.9&access_token={secret}"
