@@ -29,3 +29,25 @@ def location_to_wgs84(location: list[float], crs: str) -> list[float]:
     if z is not None:
         result.append(float(z[0]))
     return result
+
+
+def positions_to_etrs89(
+    points: list[tuple[float, float, float]], crs: str | None
+) -> list[tuple[float, float, float]]:
+    """Positions x, y, z in ``crs`` (None: already ETRS89 lon, lat, h, which are checked to be
+    degrees) as ETRS89 lon, lat (degrees) and ellipsoidal h (metres), in one transformation.
+    :class:`InputError` as :func:`location_to_wgs84` raises it."""
+    xs, ys, zs = (list(c) for c in zip(*points, strict=True))
+    if crs is None:
+        if not all(-180 <= x <= 180 and -90 <= y <= 90 for x, y in zip(xs, ys, strict=True)):
+            raise InputError(
+                "positions are [lon, lat, h] in degrees; positions in another CRS (RD New + "
+                "NAP: EPSG:7415) need 'crs'"
+            )
+        return list(zip(xs, ys, zs, strict=True))
+    try:
+        lon, lat, h = Transformer.from_crs(crs, "EPSG:4937").transform(xs, ys, zs)
+    except (CrsError, OutsideGridError, InvalidCoordinatesError) as exc:
+        raise InputError(f"positions in {crs}: {exc}") from exc
+    assert h is not None  # heights given, and the target has them
+    return list(zip(lon.tolist(), lat.tolist(), h.tolist(), strict=True))

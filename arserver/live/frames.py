@@ -37,6 +37,8 @@ class Frame:
     origin: tuple[float, float, float] | None = None
     datum: ClientDatum | None = None
     _enu: EnuFrame | None = field(default=None, compare=False, repr=False)
+    #: The origin's longitude and latitude in ETRS89, worked out once (see :attr:`reference`).
+    _reference: tuple[float, float] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def parse(cls, value: Any, *, now: datetime | None = None) -> Frame:
@@ -62,7 +64,7 @@ class Frame:
                 "an enu frame needs origin [lon, lat, h] (degrees, ellipsoidal metres)"
             )
         lon, lat, h = (float(v) for v in origin)
-        return cls((lon, lat, h), datum, EnuFrame(lon, lat, h))
+        return cls((lon, lat, h), datum, EnuFrame(lon, lat, h), _in_etrs89(lon, lat, h, datum))
 
     @property
     def name(self) -> str:
@@ -91,14 +93,7 @@ class Frame:
     def reference(self) -> tuple[float, float] | None:
         """The ENU origin's longitude and latitude in ETRS89 (where proximity is measured
         from), None for a geographic frame."""
-        if self.origin is None:
-            return None
-        if self.datum is None:
-            return self.origin[0], self.origin[1]
-        x, y, z = geodetic_to_ecef(*self.origin, GRS80)
-        back = np.linalg.inv(self.datum.matrix) @ np.array([float(x), float(y), float(z), 1.0])
-        lon, lat, _ = ecef_to_geodetic(back[0], back[1], back[2], GRS80)
-        return float(lon), float(lat)
+        return self._reference
 
     def position(self, lon: float, lat: float, h: float | None) -> list[float]:
         """The position (ETRS89 ``lon``, ``lat``, ellipsoidal ``h``) in this frame. ENU with an
@@ -124,6 +119,16 @@ class Frame:
         m = self.datum.matrix
         moved: np.ndarray = m[:3, :3] @ point + m[:3, 3]
         return moved
+
+
+def _in_etrs89(lon: float, lat: float, h: float, datum: ClientDatum | None) -> tuple[float, float]:
+    """Longitude and latitude in ETRS89 of a position in ``datum`` (None: ETRS89 already)."""
+    if datum is None:
+        return lon, lat
+    x, y, z = geodetic_to_ecef(lon, lat, h, GRS80)
+    back = np.linalg.inv(datum.matrix) @ np.array([float(x), float(y), float(z), 1.0])
+    elon, elat, _ = ecef_to_geodetic(back[0], back[1], back[2], GRS80)
+    return float(elon), float(elat)
 
 
 def _datum(value: dict[str, Any], now: datetime | None) -> ClientDatum | None:

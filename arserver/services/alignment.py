@@ -19,11 +19,11 @@ import numpy as np
 from sqlalchemy import Engine
 
 from arserver.errors import InputError
+from arserver.geometry import positions_to_etrs89
 from arserver.security.policy import Caller
 from arserver.services.places import resolve_place
-from tiles.crs import EnuFrame, Transformer
+from tiles.crs import EnuFrame
 from tiles.crs.align import AlignmentError, fit, quaternion_of
-from tiles.errors import CrsError, InvalidCoordinatesError, OutsideGridError
 
 #: A y-up right-handed frame turned z up: (x, y, z) -> (x, -z, y).
 _Y_UP_TO_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
@@ -103,7 +103,7 @@ def _world_points(engine: Engine, pairs: Sequence[Pair], caller: Caller | None) 
     if located:
         if any(len(w) != 3 for w in located):
             raise InputError("each world point needs its height: [lon, lat, h], or x, y, z in crs")
-        converted = _to_etrs89([tuple(w) for w in located], crs)
+        converted = positions_to_etrs89([(w[0], w[1], w[2]) for w in located], crs)
     world: list[tuple[float, float, float]] = []
     given = iter(converted)
     with engine.connect() as connection:
@@ -121,22 +121,3 @@ def _world_points(engine: Engine, pairs: Sequence[Pair], caller: Caller | None) 
                 raise InputError(f"feature {pair.feature!r} of asset {pair.asset!r} has no height")
             world.append((place.lon, place.lat, place.h))
     return np.asarray(world, dtype=np.float64)
-
-
-def _to_etrs89(
-    points: list[tuple[float, ...]], crs: str | None
-) -> list[tuple[float, float, float]]:
-    xs, ys, zs = (np.asarray(c, dtype=np.float64) for c in zip(*points, strict=True))
-    if crs is None:
-        if not ((xs >= -180) & (xs <= 180) & (ys >= -90) & (ys <= 90)).all():
-            raise InputError(
-                "world points are [lon, lat, h] in degrees; points in another CRS (RD New + "
-                "NAP: EPSG:7415) need 'crs'"
-            )
-        return list(zip(xs.tolist(), ys.tolist(), zs.tolist(), strict=True))
-    try:
-        lon, lat, h = Transformer.from_crs(crs, "EPSG:4937").transform(xs, ys, zs)
-    except (CrsError, OutsideGridError, InvalidCoordinatesError) as exc:
-        raise InputError(f"world points in {crs}: {exc}") from None
-    assert h is not None
-    return list(zip(lon.tolist(), lat.tolist(), h.tolist(), strict=True))

@@ -83,7 +83,7 @@ def predicate(dialect: str, name: str, a: Shape, b: Shape, pattern: str | None =
 def distance(dialect: str, a: Shape, b: Shape) -> ColumnElement[Any]:
     """The distance of ``a`` and ``b`` in metres (see the module's note)."""
     if dialect == "postgresql":
-        return func.ST_Distance(cast_geography(a.postgis()), cast_geography(b.postgis()))
+        return func.ST_Distance(_geography(a.postgis()), _geography(b.postgis()))
     return func.sta_distance(*a.sqlite_args(), *b.sqlite_args()).cast(Float)
 
 
@@ -91,11 +91,11 @@ def length(dialect: str, a: Shape) -> ColumnElement[Any]:
     """The length of ``a`` in metres (0 for points and areas' interiors: the perimeter of an
     area is not its length, as in PostGIS)."""
     if dialect == "postgresql":
-        return func.ST_Length(cast_geography(a.postgis()))
+        return func.ST_Length(_geography(a.postgis()))
     return func.sta_length(*a.sqlite_args()).cast(Float)
 
 
-def cast_geography(expression: ColumnElement[Any]) -> ColumnElement[Any]:
+def _geography(expression: ColumnElement[Any]) -> ColumnElement[Any]:
     return func.geography(expression)
 
 
