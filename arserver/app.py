@@ -66,6 +66,7 @@ from arserver.live.protocol import Limits
 from arserver.security.oidc import verifier_from_settings
 from arserver.security.tokens import Authenticator, TokenError
 from arserver.services.alerts import AlertService
+from arserver.services.alignment import lookup as alignment_lookup
 from arserver.services.assets import AssetService
 from arserver.services.audit import AuditService
 from arserver.services.checks import storable_text
@@ -234,6 +235,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 if settings.redis_url
                 else None
             ),
+            alignments=alignment_lookup(app.state.engine, settings.alignment_lifetime),
         )
         current = await run_in_threadpool(_current_state, app.state)
         await app.state.hub.start(app.state.bus, current)

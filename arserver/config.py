@@ -231,6 +231,20 @@ class Settings(BaseSettings):
         "linked to their tokens (the pseudonym and the text stay for the round's record) and "
         "their tokens expire ('none': keep the link).",
     )
+    alignment_lifetime_h: float = Field(
+        default=12.0,
+        gt=0,
+        le=168,
+        description="How long an alignment (POST /api/v1/align) can be named by a live "
+        "subscription; it is deleted then (a headset's tracking frame rarely outlives a "
+        "working day).",
+    )
+    alignments_per_caller: int = Field(
+        default=20,
+        ge=1,
+        le=1000,
+        description="The most alignments one caller keeps; a newer one replaces the oldest.",
+    )
 
     parking_bay_silent_after_h: float = Field(
         default=12.0,
@@ -416,6 +430,10 @@ class Settings(BaseSettings):
     def resident_retention(self) -> timedelta | None:
         days = self.resident_retention_days
         return timedelta(days=days) if days else None
+
+    @property
+    def alignment_lifetime(self) -> timedelta:
+        return timedelta(hours=self.alignment_lifetime_h)
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -10,8 +10,10 @@ from fastapi import APIRouter, Depends
 from pydantic import ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import Engine
 
-from arserver.api.deps import get_engine, optional_token
+from arserver.api.deps import get_engine, get_settings, optional_token
 from arserver.api.models import CheckedModel
+from arserver.config import Settings
+from arserver.security.oidc import subject_of
 from arserver.security.policy import Action, authorize
 from arserver.security.tokens import TokenRecord
 from arserver.services.alignment import Pair, align
@@ -110,11 +112,15 @@ def align_router() -> APIRouter:
         description="The rigid transformation (scale 1, or free with `free_scale`) from the "
         "client frame to East-North-Up metres at `origin`, as a 4x4 matrix (rows, on column "
         "vectors) and as quaternion (x, y, z, w) + translation, with per-pair residuals, RMS "
-        "and warnings for weak configurations. Degenerate pairs are a 422 saying why.",
+        "and warnings for weak configurations. Degenerate pairs are a 422 saying why. The "
+        "transformation (not the pairs) is kept for the caller until `expires_at`: a live "
+        'subscription with `"frame": {"type": "aligned", "id": ID}` then gets '
+        "positions in the client frame.",
     )
     def aligned(
         body: AlignIn,
         engine: Annotated[Engine, Depends(get_engine)],
+        settings: Annotated[Settings, Depends(get_settings)],
         token: Annotated[TokenRecord | None, Depends(optional_token)],
     ) -> dict[str, Any]:
         caller = authorize(token, Action.READ)
@@ -130,7 +136,8 @@ def align_router() -> APIRouter:
         ]
         return align(
             engine, pairs, up=body.up, origin=body.origin, free_scale=body.free_scale,
-            accuracy_m=body.accuracy_m, caller=caller,
+            accuracy_m=body.accuracy_m, caller=caller, owner=subject_of(caller),
+            lifetime=settings.alignment_lifetime, keep=settings.alignments_per_caller,
         )  # fmt: skip
 
     return router

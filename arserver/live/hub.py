@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from arserver.domain import Change
 from arserver.live.bus import Bus, revoked_tokens
+from arserver.live.frames import AlignmentLookup, with_alignment
 from arserver.live.index import SubscriptionIndex
 from arserver.live.mirror import RedisSessionMirror
 from arserver.live.protocol import (
@@ -37,6 +38,7 @@ from arserver.live.protocol import (
     CLOSE_SLOW_CONSUMER,
     CLOSE_TOKEN_REVOKED,
     CLOSE_UNAUTHORISED,
+    MAX_MESSAGE_BYTES,
     IndexChanges,
     Limits,
     Session,
@@ -75,7 +77,9 @@ class HubStats:
 
 class Hub:
     """``revocation_memory_s``: how long revoked token ids are remembered; ``clock``: the
-    monotonic seconds that memory and ``serve``'s ``authenticated_at`` are measured in."""
+    monotonic seconds that memory and ``serve``'s ``authenticated_at`` are measured in;
+    ``alignments`` finds the stored alignments aligned frames name (None: only frames that
+    carry their matrix)."""
 
     def __init__(
         self,
@@ -86,6 +90,7 @@ class Hub:
         mirror: RedisSessionMirror | None = None,
         revocation_memory_s: float = REVOCATION_MEMORY_S,
         clock: Callable[[], float] = time.monotonic,
+        alignments: AlignmentLookup | None = None,
     ) -> None:
         if revocation_memory_s <= 0:
             raise ValueError("revoked tokens must be remembered for some time")
@@ -107,6 +112,7 @@ class Hub:
         self._closing: set[asyncio.Task[None]] = set()  # closes under way (keep a reference)
         self.revocation_memory_s = revocation_memory_s
         self.clock = clock
+        self.alignments = alignments
         # Token id -> clock time it is forgotten, oldest first (all kept equally long).
         self._revoked: dict[str, float] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -401,6 +407,12 @@ class Hub:
             text = await connection.receive_text()
             if text is None:
                 return
+            if (
+                self.alignments is not None
+                and '"aligned"' in text
+                and len(text) <= MAX_MESSAGE_BYTES  # a longer one is refused unread
+            ):
+                text = await asyncio.to_thread(with_alignment, text, session.owner, self.alignments)
             changes = session.receive(text, time.monotonic())
             self._apply(changes)
             if changes.added or changes.removed:

@@ -6,13 +6,20 @@ at ``origin`` (:func:`tiles.crs.align.fit`).
 
 The client frame is right-handed metres with ``y`` up (WebXR, ARKit, ARCore) or ``z`` up; it is
 turned to z up (``(x, y, z)`` -> ``(x, -z, y)``) before the fit, and the answer maps the client's
-coordinates as sent. Nothing is stored.
+coordinates as sent.
+
+The transformation is stored for the caller (never the point pairs), under a random ``id`` a
+live subscription can name (``"frame": {"type": "aligned", "id": ...}``) for ``lifetime``;
+only the caller who made it can use it (its stable id: the token id, or the OpenID Connect
+subject), and each caller keeps its ``keep`` newest.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import numpy as np
@@ -20,8 +27,11 @@ from sqlalchemy import Engine
 
 from arserver.errors import InputError
 from arserver.geometry import positions_to_etrs89
+from arserver.live.frames import AlignmentLookup
+from arserver.security.oidc import stable_subject
 from arserver.security.policy import Caller
 from arserver.services.places import resolve_place
+from arserver.store.alignments import AlignmentRow, alignment_of, store_alignment
 from tiles.crs import EnuFrame
 from tiles.crs.align import AlignmentError, fit, quaternion_of
 
@@ -50,9 +60,13 @@ def align(
     free_scale: bool,
     accuracy_m: float,
     caller: Caller | None,
+    owner: str,
+    lifetime: timedelta,
+    keep: int,
 ) -> dict[str, Any]:
-    """The alignment as the API answers it: ``matrix`` (4x4 rows, client frame to ENU metres
-    at ``origin``), ``quaternion`` (x, y, z, w), ``translation``, ``scale``, per-pair
+    """The alignment as the API answers it: ``id`` (stored for ``owner``, the caller's
+    stable id, until ``expires_at``), ``matrix`` (4x4 rows, client frame to ENU metres at
+    ``origin``), ``quaternion`` (x, y, z, w), ``translation``, ``scale``, per-pair
     ``residuals_m``, ``rms_m``, ``warnings``, the ``origin`` used (default: the centroid of the
     world points) and the world points in ETRS89. :class:`InputError` for pairs that cannot
     determine an alignment, world points in different CRSs, unknown features."""
@@ -74,10 +88,21 @@ def align(
     matrix[:3, :3] = fitted.scale * rotation
     matrix[:3, 3] = fitted.translation
     quaternion = quaternion_of(rotation)
+    rows = [[float(v) for v in row] for row in matrix]
+    created = datetime.now(UTC)
+    stored = AlignmentRow(
+        id=secrets.token_urlsafe(16), owner=owner, created_at=created,
+        origin_lon=float(origin[0]), origin_lat=float(origin[1]), origin_h=float(origin[2]),
+        matrix=rows, up=up, rms_m=float(fitted.rms),
+    )  # fmt: skip
+    with engine.begin() as connection:
+        store_alignment(connection, stored, keep)
     return {
+        "id": stored["id"],
+        "expires_at": created + lifetime,
         "origin": [float(v) for v in origin],
         "up": up,
-        "matrix": [[float(v) for v in row] for row in matrix],
+        "matrix": rows,
         "quaternion": list(quaternion),
         "translation": [float(v) for v in fitted.translation],
         "scale": fitted.scale,
@@ -86,6 +111,26 @@ def align(
         "warnings": fitted.warnings,
         "world": [[float(v) for v in point] for point in world],
     }
+
+
+def lookup(engine: Engine, lifetime: timedelta) -> AlignmentLookup:
+    """The live hub's lookup of stored alignments (:data:`AlignmentLookup`): a connection's
+    owner (a token id, or an OpenID Connect record id) finds the alignments made under the
+    same stable id within ``lifetime``."""
+
+    def find(owner: str, alignment_id: str) -> dict[str, Any] | None:
+        with engine.connect() as connection:
+            row = alignment_of(
+                connection, alignment_id, stable_subject(owner), datetime.now(UTC) - lifetime
+            )
+        if row is None:
+            return None
+        return {
+            "origin": [row["origin_lon"], row["origin_lat"], row["origin_h"]],
+            "matrix": row["matrix"],
+        }
+
+    return find
 
 
 def _world_points(engine: Engine, pairs: Sequence[Pair], caller: Caller | None) -> np.ndarray:

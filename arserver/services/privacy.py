@@ -37,6 +37,9 @@ is one more entry there. Today:
   blanks the text and the author, rounds the place to about 100 m and marks the comment
   ``erased`` (it keeps its place in its thread and its round's report); a moderator or
   responder is cleared from the comment and its history.
+* ``alignments``: the alignments of their headsets (``POST /api/v1/align``: an origin near
+  where they stood and a transformation), found by their token ids or subject id. Erasure
+  deletes them.
 
 Erasure reaches the live overlay: the erased comments leave it and the inspections that named
 the subject are announced again without them (after the commit, on the bus). Replies that took
@@ -67,6 +70,7 @@ from arserver.live.bus import Bus
 from arserver.security.oidc import stable_subject
 from arserver.services.inspections import live_change as inspection_live_change
 from arserver.services.tokens import TokenService
+from arserver.store import alignments as alignment_rows
 from arserver.store import audit as audit_rows
 from arserver.store import comments as comment_rows
 from arserver.store import inspections as inspection_rows
@@ -181,6 +185,18 @@ def _erase_acknowledgements(connection: Connection, who: Identity) -> int:
     return rows.erase_acknowledgements(connection, who.recorded_as)
 
 
+def _export_alignments(connection: Connection, who: Identity, limit: int) -> list[dict[str, Any]]:
+    return [dict(row) for row in alignment_rows.alignments_of(connection, who.actors, limit)]
+
+
+def _count_alignments(connection: Connection, who: Identity) -> int:
+    return alignment_rows.alignment_count(connection, who.actors)
+
+
+def _erase_alignments(connection: Connection, who: Identity) -> int:
+    return alignment_rows.delete_alignments_of(connection, who.actors)
+
+
 def _held_in(name: str, columns: rows.PersonColumns) -> DataKind:
     """The kind of data of the rows of a table that name the person (``recorded_as``)."""
     return DataKind(
@@ -208,6 +224,7 @@ KINDS: tuple[DataKind, ...] = (
     _held_in("comment_moderation", rows.COMMENT_MODERATION),
     _held_in("comment_responses", rows.COMMENT_RESPONSES),
     _held_in("comment_moderation_history", rows.COMMENT_EVENTS),
+    DataKind("alignments", _export_alignments, _count_alignments, _erase_alignments),
 )  # fmt: skip
 
 

@@ -29,6 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from arserver.config import Settings
 from arserver.domain import TOKEN_ACTOR_PREFIX
+from arserver.store.alignments import delete_alignments_before
 from arserver.store.audit import erase_actors, purge_before
 from arserver.store.schema import (
     comments,
@@ -146,6 +147,7 @@ PERSONAL_DATA: tuple[PersonalData, ...] = (
     PersonalData(
         "residents' links to their comments", lambda s: s.resident_retention, unlink_residents
     ),
+    PersonalData("alignments", lambda s: s.alignment_lifetime, delete_alignments_before),
 )
 
 

@@ -499,3 +499,20 @@ parking_occupancy = Table(
     Column("free", Float, nullable=False),
     Column("unknown", Float, nullable=False),
 )
+
+# Alignments of a headset's tracking frame to the world (POST /api/v1/align), kept for a while
+# so that a live subscription can name one: the transformation only, never the point pairs.
+alignments = Table(
+    "alignments",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("owner", String(200), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("origin_lon", Float, nullable=False),
+    Column("origin_lat", Float, nullable=False),
+    Column("origin_h", Float, nullable=False),
+    Column("matrix", JSON, nullable=False),
+    Column("up", String(1), nullable=False),
+    Column("rms_m", Float, nullable=False),
+)
+Index("alignments_owner", alignments.c.owner, alignments.c.created_at)

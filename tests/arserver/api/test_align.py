@@ -4,15 +4,22 @@ pairs are 422s that say why."""
 
 from __future__ import annotations
 
+import json
 import math
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
-from arserver.store.schema import asset_features
+from arserver.config import Settings
+from arserver.live.frames import Frame
+from arserver.store.alignments import AlignmentRow, alignment_of, alignments_of, store_alignment
+from arserver.store.retention import apply_personal_retention
+from arserver.store.schema import alignments, asset_features
 from tests.arserver.support import auth, engine_of, insert_asset
 from tiles.crs import EnuFrame, Transformer
 
@@ -150,3 +157,71 @@ def test_nan_and_the_policy(client: TestClient) -> None:
     assert client.post("/api/v1/align", json={"pairs": body}).status_code == 401
     assert client.post("/api/v1/align", json={"pairs": body},
                        headers=auth(client, "ingest")).status_code == 403  # fmt: skip
+
+
+def test_the_alignment_is_kept_for_its_caller_without_the_pairs(client: TestClient) -> None:
+    points, world = scene()
+    answer = post(client, {"pairs": pairs(points, world), "origin": list(ORIGIN)})
+    assert answer.status_code == 200, answer.text
+    found = answer.json()
+    made = datetime.fromisoformat(found["expires_at"]) - timedelta(hours=12)
+    assert abs((made - datetime.now(UTC)).total_seconds()) < 60
+    engine = engine_of(client)
+    with engine.connect() as connection:
+        (row,) = connection.execute(select(alignments)).mappings()
+    assert row["id"] == found["id"]
+    assert np.allclose(row["matrix"], found["matrix"], atol=0, rtol=0)
+    assert (row["origin_lon"], row["origin_lat"], row["origin_h"]) == ORIGIN
+    stored = " ".join(str(v) for v in row.values())
+    assert str(float(points[1][0])) not in stored  # the pairs are not kept
+    assert str(float(world[1][0])) not in stored
+
+
+def stored(owner: str, created_at: datetime, number: int) -> AlignmentRow:
+    return AlignmentRow(
+        id=f"al{number}", owner=owner, created_at=created_at, origin_lon=4.76,
+        origin_lat=52.31, origin_h=43.5, matrix=np.eye(4).tolist(), up="y", rms_m=0.01,
+    )  # fmt: skip
+
+
+def test_a_caller_keeps_its_newest_alignments_and_they_expire(client: TestClient) -> None:
+    engine = engine_of(client)
+    start = datetime.now(UTC) - timedelta(hours=1)  # the server's own retention leaves them
+    with engine.begin() as connection:
+        for k in range(5):
+            store_alignment(connection, stored("me", start + timedelta(minutes=k), k), keep=3)
+        store_alignment(connection, stored("other", start, 9), keep=3)
+    with engine.connect() as connection:
+        mine = [row["id"] for row in alignments_of(connection, ["me"], 10)]
+        assert mine == ["al2", "al3", "al4"]
+        assert alignment_of(connection, "al4", "other", start) is None
+        assert alignment_of(connection, "al4", "me", start + timedelta(minutes=5)) is None
+        assert alignment_of(connection, "al4", "me", start)
+    settings = Settings(data_dir=Path("unused"), alignment_lifetime_h=12)
+    later = start + timedelta(hours=12, minutes=3, seconds=30)  # al2 and al3 are older
+    purged = apply_personal_retention(engine, settings, now=later)
+    assert purged["alignments"] == 3  # al2, al3 and the other caller's al9
+    with engine.connect() as connection:
+        assert [row["id"] for row in alignments_of(connection, ["me", "other"], 10)] == ["al4"]
+
+
+GEOREFERENCING = Path(__file__).resolve().parents[3] / "docs" / "georeferencing.md"
+
+
+def test_the_worked_example_in_the_docs_gives_the_numbers_it_quotes(client: TestClient) -> None:
+    text = GEOREFERENCING.read_text(encoding="utf-8")
+    body = json.loads(text.split("/api/v1/align -d '", 1)[1].split("'", 1)[0])
+    answer = post(client, body)
+    assert answer.status_code == 200, answer.text
+    found = answer.json()
+    assert np.abs(np.asarray(found["quaternion"]) - [0.6984, -0.1107, -0.1107, 0.6984]).max() < 1e-4
+    assert abs(found["rms_m"] - 0.0018) < 0.0001
+    assert found["warnings"] == []
+    frame = Frame.parse({"type": "aligned", "origin": found["origin"], "matrix": found["matrix"]})
+    lon, lat, h = Transformer.from_crs("EPSG:7415", "EPSG:4937").transform(
+        [121404.0], [487406.0], [1.8]
+    )
+    assert h is not None
+    quoted = "`[1.8999, -0.3002, -6.9583]`"
+    assert quoted in text
+    assert frame.position(float(lon[0]), float(lat[0]), float(h[0])) == json.loads(quoted[1:-1])

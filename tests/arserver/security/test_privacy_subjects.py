@@ -9,16 +9,25 @@ from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from arserver.security.policy import ROLES
 from arserver.security.tokens import authenticate, create_token
 from arserver.services.audit import AuditService
-from arserver.store.schema import alerts, rules
+from arserver.store.schema import alerts, alignments, rules
 from tests.arserver.support import database_text, engine_of, role_token
 
 NAME = "Jantje Tablet-3 Kerkstraat"
 SENSOR = {"id": "s1", "name": "kerb", "kind": "no2", "unit": "ug/m3"}
+#: A headset aligned at three points (its frame is ENU at the first one, z up).
+ALIGNMENT = {
+    "up": "z",
+    "pairs": [
+        {"client": [0, 0, 0], "world": [121400.0, 487400.0, 0.5], "crs": "EPSG:7415"},
+        {"client": [10, 0, 0], "world": [121410.0, 487400.0, 0.5], "crs": "EPSG:7415"},
+        {"client": [0, 8, 1.5], "world": [121400.0, 487408.0, 2.0], "crs": "EPSG:7415"},
+    ],
+}
 
 
 def bearer(secret: str) -> dict[str, str]:
@@ -102,14 +111,19 @@ def test_erasure_revokes_blanks_and_unlinks_and_the_chain_still_verifies(
     other, other_record = create_token(engine, "gis", "someone else")
     assert client.post("/api/v1/sensors", json=SENSOR, headers=bearer(secret)).status_code == 201
     assert client.get("/api/v1/audit", headers=bearer(secret)).status_code == 403
+    aligned = client.post("/api/v1/align", json=ALIGNMENT, headers=bearer(secret))
+    assert aligned.status_code == 200, aligned.text
+    assert client.post("/api/v1/align", json=ALIGNMENT, headers=bearer(other)).status_code == 200
     acknowledged_alert(client, NAME)
+    held = client.get(f"/api/v1/privacy/subjects/name:{NAME}", headers=bearer(admin)).json()
+    assert [a["id"] for a in held["data"]["alignments"]] == [aligned.json()["id"]]
 
     erased = client.delete(f"/api/v1/privacy/subjects/name:{NAME}", headers=bearer(admin))
     assert erased.status_code == 200, erased.text
     summary = erased.json()
     assert summary["revoked_tokens"] == 1
     assert summary["erased"] == {
-        "tokens": 1, "audit_entries": 2, "alert_acknowledgements": 1,
+        "tokens": 1, "audit_entries": 3, "alert_acknowledgements": 1, "alignments": 1,
         **{kind: 0 for kind in summary["erased"] if kind.startswith(("inspection", "comment"))},
     }  # fmt: skip
 
@@ -120,6 +134,9 @@ def test_erasure_revokes_blanks_and_unlinks_and_the_chain_still_verifies(
     assert person.id not in {line.split("\t")[2] for line in text.splitlines() if
                              line.startswith("audit_entries:")}  # fmt: skip
     assert "someone else" in text
+    assert aligned.json()["id"] not in text
+    with engine.connect() as connection:  # the other caller's alignment stays
+        assert list(connection.execute(select(alignments.c.owner)).scalars()) == [other_record.id]
     assert audit_of(client).verify().intact
 
     newest = audit_of(client).newest(1)[0]
