@@ -63,7 +63,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/tiles_gis.py
 	$(BIN)/python bench/ingest.py
 
-services:
+services: $(STAMP)
 	bash scripts/services.sh
 
 clean:

@@ -54,6 +54,7 @@ from arserver.errors import (
     PermissionDeniedError,
     QueryError,
     TooLargeError,
+    UnavailableError,
 )
 from arserver.ingest.mqtt import MqttIngest
 from arserver.ingest.parking_sources import polled_sources
@@ -83,7 +84,7 @@ from arserver.services.tokens import TokenService
 from arserver.store.database import DatabaseError, open_database
 from arserver.store.live import current_changes
 from arserver.store.retention import run_retention
-from arserver.store.tilestore import TileStore
+from arserver.store.tilestore import open_tile_store
 from tiles.errors import TilesError
 
 #: The one place where exceptions become HTTP statuses. An exception takes the status of the
@@ -100,6 +101,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     TilesError: 422,
     DatabaseError: 503,
     BusyError: 503,
+    UnavailableError: 503,
     ArserverError: 500,
 }
 
@@ -177,7 +179,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The application for ``settings`` (default: from the environment). The database is opened
     and migrated when the application starts."""
     settings = settings or Settings()
-    store = TileStore(settings.data_dir / "tiles")
+    store = open_tile_store(settings)
     oidc = verifier_from_settings(settings)  # OpenID Connect settings that cannot work fail here
 
     @asynccontextmanager
@@ -354,5 +356,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(rounds_router())
     app.include_router(comments_router())
     app.include_router(parking_router())
-    app.include_router(tiles_router(store))
+    app.include_router(tiles_router(store, settings.tiles_redirect_s))
     return app

@@ -29,6 +29,7 @@ from arserver.commands.retention import retention
 from arserver.commands.rounds import rounds
 from arserver.commands.serve import serve
 from arserver.commands.simulate import simulate
+from arserver.commands.tiles import tiles
 from arserver.commands.token import token
 from arserver.commands.transform import transform
 from arserver.commands.watch import watch
@@ -87,7 +88,7 @@ def _register(group: click.Group, command: click.Command, prefix: str = "") -> N
 
 for _command in (
     transform, convert, demo, serve, import_, simulate, worker, watch, retention, token, audit,
-    privacy, rounds, parking, register,
+    privacy, rounds, parking, register, tiles,
 ):  # fmt: skip
     _register(cli, _command)
 

@@ -76,6 +76,31 @@ class Settings(BaseSettings):
     mqtt_url: str | None = Field(
         default=None, description="mqtt://[user:password@]host:1883: consume sensor uplinks."
     )
+    tiles_url: str | None = Field(
+        default=None,
+        description="s3://bucket/prefix: tiles in S3-compatible object storage (endpoint, "
+        "region and credentials from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID and "
+        "AWS_SECRET_ACCESS_KEY, or the s3_* settings); default: data_dir/tiles.",
+        pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None, description="The object storage endpoint (instead of AWS_ENDPOINT_URL)."
+    )
+    s3_region: str | None = Field(default=None, description="Its region (instead of AWS_REGION).")
+    s3_access_key_id: str | None = Field(
+        default=None, description="Its access key id (instead of AWS_ACCESS_KEY_ID)."
+    )
+    s3_secret_access_key: SecretStr | None = Field(
+        default=None, description="Its secret key (instead of AWS_SECRET_ACCESS_KEY)."
+    )
+    tiles_redirect_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=7 * 24 * 3600,
+        description="With object storage: answer content requests with a redirect to a "
+        "presigned URL valid this long, instead of streaming them (entry points and "
+        "documents that carry a token are still served).",
+    )
     mqtt_client_id: str = Field(
         default="arserver-ingest",
         description="The broker keeps this session's queue while the server is away; one "

@@ -48,3 +48,8 @@ class ConflictError(ArserverError):
 class BusyError(ArserverError):
     """The server has no room for this request now (every turn of a bounded resource is
     taken); nothing was done and the same request may succeed later (HTTP 503)."""
+
+
+class UnavailableError(ArserverError):
+    """A component the request needs (the tile object storage) cannot be reached now; nothing
+    was done and the same request may succeed later (HTTP 503)."""

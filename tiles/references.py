@@ -25,7 +25,7 @@ import json
 import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -166,8 +166,9 @@ def template(document: Any, name: str) -> Template:
 
 
 class TemplateCache:
-    """:func:`template` of files, kept per (path, size, modification time) for as long as the
-    templates held stay under ``max_bytes`` in total (least recently used go first).
+    """:func:`template` of documents, kept per key (a file's path, size and modification time,
+    or a content hash) for as long as the templates held stay under ``max_bytes`` in total
+    (least recently used go first).
 
     Safe to share between threads. A file that is not UTF-8 JSON (or nested too deep for the
     parser) gives None."""
@@ -175,20 +176,25 @@ class TemplateCache:
     def __init__(self, name: str, max_bytes: int = 64 * 1024 * 1024) -> None:
         self.name = name
         self.max_bytes = max_bytes
-        self._known: OrderedDict[tuple[str, int, int], Template | None] = OrderedDict()
+        self._known: OrderedDict[Hashable, Template | None] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
     def of(self, path: Path) -> Template | None:
+        """The template of a file, kept per (path, size, modification time)."""
         stat = path.stat()
-        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        return self.of_content((str(path), stat.st_size, stat.st_mtime_ns), path.read_bytes)
+
+    def of_content(self, key: Hashable, read: Callable[[], bytes]) -> Template | None:
+        """The template of the document ``read`` gives, kept under ``key`` (which must change
+        whenever the document does: a path with its size and time, or a content hash)."""
         with self._lock:
             if key in self._known:
                 self._known.move_to_end(key)
                 return self._known[key]
         made: Template | None
         try:
-            made = template(json.loads(path.read_bytes()), self.name)
+            made = template(json.loads(read()), self.name)
         except (ValueError, RecursionError):  # not UTF-8 JSON, or nested too deep to parse
             made = None
         with self._lock:

@@ -9,6 +9,11 @@ A caller who may not see an asset (no token for a private one, a narrowed token 
 scope) gets the very answer an asset that does not exist gets: ``404``, same body, same headers.
 A token whose role may not read assets at all is ``403`` before anything is looked up.
 
+Files come from the tile store (:mod:`arserver.store.tilestore`: local disk or object storage,
+the same answers from both); with ``tiles_redirect_s`` set on object storage, content is
+answered by a ``307`` to a presigned URL of the object instead (entry points and documents that
+carry a token are still served here).
+
 A tileset JSON document (the entry point, a child tileset, a subtree, a glTF JSON) asked for with
 ``?access_token=`` comes back with that token written into its relative references
 (:mod:`tiles.references`), for clients that do not pass the query string on; such answers are
@@ -21,11 +26,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from pathlib import Path
+from collections.abc import Iterator
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
 from sqlalchemy import Engine
 
 from arserver.api.deps import get_engine, optional_token
@@ -36,19 +42,10 @@ from arserver.security.policy import Action, admits, authorize
 from arserver.security.tokens import TokenRecord
 from arserver.services.checks import storable_text
 from arserver.store.assets import AssetRow, ready_assets_in_layer, tile_access
-from arserver.store.tilestore import TileStore
+from arserver.store.tilestore import StoredFile, TileStore
 from tiles.references import DOCUMENT_SUFFIXES, TemplateCache, with_parameter
 from tiles.tileset import in_frame
 
-MEDIA_TYPES = {
-    ".json": "application/json",
-    ".glb": "model/gltf-binary",
-    ".gltf": "model/gltf+json",
-    ".png": "image/png",
-    ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg",
-    ".ktx2": "image/ktx2",
-}
 REVALIDATE = "no-cache"
 IMMUTABLE = "public, max-age=31536000, immutable"
 #: Answers that carry a token in their body: never stored by any cache.
@@ -77,31 +74,10 @@ Epoch = Annotated[
 ]
 
 
-class _ETags:
-    """Content hashes of files, remembered per (path, size, modification time)."""
-
-    def __init__(self) -> None:
-        self._known: dict[tuple[str, int, int], str] = {}
-
-    def of(self, path: Path) -> str:
-        stat = path.stat()
-        key = (str(path), stat.st_size, stat.st_mtime_ns)
-        tag = self._known.get(key)
-        if tag is None:
-            digest = hashlib.sha256()
-            with path.open("rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-            tag = f'"{digest.hexdigest()[:32]}"'
-            if len(self._known) > 100_000:
-                self._known.clear()
-            self._known[key] = tag
-        return tag
-
-
-def tiles_router(store: TileStore) -> APIRouter:
+def tiles_router(store: TileStore, redirect_s: float | None = None) -> APIRouter:
+    """The tile routes over ``store``; ``redirect_s``: answer content with redirects to
+    presigned URLs valid this long, where the store has them."""
     router = APIRouter(tags=["tiles"])
-    etags = _ETags()
 
     @router.get(
         "/tiles/scene/{layer}/tileset.json",
@@ -172,34 +148,42 @@ def tiles_router(store: TileStore) -> APIRouter:
         datum: Datum = None,
         epoch: Epoch = None,
     ) -> Response:
-        store.asset_dir(asset_id)  # 404 for an id no asset can have, before the database
+        store.check(asset_id)  # 404 for an id no asset can have, before the database
         if token is not None:  # a role that may not read assets: 403, whatever the id
             authorize(token, Action.READ_ASSETS)
         access = tile_access(engine, asset_id)
         if access is None or not _sees(token, asset_id, *access):
             raise NotFoundError(f"no asset {asset_id!r}")  # absent, or not this caller's to see
         public = access[0]
-        file = store.resolve(asset_id, path)
-        etag = etags.of(file)
+        file = store.file(asset_id, path)
+        etag = file.etag
         entry_point = "/" not in path.strip("/")
         headers = {"ETag": etag, "Cache-Control": REVALIDATE if entry_point else IMMUTABLE}
         if not public:
             headers["Cache-Control"] = headers["Cache-Control"].replace("public", "private")
             headers["Vary"] = "Authorization"
-        media_type = MEDIA_TYPES.get(file.suffix.lower(), "application/octet-stream")
         secret = _query_token(request)
         # Only the entry point's root moves: child tilesets and content follow it (and keep
         # the datum parameters clients pass on to them without moving twice).
         wanted = client_datum(datum, epoch, step=EPOCH_STEP) if entry_point else None
         if wanted is not None:
-            return _in_datum(file, etag, headers, secret, wanted, documents, request)
-        if secret is not None and file.suffix.lower() in DOCUMENT_SUFFIXES:
-            document = documents.of(file)
+            return _in_datum(store, file, headers, secret, wanted, documents, request)
+        if secret is not None and _is_document(file):
+            document = documents.of_content((file.asset_id, file.relative, etag),
+                                            lambda: store.read(file))  # fmt: skip
             if document is not None and document.references:
-                return _tokened(document.render(secret), media_type, etag, secret, request)
+                return _tokened(document.render(secret), file.media_type, etag, secret, request)
         if etag in _tags(request.headers.get("if-none-match", "")):
             return Response(status_code=304, headers=headers)
-        return FileResponse(file, media_type=media_type, headers=headers)
+        if redirect_s is not None and not entry_point:
+            url = store.presign(file, timedelta(seconds=redirect_s))
+            if url is not None:  # cached no longer than the URL works
+                age = int(redirect_s // 2)
+                scope = "public" if public else "private"
+                return RedirectResponse(
+                    url, 307, headers={"Cache-Control": f"{scope}, max-age={age}", "ETag": etag}
+                )
+        return _file_response(store, file, headers, request)
 
     return router
 
@@ -222,10 +206,10 @@ def scene_tileset(
         if summary is None:
             continue
         bbox, heights = summary["wgs84_bbox"], summary["height_range"]
-        entry = store.asset_dir(row["id"]) / "tileset.json"
+        entry = store.entry_point(row["id"])
         try:
-            error = float(json.loads(entry.read_text(encoding="utf-8"))["geometricError"])
-        except (OSError, ValueError, KeyError):
+            error = float(json.loads(entry or b"")["geometricError"])
+        except (ValueError, KeyError, TypeError):
             continue
         west, south, east, north = (math.radians(v) for v in bbox)
         errors.append(error)
@@ -275,8 +259,8 @@ def _datum_extras(datum: ClientDatum) -> dict[str, Any]:
 
 
 def _in_datum(
-    file: Path,
-    etag: str,
+    store: TileStore,
+    file: StoredFile,
     headers: dict[str, str],
     secret: str | None,
     datum: ClientDatum,
@@ -285,9 +269,10 @@ def _in_datum(
 ) -> Response:
     """An entry tileset with its root transform composed with ``datum``'s Helmert matrix
     (and, with ``secret``, the token in its references); ETag per file, datum and epoch."""
-    body = file.read_bytes()
+    etag = file.etag
+    body = store.read(file)
     if secret is not None:
-        template = documents.of(file)
+        template = documents.of_content((file.asset_id, file.relative, etag), lambda: body)
         if template is not None and template.references:
             body = template.render(secret)
     try:
@@ -331,3 +316,62 @@ def _query_token(request: Request) -> str | None:
 
 def _tags(header: str) -> set[str]:
     return {t.strip().removeprefix("W/") for t in header.split(",") if t.strip()}
+
+
+def _is_document(file: StoredFile) -> bool:
+    name = file.relative.rsplit("/", 1)[-1].lower()
+    return any(name.endswith(suffix) for suffix in DOCUMENT_SUFFIXES)
+
+
+def _file_response(
+    store: TileStore, file: StoredFile, headers: dict[str, str], request: Request
+) -> Response:
+    """The file's bytes: a local file as Starlette serves files (Range, If-Range), an object
+    streamed from storage with a single byte range (``206``) or all of it; ``416`` for a
+    range outside it. Several ranges are answered with the whole file (RFC 9110 allows it)."""
+    if file.path is not None:
+        return FileResponse(file.path, media_type=file.media_type, headers=headers)
+    headers = {**headers, "Accept-Ranges": "bytes"}
+    wanted = _single_range(request.headers.get("range"), file.size)
+    if_range = request.headers.get("if-range")
+    if wanted is not None and if_range is not None and if_range.strip() != file.etag:
+        wanted = None  # the client's copy is another version: send it whole
+    if isinstance(wanted, str):  # unsatisfiable
+        return Response(
+            status_code=416, headers={**headers, "Content-Range": f"bytes */{file.size}"}
+        )
+    start, end = (0, file.size) if wanted is None else wanted
+    sized = {**headers, "Content-Length": str(end - start)}
+    if wanted is not None:
+        sized["Content-Range"] = f"bytes {start}-{end - 1}/{file.size}"
+    status = 200 if wanted is None else 206
+    if request.method == "HEAD":
+        return Response(status_code=status, media_type=file.media_type, headers=sized)
+    body: Iterator[bytes] = store.chunks(file, start, end)
+    if wanted is None:
+        return StreamingResponse(body, media_type=file.media_type, headers=sized)
+    return StreamingResponse(body, status_code=206, media_type=file.media_type, headers=sized)
+
+
+def _single_range(header: str | None, size: int) -> tuple[int, int] | str | None:
+    """One ``bytes=`` range of a file of ``size`` bytes as (start, end exclusive),
+    ``"unsatisfiable"``, or None (no header, several ranges, or one that is not understood:
+    the whole file)."""
+    if header is None or not header.startswith("bytes=") or "," in header:
+        return None
+    first, _, last = header[6:].strip().partition("-")
+    try:
+        if first == "":  # the last N bytes
+            count = int(last)
+            if count <= 0:
+                return "unsatisfiable"
+            return (max(size - count, 0), size)
+        start = int(first)
+        end = int(last) + 1 if last else size
+    except ValueError:
+        return None
+    if start >= size:
+        return "unsatisfiable"
+    if start < 0 or end <= start:
+        return None
+    return (start, min(end, size))

@@ -90,7 +90,7 @@ def run_job(
     error, summary = _run_child(assets, engine, asset["id"], job, worker, request, limits)
     if error is None and summary is not None:
         try:
-            assets.publish_tiles(asset, out, job.id, summary)
+            assets.publish_tiles(asset, out, summary)
         except OSError:
             log.exception("publishing the tiles of asset %s failed", asset["id"])
             error = "publishing the tiles failed on the server"

@@ -21,7 +21,7 @@ from arserver.jobs.runner import JobLimits, run_job
 from arserver.live.bus import Bus
 from arserver.services.assets import AssetService
 from arserver.store import jobs as queue
-from arserver.store.tilestore import TileStore
+from arserver.store.tilestore import open_tile_store
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +41,7 @@ class Worker:
     ) -> None:
         self.engine = engine
         self.settings = settings
-        self.assets = AssetService(
-            engine, settings.data_dir, TileStore(settings.data_dir / "tiles"), bus
-        )
+        self.assets = AssetService(engine, settings.data_dir, open_tile_store(settings), bus)
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.limits = JobLimits(settings.job_timeout_s, settings.job_memory_mib)
         #: Attempts that raised since the worker was made (logged; the loop went on).

@@ -75,16 +75,15 @@ class AssetService:
         """How far the conversion is (``fraction`` 0..1) and what it is doing."""
         rows.set_state(self.engine, asset_id, progress=fraction, stage=stage)
 
-    def publish_tiles(
-        self, asset: AssetRow, tileset_dir: Path, revision: str, summary: ConversionSummary
-    ) -> None:
-        """Move a converted tileset in as ``revision``, mark the asset ready with its extent
-        (``summary["wgs84_bbox"]``: west, south, east, north degrees) and, in the same
-        transaction, its features from the tileset's ``features.json`` (replacing those of an
-        earlier revision; none without a usable file), then announce it.
-        :class:`OSError` if the tiles cannot be stored (the asset is unchanged then)."""
+    def publish_tiles(self, asset: AssetRow, tileset_dir: Path, summary: ConversionSummary) -> str:
+        """Store a converted tileset as a new revision (named by its content), mark the
+        asset ready with its extent (``summary["wgs84_bbox"]``: west, south, east, north
+        degrees) and, in the same transaction, its features from the tileset's
+        ``features.json`` (replacing those of an earlier revision; none without a usable
+        file), then announce it; returns the revision. :class:`OSError` if the tiles cannot
+        be stored (the asset is unchanged then)."""
         index = read_feature_index(tileset_dir / FEATURES_FILE)  # before the tiles move
-        self.tiles.publish(asset["id"], tileset_dir, revision)
+        revision = self.tiles.publish(asset["id"], tileset_dir)
         west, south, east, north = summary["wgs84_bbox"]
         rows.mark_ready(
             self.engine, asset["id"], index.features, status="ready", progress=1.0,
@@ -96,6 +95,7 @@ class AssetService:
                 datetime.now(UTC), public=bool(asset["public"]),
             )
         )  # fmt: skip
+        return revision
 
     def fail(self, asset_id: str, error: str) -> None:
         """The conversion failed; ``error`` is shown to clients as it is (no server paths)."""

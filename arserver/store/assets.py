@@ -94,6 +94,12 @@ def create_asset(connection: Connection, values: dict[str, Any]) -> str:
     return asset_id
 
 
+def asset_ids(engine: Engine) -> set[str]:
+    """The id of every asset (whatever its status)."""
+    with engine.connect() as connection:
+        return set(connection.execute(select(assets.c.id)).scalars())
+
+
 def get_asset(engine: Engine, asset_id: str) -> AssetRow | None:
     with engine.connect() as connection:
         row = connection.execute(select(assets).where(assets.c.id == asset_id)).first()

@@ -108,6 +108,8 @@ def client(settings: Settings) -> Iterator[TestClient]:
 #: ``BACKENDS`` (for behaviour above the database: rate limits, sign-in, headers) or the test
 #: parametrises ``settings`` itself.
 ALL_BACKENDS = ("sqlite", "postgresql")
+#: The backends of the tile-serving and job tests: both databases, and tiles in object storage.
+TILE_BACKENDS = ("sqlite", "postgresql", "s3")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -123,14 +125,69 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("settings", backends, indirect=True)
 
 
+#: The S3-compatible object storage of the tile tests (SeaweedFS, started by `make services`).
+S3_ENDPOINT = os.environ.get("ARSERVER_TEST_S3", "http://127.0.0.1:8333")
+S3_KEY = os.environ.get("ARSERVER_TEST_S3_KEY", "arserver-test")
+S3_SECRET = os.environ.get("ARSERVER_TEST_S3_SECRET", "arserver-test-secret")
+S3_BUCKET = "arserver-test"
+
+
+def s3_settings(data_dir: Path, **values: Any) -> Settings:
+    """Settings with tiles under a prefix of their own in the test bucket."""
+    return Settings(
+        data_dir=data_dir, tiles_url=f"s3://{S3_BUCKET}/{uuid.uuid4().hex[:12]}",
+        s3_endpoint_url=S3_ENDPOINT, s3_region="us-east-1", s3_access_key_id=S3_KEY,
+        s3_secret_access_key=S3_SECRET, **values,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def s3_bucket() -> str:
+    """The test bucket, made by the first write to it (SeaweedFS creates a bucket its admin
+    writes to), once the store answers."""
+    import time
+
+    import obstore
+    from obstore.store import S3Store
+
+    store = S3Store(
+        S3_BUCKET, endpoint=S3_ENDPOINT, region="us-east-1", access_key_id=S3_KEY,
+        secret_access_key=S3_SECRET, client_options={"allow_http": True},
+        retry_config={"max_retries": 0},
+    )  # fmt: skip
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            obstore.put(store, ".made-by-the-tests", b"")
+            return S3_BUCKET
+        except Exception as exc:
+            if time.monotonic() > deadline:
+                reason = str(exc).splitlines()[0][:200]
+                if os.environ.get("CI") == "true":
+                    pytest.fail(f"S3 object storage is required under CI: {reason}")
+                pytest.skip(f"S3 object storage not available at {S3_ENDPOINT}: {reason}")
+            time.sleep(0.5)
+
+
 @pytest.fixture
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
-    """Service settings on each backend: the same tests run against SQLite and PostgreSQL."""
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """Service settings on each backend: the same tests run against SQLite and PostgreSQL, and
+    the tile tests with tiles in S3 object storage too (``s3``: SQLite and S3)."""
     # Tests drive conversions themselves (Worker.run_once); one test covers the embedded worker.
     if request.param == "sqlite":
-        return Settings(data_dir=tmp_path / "data", embedded_worker=False)
-    url = request.getfixturevalue("postgres_url")
-    return Settings(data_dir=tmp_path / "data", database_url=url, embedded_worker=False)
+        yield Settings(data_dir=tmp_path / "data", embedded_worker=False)
+    elif request.param == "s3":
+        request.getfixturevalue("s3_bucket")
+        chosen = s3_settings(tmp_path / "data", embedded_worker=False)
+        yield chosen
+        from arserver.store.tilestore import open_tile_store
+
+        store = open_tile_store(chosen)
+        for asset_id in store.assets():  # the test's prefix goes with it
+            store.remove(asset_id)
+    else:
+        url = request.getfixturevalue("postgres_url")
+        yield Settings(data_dir=tmp_path / "data", database_url=url, embedded_worker=False)
 
 
 REDIS_TEST_URL = os.environ.get("ARSERVER_TEST_REDIS", "redis://127.0.0.1:6379/15")

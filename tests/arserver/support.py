@@ -4,13 +4,14 @@ rows; the installed command; a running server with live WebSocket clients."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from fastapi.testclient import TestClient
@@ -265,3 +266,39 @@ class RecordingBus:
 
     def replay(self, after: str) -> list[tuple[str, list[Change]]]:
         return []
+
+
+def stored_files(settings: Settings, asset_id: str) -> list[str]:
+    """Every file the tile store of ``settings`` holds for the asset (local or S3)."""
+    from arserver.store.tilestore import open_tile_store
+
+    return open_tile_store(settings).files(asset_id)
+
+
+def stored_entry_point(settings: Settings, asset_id: str) -> dict[str, Any] | None:
+    """The asset's entry tileset as the tile store of ``settings`` holds it, or None."""
+    from arserver.store.tilestore import open_tile_store
+
+    text = open_tile_store(settings).entry_point(asset_id)
+    return None if text is None else cast(dict[str, Any], json.loads(text))
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment an ``arserver`` command needs to work on the same data as
+    ``settings``: its data folder, database, and tile storage (object storage through the
+    usual AWS_* variables, as an operator sets them)."""
+    env = {**os.environ, "ARSERVER_DATA_DIR": str(settings.data_dir)}
+    if settings.database_url:
+        env["ARSERVER_DATABASE_URL"] = settings.database_url
+    if settings.tiles_url:
+        env["ARSERVER_TILES_URL"] = settings.tiles_url
+        secret = settings.s3_secret_access_key
+        for name, value in (
+            ("AWS_ENDPOINT_URL", settings.s3_endpoint_url),
+            ("AWS_REGION", settings.s3_region),
+            ("AWS_ACCESS_KEY_ID", settings.s3_access_key_id),
+            ("AWS_SECRET_ACCESS_KEY", secret.get_secret_value() if secret else None),
+        ):
+            if value:
+                env[name] = value
+    return env

@@ -14,6 +14,7 @@ from arserver.app import create_app
 from arserver.config import Settings
 from arserver.jobs.worker import Worker
 from arserver.store.schema import assets, jobs
+from tests.arserver.conftest import TILE_BACKENDS
 from tests.arserver.support import (
     ASSETS,
     assert_names_no_server_path,
@@ -21,10 +22,13 @@ from tests.arserver.support import (
     engine_of,
     failed_asset,
     run_jobs,
+    stored_files,
     upload,
 )
 from tests.support import wait_until
 from tests.tiles.support import bench_with_textures, blank_png, lying_header
+
+BACKENDS = TILE_BACKENDS
 
 
 def counts(client: TestClient) -> tuple[int, int]:
@@ -253,7 +257,7 @@ def test_metadata_changes_and_deletion_remove_everything(
     assert client.delete(f"/api/v1/assets/{asset_id}", headers=gis).status_code == 204
     assert client.get(f"/api/v1/assets/{asset_id}", headers=gis).status_code == 404
     assert client.get(f"/tiles/{asset_id}/tileset.json").status_code == 404
-    assert not (settings.data_dir / "tiles" / asset_id).exists()
+    assert stored_files(settings, asset_id) == []
     assert not (settings.data_dir / "uploads" / asset_id).exists()
     assert counts(client) == (0, 0)
     assert client.delete(f"/api/v1/assets/{asset_id}", headers=gis).status_code == 404

@@ -15,7 +15,10 @@ from fastapi.testclient import TestClient
 
 from arserver.app import create_app
 from arserver.config import Settings
+from tests.arserver.conftest import TILE_BACKENDS
 from tests.arserver.support import ASSETS, auth, run_jobs, upload
+
+BACKENDS = TILE_BACKENDS
 
 
 @pytest.fixture(scope="module")

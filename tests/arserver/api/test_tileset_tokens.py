@@ -1,6 +1,6 @@
 """Tokens for 3D Tiles clients that do not pass a query string on to child requests
 (3DTilesRendererJS): a tileset JSON asked for with ``?access_token=`` carries the token in its
-relative references; on SQLite and PostgreSQL."""
+relative references; with tiles on local disk and in S3 object storage."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from arserver.config import Settings
 from arserver.store.tilestore import TileStore
 from tests.arserver.support import ASSETS, engine_of, insert_asset, run_jobs, token, upload
 
-#: SQLite only: the tileset files are on disk; the database only lists the assets.
-BACKENDS = ("sqlite",)
+#: The database only lists the assets: SQLite, with tiles on disk and in object storage.
+BACKENDS = ("sqlite", "s3")
 
 BASE = "http://testserver"
 
@@ -55,11 +55,8 @@ def crawl(client: TestClient, root: str) -> dict[str, Any]:
 
 
 def stored_content(store: TileStore, asset_id: str) -> set[str]:
-    folder = store.asset_dir(asset_id)
     return {
-        p.relative_to(folder).as_posix()
-        for p in folder.rglob("*")
-        if p.is_file() and p.suffix in (".glb", ".json") and p.parent != folder
+        name for name in store.files(asset_id) if name.endswith((".glb", ".json")) and "/" in name
     }
 
 
@@ -98,7 +95,7 @@ def test_a_tokened_tileset_differs_only_in_its_references_and_is_never_stored(
     entry = f"/tiles/{asset['id']}/tileset.json"
     by_header = client.get(entry, headers={"Authorization": f"Bearer {viewer}"})
     store: TileStore = client.app.state.store  # type: ignore[attr-defined]
-    assert by_header.content == (store.asset_dir(asset["id"]) / "tileset.json").read_bytes()
+    assert by_header.content == store.entry_point(asset["id"])
     assert by_header.headers["cache-control"] == "no-cache"
     tokened = client.get(f"{entry}?access_token={viewer}")
     assert tokened.headers["cache-control"] == "private, no-store"
@@ -152,18 +149,18 @@ def test_child_tilesets_and_their_content_keep_their_own_queries(
     fragment, an absolute and a data URI: the relative ones get the token, the others not."""
     insert_asset(engine_of(client), "nested", public=False)
     store: TileStore = client.app.state.store  # type: ignore[attr-defined]
-    folder = store.asset_dir("nested")
-    (folder / "r1" / "child").mkdir(parents=True)
+    folder = tmp_path / "nested"
+    (folder / "child").mkdir(parents=True)
     glb = (ASSETS / "lamp_post.glb").read_bytes()
-    (folder / "r1" / "a.glb").write_bytes(glb)
-    (folder / "r1" / "child" / "b.glb").write_bytes(glb)
+    (folder / "a.glb").write_bytes(glb)
+    (folder / "child" / "b.glb").write_bytes(glb)
     box = {"box": [0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1]}
     child = {
         "asset": {"version": "1.1"},
         "geometricError": 1,
         "root": {"boundingVolume": box, "geometricError": 0, "content": {"uri": "b.glb?v=2#x"}},
     }
-    (folder / "r1" / "child" / "tileset.json").write_text(json.dumps(child), encoding="utf-8")
+    (folder / "child" / "tileset.json").write_text(json.dumps(child), encoding="utf-8")
     root = {
         "asset": {"version": "1.1"},
         "geometricError": 10,
@@ -171,11 +168,11 @@ def test_child_tilesets_and_their_content_keep_their_own_queries(
             "boundingVolume": box,
             "geometricError": 5,
             "refine": "ADD",
-            "content": {"uri": "r1/a.glb"},
+            "content": {"uri": "a.glb"},
             "children": [
                 {"boundingVolume": box, "geometricError": 1, "content": {"uri": uri}}
                 for uri in (
-                    "r1/child/tileset.json",
+                    "child/tileset.json",
                     "https://cdn.example/c.glb",
                     "data:model/gltf-binary;base64,AA==",
                 )
@@ -183,18 +180,20 @@ def test_child_tilesets_and_their_content_keep_their_own_queries(
         },
     }  # fmt: skip
     (folder / "tileset.json").write_text(json.dumps(root), encoding="utf-8")
+    r1 = store.publish("nested", folder)
     viewer = token(client, "viewer")
     entry = client.get(f"/tiles/nested/tileset.json?access_token={viewer}").json()
     uris = references(entry)
-    assert f"r1/a.glb?access_token={viewer}" in uris
+    assert f"{r1}/a.glb?access_token={viewer}" in uris
     assert "https://cdn.example/c.glb" in uris
     assert "data:model/gltf-binary;base64,AA==" in uris
-    nested = client.get(f"/tiles/nested/r1/child/tileset.json?access_token={viewer}").json()
+    nested = client.get(f"/tiles/nested/{r1}/child/tileset.json?access_token={viewer}").json()
     assert references(nested) == [f"b.glb?v=2&access_token={viewer}#x"]
     ours = [u for u in uris if not u.startswith(("https:", "data:"))]
     for uri in ours:  # each followed by itself: the token it carries suffices
         path = urljoin(f"{BASE}/tiles/nested/tileset.json", uri)
         assert client.get(path).status_code == 200, uri
     assert (
-        client.get(urljoin(f"{BASE}/tiles/nested/r1/child/", references(nested)[0])).content == glb
+        client.get(urljoin(f"{BASE}/tiles/nested/{r1}/child/", references(nested)[0])).content
+        == glb
     )

@@ -14,9 +14,12 @@ from fastapi.testclient import TestClient
 
 from arserver.config import Settings
 from arserver.jobs import runner
+from tests.arserver.conftest import TILE_BACKENDS
 from tests.arserver.support import auth, run_jobs, upload
 from tests.support import wait_until
 from tests.tiles.support import amersfoort_laz
+
+BACKENDS = TILE_BACKENDS
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/stat").is_file(), reason="lists processes through /proc (Linux)"

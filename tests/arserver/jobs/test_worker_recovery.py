@@ -1,10 +1,9 @@
 """A worker killed with SIGKILL in the middle of a conversion: another worker picks the job up
-and the asset ends ready, with no half-published tileset ever served. On both backends."""
+and the asset ends ready, with no half-published tileset ever served. On both databases and
+with tiles in S3 object storage."""
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import subprocess
 from typing import Any
@@ -16,8 +15,17 @@ from arserver.security.tokens import create_token
 from arserver.store.database import open_database
 from arserver.store.schema import assets, jobs
 from arserver.store.uploads import store_upload
-from tests.arserver.support import ASSETS, arserver_command
+from tests.arserver.conftest import TILE_BACKENDS
+from tests.arserver.support import (
+    ASSETS,
+    arserver_command,
+    settings_env,
+    stored_entry_point,
+    stored_files,
+)
 from tests.support import wait_until
+
+BACKENDS = TILE_BACKENDS
 
 
 def first_content_uri(tile: dict[str, object]) -> str:
@@ -30,9 +38,7 @@ def first_content_uri(tile: dict[str, object]) -> str:
 
 
 def start_worker(settings: Settings) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "ARSERVER_DATA_DIR": str(settings.data_dir), "ARSERVER_STALE_JOB_S": "2"}
-    if settings.database_url:
-        env["ARSERVER_DATABASE_URL"] = settings.database_url
+    env = {**settings_env(settings), "ARSERVER_STALE_JOB_S": "2"}
     return subprocess.Popen(
         [arserver_command(), "worker"],
         env=env,
@@ -75,7 +81,7 @@ def test_a_killed_worker_s_job_is_finished_by_another(settings: Settings) -> Non
         finally:
             first.send_signal(signal.SIGKILL)
             first.wait()
-        assert not (settings.data_dir / "tiles" / asset_id / "tileset.json").exists()
+        assert stored_entry_point(settings, asset_id) is None
         second = start_worker(settings)
         try:
 
@@ -91,8 +97,9 @@ def test_a_killed_worker_s_job_is_finished_by_another(settings: Settings) -> Non
         with engine.connect() as connection:
             job = connection.execute(select(jobs.c.status, jobs.c.attempts)).one()
         assert (job.status, job.attempts) == ("done", 2)
-        entry = json.loads((settings.data_dir / "tiles" / asset_id / "tileset.json").read_text())
+        entry = stored_entry_point(settings, asset_id)
+        assert entry is not None
         revision = first_content_uri(entry["root"]).split("/")[0]
-        assert (settings.data_dir / "tiles" / asset_id / revision / "tileset.json").is_file()
+        assert f"{revision}/tileset.json" in stored_files(settings, asset_id)
     finally:
         engine.dispose()

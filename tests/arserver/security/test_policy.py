@@ -16,7 +16,7 @@ from starlette.websockets import WebSocketDisconnect
 from arserver.security.policy import OPEN_ROUTES, POLICY, ROLES, ROUTES, Action, RouteRule
 from arserver.security.tokens import create_token
 from arserver.store.sensors import create_sensor
-from arserver.store.tilestore import TileStore
+from arserver.store.tilestore.local import LocalTileStore
 from tests.arserver.support import engine_of, insert_asset
 
 INVALID = "ars_" + "x" * 43
@@ -104,7 +104,7 @@ def call(client: TestClient, route: str, ids: dict[str, str], secret: str | None
 def prepare(client: TestClient) -> dict[str, str]:
     """A private and a public asset with a tileset, a sensor, and a token per role."""
     engine = engine_of(client)
-    store: TileStore = client.app.state.store  # type: ignore[attr-defined]
+    store: LocalTileStore = client.app.state.store  # type: ignore[attr-defined]
     for ids, public in ((PRIVATE, False), (PUBLIC, True)):
         insert_asset(
             engine, ids["asset_id"], public=public, layer=ids["layer"],

@@ -24,7 +24,7 @@ from arserver.security.tokens import (
     revoke_token,
 )
 from arserver.store.schema import tokens
-from arserver.store.tilestore import TileStore
+from arserver.store.tilestore.local import LocalTileStore
 from tests.arserver.support import auth, engine_of, insert_asset
 
 
@@ -92,7 +92,7 @@ def test_an_expired_token_no_longer_authenticates(engine: Engine) -> None:
 def publish_stub(client: TestClient, asset_id: str, layer: str) -> None:
     """A private ready asset in ``layer`` with a one-file tileset."""
     insert_asset(engine_of(client), asset_id, layer=layer, extent=(4.7, 52.3, 4.8, 52.4))
-    store: TileStore = client.app.state.store  # type: ignore[attr-defined]
+    store: LocalTileStore = client.app.state.store  # type: ignore[attr-defined]
     folder = store.asset_dir(asset_id)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "tileset.json").write_text(json.dumps({"asset": {"version": "1.1"}}))

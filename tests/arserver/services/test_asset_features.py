@@ -21,7 +21,7 @@ from arserver.services.feature_index import read_feature_index
 from arserver.services.places import resolve_place
 from arserver.store import jobs as queue
 from arserver.store.schema import asset_features, assets
-from arserver.store.tilestore import TileStore
+from arserver.store.tilestore.local import LocalTileStore
 from tests.arserver.support import ASSETS, auth, engine_of, insert_asset, run_jobs, upload
 from tiles.crs import Transformer
 
@@ -140,7 +140,7 @@ def test_a_reconversion_replaces_the_features_of_the_earlier_revision(
     engine = engine_of(client)
     asset_id = converted(client, settings, ASSETS / "parking_zones.geojson")
     assert any(f.startswith("zone-") for f in rows_of(engine, asset_id))
-    service = AssetService(engine, settings.data_dir, TileStore(settings.data_dir / "tiles"))
+    service = AssetService(engine, settings.data_dir, LocalTileStore(settings.data_dir / "tiles"))
     asset = service.get(asset_id)
     assert asset is not None
     shutil.copyfile(ASSETS / "cables_pipes.geojson", service.source_path(asset))
@@ -217,10 +217,10 @@ def publish(engine: Engine, settings: Settings, features: bytes | None) -> str:
     (folder / "tileset.json").write_text(json.dumps({"asset": {"version": "1.1"}, "root": root}))
     if features is not None:
         (folder / "features.json").write_bytes(features)
-    service = AssetService(engine, settings.data_dir, TileStore(settings.data_dir / "tiles"))
+    service = AssetService(engine, settings.data_dir, LocalTileStore(settings.data_dir / "tiles"))
     asset = service.get("a1")
     assert asset is not None
-    service.publish_tiles(asset, folder, "j1", SUMMARY)
+    service.publish_tiles(asset, folder, SUMMARY)
     published = service.get("a1")
     assert published is not None
     assert published["status"] == "ready"
@@ -314,13 +314,14 @@ def test_publication_replaces_earlier_rows_in_its_transaction(
     engine: Engine, settings: Settings
 ) -> None:
     asset_id = publish(engine, settings, document(entry("old")))
-    service = AssetService(engine, settings.data_dir, TileStore(settings.data_dir / "tiles"))
+    service = AssetService(engine, settings.data_dir, LocalTileStore(settings.data_dir / "tiles"))
     folder = settings.data_dir / "work" / "j2" / "tileset"
-    shutil.copytree(settings.data_dir / "tiles" / asset_id / "j1", folder)
+    (revision,) = service.tiles.revisions(asset_id)
+    shutil.copytree(settings.data_dir / "tiles" / asset_id / revision.name, folder)
     (folder / "features.json").write_bytes(document(*(entry(f"n{k}") for k in range(5000))))
     asset = service.get(asset_id)
     assert asset is not None
-    service.publish_tiles(asset, folder, "j2", SUMMARY)
+    service.publish_tiles(asset, folder, SUMMARY)
     rows = rows_of(engine, asset_id)
     assert len(rows) == 5000
     assert "old" not in rows
