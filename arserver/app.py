@@ -6,7 +6,6 @@ import math
 import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -58,7 +57,7 @@ from arserver.errors import (
 )
 from arserver.ingest.mqtt import MqttIngest
 from arserver.ingest.parking_sources import polled_sources
-from arserver.insight.parking.occupancy import Thresholds
+from arserver.ingest.writer import observation_writer, parking_service
 from arserver.jobs.worker import Worker
 from arserver.live.bus import open_bus
 from arserver.live.hub import Hub
@@ -73,8 +72,6 @@ from arserver.services.audit import AuditService
 from arserver.services.checks import storable_text
 from arserver.services.comments import CommentService
 from arserver.services.inspections import InspectionService
-from arserver.services.observations import ObservationWriter
-from arserver.services.parking import ParkingService
 from arserver.services.parking_feeds import FeedImporter
 from arserver.services.parking_poller import FeedPoller
 from arserver.services.privacy import PrivacyService
@@ -209,21 +206,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.audit = AuditService(app.state.engine)
         app.state.privacy = PrivacyService(app.state.engine, app.state.tokens, app.state.bus)
-        app.state.parking = ParkingService(
-            app.state.engine,
-            app.state.bus,
-            thresholds=Thresholds(
-                bay_silent_after=timedelta(hours=settings.parking_bay_silent_after_h),
-                bay_stuck_after=timedelta(hours=settings.parking_bay_stuck_after_h),
-                counter_silent_after=timedelta(minutes=settings.parking_counter_silent_after_min),
-            ),
-        )
-        app.state.writer = ObservationWriter(
-            app.state.engine,
-            raw_retention=settings.raw_retention,
-            bus=app.state.bus,
-            alerts=app.state.alerts,
-            parking=app.state.parking,
+        app.state.parking = parking_service(settings, app.state.engine, app.state.bus)
+        app.state.writer = observation_writer(
+            settings, app.state.engine, app.state.bus, app.state.alerts, app.state.parking
         )
         app.state.hub = Hub(
             Limits(
@@ -244,7 +229,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stop = threading.Event()
         mqtt_ingest = app.state.mqtt = None
         if settings.mqtt_url:
-            mqtt_ingest = MqttIngest(app.state.writer, settings.mqtt_url, settings.mqtt_client_id)
+            mqtt_ingest = MqttIngest(
+                app.state.writer, settings.mqtt_url, settings.mqtt_client_id,
+                shared_group=settings.mqtt_shared_group,
+            )  # fmt: skip
             mqtt_ingest.start()
             app.state.mqtt = mqtt_ingest
         retention_thread = threading.Thread(

@@ -22,6 +22,7 @@ from arserver.commands.audit import audit
 from arserver.commands.convert import convert
 from arserver.commands.demo import demo
 from arserver.commands.import_ import import_
+from arserver.commands.ingest import ingest
 from arserver.commands.parking import parking
 from arserver.commands.privacy import privacy
 from arserver.commands.register import register
@@ -88,7 +89,7 @@ def _register(group: click.Group, command: click.Command, prefix: str = "") -> N
 
 for _command in (
     transform, convert, demo, serve, import_, simulate, worker, watch, retention, token, audit,
-    privacy, rounds, parking, register, tiles,
+    privacy, rounds, parking, register, tiles, ingest,
 ):  # fmt: skip
     _register(cli, _command)
 

@@ -104,7 +104,15 @@ class Settings(BaseSettings):
     mqtt_client_id: str = Field(
         default="arserver-ingest",
         description="The broker keeps this session's queue while the server is away; one "
-        "consuming process per id.",
+        "consuming process per id (with several, give each its own and keep it across "
+        "restarts: `serve --workers N` adds -1 ... -N).",
+        pattern=r"^[A-Za-z0-9_.:@-]{1,64}$",
+    )
+    mqtt_shared_group: str | None = Field(
+        default=None,
+        description="Consume through the MQTT 5 shared subscription $share/GROUP/...: the "
+        "broker gives each uplink to one of the processes subscribed with this group.",
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
     )
     viewer_dir: Path = Field(
         default=Path(__file__).resolve().parents[1] / "viewer" / "dist",

@@ -96,7 +96,11 @@ class MqttIngest:
         client_id: str = "arserver-ingest",
         *,
         batch_size: int = 500,
+        shared_group: str | None = None,
     ) -> None:
+        """``shared_group``: subscribe as ``$share/GROUP/TOPIC`` (MQTT 5 shared subscriptions),
+        so that each uplink goes to one consumer of the group; each consumer keeps its own
+        ``client_id`` (and with it its persistent session)."""
         parsed = urlparse(url)
         if parsed.scheme not in ("mqtt", "tcp") or not parsed.hostname:
             raise ValueError(f"ARSERVER_MQTT_URL must look like mqtt://host:1883, got {url!r}")
@@ -104,6 +108,8 @@ class MqttIngest:
         self.host = parsed.hostname
         self.port = parsed.port or 1883
         self.batch_size = batch_size
+        prefix = f"$share/{shared_group}/" if shared_group else ""
+        self.topics = [prefix + topic for topic in (TTS_TOPIC, CHIRPSTACK_TOPIC, OWN_TOPIC)]
         #: Set while the broker has confirmed our subscriptions (messages published from then on
         #: reach us, even across a restart of ours); cleared on disconnect.
         self.connected = threading.Event()
@@ -152,7 +158,7 @@ class MqttIngest:
         if reason.is_failure:
             log.error("MQTT connection refused: %s", reason)
             return
-        client.subscribe([(TTS_TOPIC, 1), (CHIRPSTACK_TOPIC, 1), (OWN_TOPIC, 1)])
+        client.subscribe([(topic, 1) for topic in self.topics])
 
     def _on_subscribe(
         self, _client: mqtt.Client, _userdata: Any, _mid: int, reasons: Any, _props: Any
