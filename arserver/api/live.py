@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -43,6 +45,10 @@ class StarletteConnection:
     async def close(self, code: int, reason: str) -> None:
         with contextlib.suppress(RuntimeError):
             await self.websocket.close(code, reason)
+
+
+#: Which server process answers (``serve --workers N`` runs several): host and process id.
+PROCESS = f"{socket.gethostname()}:{os.getpid()}"
 
 
 def live_router() -> APIRouter:
@@ -89,7 +95,8 @@ def live_router() -> APIRouter:
     @router.get(
         "/live/stats",
         summary="Live hub counters",
-        description="Connections, sessions and messages of this server process's live hub. "
+        description="Connections, sessions and messages of this server process's live hub "
+        "(`process`: which one, host and process id). "
         "The hub itself is the WebSocket `/api/v1/live` (see docs/live-protocol.md).",
     )
     def stats(
@@ -99,6 +106,7 @@ def live_router() -> APIRouter:
         require_reader(token)
         hub: Hub = request.app.state.hub
         return {
+            "process": PROCESS,
             "connections": hub.stats.connections,
             "sessions": len(hub.sessions),
             "subscriptions": len(hub.index),
