@@ -15,7 +15,12 @@ from arserver.errors import InputError
     help="This consumer's MQTT client id (default ARSERVER_MQTT_CLIENT_ID); keep it across "
     "restarts, and give every consumer its own.",
 )  # fmt: skip
-def ingest(client_id: str | None) -> None:
+@click.option(
+    "--leave", is_flag=True,
+    help="Retire this client id for good: store what the broker still holds for it, then end "
+    "its session (the broker gives it no more uplinks). For fewer consumers in a group.",
+)  # fmt: skip
+def ingest(client_id: str | None, leave: bool) -> None:
     """Consume uplinks from ARSERVER_MQTT_URL (The Things Stack, ChirpStack, our own topic)
     until SIGTERM or Ctrl-C. With ARSERVER_MQTT_SHARED_GROUP several such processes (and
     servers) share the subscription, each uplink stored by one of them; with
@@ -38,6 +43,15 @@ def ingest(client_id: str | None) -> None:
         observation_writer(settings, engine, bus), settings.mqtt_url, identity,
         shared_group=settings.mqtt_shared_group,
     )  # fmt: skip
+    if leave:
+        try:
+            drained = consumer.leave()
+        finally:
+            if bus is not None:
+                bus.close()
+            engine.dispose()
+        click.echo(f"arserver ingest {identity}: left, after storing {drained} messages it held")
+        return
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     group = f" in shared group {settings.mqtt_shared_group}" if settings.mqtt_shared_group else ""

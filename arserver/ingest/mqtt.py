@@ -25,6 +25,7 @@ import json
 import logging
 import queue
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -114,6 +115,10 @@ class MqttIngest:
         #: reach us, even across a restart of ours); cleared on disconnect.
         self.connected = threading.Event()
         self._inbox: queue.SimpleQueue[_Message] = queue.SimpleQueue()
+        self._leaving = False
+        self._received = 0
+        self._last_received = 0.0
+        self._handled = 0
         self._stop = threading.Event()
         self._consumer: threading.Thread | None = None
         self._client = mqtt.Client(
@@ -126,6 +131,7 @@ class MqttIngest:
             self._client.username_pw_set(parsed.username, parsed.password)
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = self._on_subscribe
+        self._client.on_unsubscribe = self._on_unsubscribe
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
 
@@ -143,14 +149,40 @@ class MqttIngest:
         )
         self._client.loop_start()
 
-    def stop(self) -> None:
+    def stop(self, *, end_session: bool = False) -> None:
         """Finish the batch in hand, then disconnect; unacknowledged messages stay with the
-        broker for the next start."""
+        broker for the next start (``end_session``: the broker forgets the session)."""
         self._stop.set()
         if self._consumer is not None:
             self._consumer.join(timeout=30)
-        self._client.disconnect()
+        properties = None
+        if end_session:
+            properties = Properties(PacketTypes.DISCONNECT)  # type: ignore[no-untyped-call]
+            properties.SessionExpiryInterval = 0
+        self._client.disconnect(properties=properties)
         self._client.loop_stop()
+
+    def leave(self, idle_s: float = 2.0, timeout_s: float = 600.0) -> int:
+        """Retire this client id for good (fewer consumers in a shared group): connect,
+        unsubscribe instead of subscribing, store and acknowledge what the broker still holds
+        for this session until nothing has come for ``idle_s``, then end the session, so that
+        the broker no longer gives it a share of the uplinks. Returns how many messages came.
+        :class:`TimeoutError` if that takes longer than ``timeout_s`` (the session stays)."""
+        self._leaving = True
+        self.start()
+        deadline = time.monotonic() + timeout_s
+        self._last_received = time.monotonic()
+        while not (
+            self.connected.is_set()
+            and time.monotonic() - self._last_received >= idle_s
+            and self._handled == self._received
+        ):
+            if time.monotonic() > deadline or self.state == "stopped":
+                self.stop()
+                raise TimeoutError("the session could not be drained; it stays with the broker")
+            time.sleep(0.05)
+        self.stop(end_session=True)
+        return self._received
 
     def _on_connect(
         self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any
@@ -158,7 +190,13 @@ class MqttIngest:
         if reason.is_failure:
             log.error("MQTT connection refused: %s", reason)
             return
+        if self._leaving:
+            client.unsubscribe(self.topics)
+            return
         client.subscribe([(topic, 1) for topic in self.topics])
+
+    def _on_unsubscribe(self, *_args: Any) -> None:
+        self.connected.set()
 
     def _on_subscribe(
         self, _client: mqtt.Client, _userdata: Any, _mid: int, reasons: Any, _props: Any
@@ -182,6 +220,8 @@ class MqttIngest:
         self.connected.clear()
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+        self._received += 1
+        self._last_received = time.monotonic()
         self._inbox.put(_Message(message.topic, bytes(message.payload), message.mid, message.qos))
 
     def _run_consumer(self) -> None:
@@ -207,6 +247,7 @@ class MqttIngest:
                     for message in batch:
                         if message.qos > 0:
                             self._client.ack(message.mid, message.qos)
+                    self._handled += len(batch)
             except Exception:
                 # Unacknowledged, the messages come again after a reconnect; the consumer goes on.
                 log.exception("could not finish a batch of %d MQTT messages", len(batch))

@@ -1,7 +1,8 @@
 """Two ``arserver ingest`` processes in one MQTT 5 shared subscription through a real
 Mosquitto: 20,000 uplinks are each stored once, also when one consumer is killed with SIGKILL
 in the middle of the burst and comes back under its own client id (its persistent session
-holds what it had not acknowledged). On PostgreSQL, as deployed."""
+holds what it had not acknowledged); a consumer that leaves the group for good
+(``--leave``) takes its share with it, so that none waits for it. On PostgreSQL, as deployed."""
 
 from __future__ import annotations
 
@@ -68,7 +69,7 @@ def stored(engine: Engine) -> int:
         return int(connection.execute(select(func.count()).select_from(observations)).scalar_one())
 
 
-def publish_burst(port: int, count: int) -> None:
+def publish_burst(port: int, count: int, offset: int = 0) -> None:
     """``count`` uplinks on our own topic, QoS 1, each with a distinct time and value (NO2
     from 0 to 200 ug/m3)."""
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}")
@@ -77,7 +78,7 @@ def publish_burst(port: int, count: int) -> None:
     client.loop_start()
     try:
         pending = []
-        for k in range(count):
+        for k in range(offset, offset + count):
             second, micro = divmod(k, 1000)
             moment = f"2026-12-01T10:{second // 60:02d}:{second % 60:02d}.{micro:03d}000Z"
             item = {"sensor": "s1", "time": moment, "value": k / 100}
@@ -142,6 +143,17 @@ def test_two_consumers_store_each_uplink_once_even_when_one_is_killed(
             values = connection.execute(select(observations.c.value)).scalars().all()
         assert len(values) == UPLINKS
         assert sorted(values) == [k / 100 for k in range(UPLINKS)]  # each one once
+
+        # One consumer fewer: ingest-2 stops, and leaves for good; ingest-1 takes everything.
+        consumers[1].stop()
+        left = subprocess.run(
+            [arserver_command(), "ingest", "--client-id", "ingest-2", "--leave"],
+            env=consumers[1].env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert left.returncode == 0, left.stderr
+        assert "left, after storing" in left.stdout
+        publish_burst(broker.port, 400, offset=UPLINKS)
+        wait_until(lambda: stored(engine) >= UPLINKS + 400, 60, "the rest by ingest-1 alone")
     finally:
         for consumer in consumers:
             consumer.stop()
