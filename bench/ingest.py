@@ -13,8 +13,10 @@ client runs in this process, the server in its own. Reference: the FROST-Server 
 about 5,000 inserts/s achievable (not measured here).
 
 Scale-out (``--scale-out``, PostgreSQL and Redis): MQTT messages/s with one ``arserver
-ingest`` consumer and with two in a shared group (``ARSERVER_MQTT_SHARED_GROUP``), and HTTP
-observations/s into ``arserver serve --workers 1`` and ``--workers 2``, interleaved in one run.
+ingest`` consumer and with two in a shared group (``ARSERVER_MQTT_SHARED_GROUP``), draining
+uplinks queued at the broker (a publisher on the same 2 cores is slower than two consumers),
+and HTTP observations/s into ``arserver serve --workers 1`` and ``--workers 2``, interleaved in
+one run.
 
     python bench/ingest.py [--observations 100000] [--batch 500] [--connections 4]
         [--messages 30000] [--repeats 3] [--scale-out]
@@ -42,7 +44,7 @@ from typing import Any
 import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -188,14 +190,16 @@ def _consumer_env(settings: Settings, broker: Mosquitto) -> dict[str, str]:
     }  # fmt: skip
 
 
-def consumers(count: int, settings: Settings, broker: Mosquitto, folder: Path) -> list[Any]:
+def consumers(
+    count: int, settings: Settings, broker: Mosquitto, folder: Path, run: int = 0
+) -> list[Any]:
     """``count`` ``arserver ingest`` processes in one shared group, subscribed."""
     started = []
     for n in range(count):
         log = folder / f"ingest-{uuid.uuid4().hex[:6]}.log"
         with log.open("ab") as out:
             process = subprocess.Popen(
-                [arserver_command(), "ingest", "--client-id", f"bench-{count}-{n}"],
+                [arserver_command(), "ingest", "--client-id", f"bench-{run}-{count}-{n}"],
                 env=_consumer_env(settings, broker), stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
         deadline = time.monotonic() + 30
@@ -205,6 +209,69 @@ def consumers(count: int, settings: Settings, broker: Mosquitto, folder: Path) -
             time.sleep(0.05)
         started.append(process)
     return started
+
+
+def drain_run(
+    count: int, settings: Settings, broker: Mosquitto, folder: Path, messages: int, run: int
+) -> dict:
+    """Consumer capacity without the publisher in the way (on 2 cores it cannot publish much
+    faster than one consumer stores): ``count`` consumers subscribe in the shared group and
+    stop, ``messages`` uplinks queue in their sessions at the broker, then the consumers
+    start; the rate is ``messages`` over the span of the rows' ``received_at`` (first commit
+    to last, so process start-up is not counted); afterwards they leave the group."""
+    group = consumers(count, settings, broker, folder, run)
+    for process in group:
+        process.send_signal(signal.SIGTERM)
+        process.wait(60)
+    engine = open_database(settings)
+    before = ingest_counts(engine).get("accepted", 0)
+    first_time = datetime.now(UTC)
+    publish_uplinks(broker, messages)
+    started = time.perf_counter()
+    group = consumers(count, settings, broker, folder, run)
+    try:
+        while ingest_counts(engine).get("accepted", 0) - before < messages:
+            time.sleep(0.02)
+            assert time.perf_counter() - started < 600, "the consumers did not store everything"
+        with engine.connect() as connection:
+            first, last = connection.execute(
+                select(
+                    func.min(observations.c.received_at), func.max(observations.c.received_at)
+                ).where(observations.c.time >= first_time)
+            ).one()
+        seconds = max((_aware(last) - _aware(first)).total_seconds(), 1e-3)
+    finally:
+        engine.dispose()
+        for process in group:
+            process.send_signal(signal.SIGTERM)
+            process.wait(60)
+        for process in group:  # their sessions go, or they would keep a share
+            leave = [*process.args, "--leave"]  # type: ignore[misc]
+            subprocess.run(leave, env=_consumer_env(settings, broker), check=True,
+                           capture_output=True, timeout=120)  # fmt: skip
+    return {"rate": messages / seconds, "latencies": [float("nan")]}
+
+
+def publish_uplinks(broker: Mosquitto, messages: int) -> None:
+    """``messages`` TTS uplinks with QoS 1, each acknowledged by the broker."""
+    publisher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-{uuid.uuid4().hex}")
+    publisher.max_inflight_messages_set(1000)
+    publisher.connect("127.0.0.1", broker.port)
+    publisher.loop_start()
+    last = datetime.now(UTC)
+    infos = []
+    for k in range(messages):
+        last = max(datetime.now(UTC), last + timedelta(microseconds=1))
+        uplink = {
+            "end_device_ids": {"device_id": "bench", "dev_eui": DEV_EUI},
+            "received_at": last.isoformat(),
+            "uplink_message": {"f_cnt": k, "decoded_payload": {"pm25": 5.0 + k % 11}},
+        }
+        infos.append(publisher.publish("v3/bench@ttn/devices/bench/up", json.dumps(uplink), 1))
+    for info in infos:
+        info.wait_for_publish(60)
+    publisher.loop_stop()
+    publisher.disconnect()
 
 
 def scale_out(args: argparse.Namespace, folder: Path, broker: Mosquitto) -> list[tuple]:
@@ -227,17 +294,9 @@ def scale_out(args: argparse.Namespace, folder: Path, broker: Mosquitto) -> list
         http_results: dict[int, list[dict]] = {1: [], 2: []}
         for run in range(args.repeats):
             for count in (1, 2):
-                group = consumers(count, settings, broker, folder)
-                try:
-                    mqtt_results[count].append(mqtt_run(settings, broker, args.messages))
-                finally:
-                    for process in group:
-                        process.send_signal(signal.SIGTERM)
-                        process.wait(60)
-                    for process in group:  # their sessions go, or they would keep a share
-                        leave = [*process.args, "--leave"]  # type: ignore[misc]
-                        subprocess.run(leave, env=_consumer_env(settings, broker), check=True,
-                                       capture_output=True, timeout=120)  # fmt: skip
+                mqtt_results[count].append(
+                    drain_run(count, settings, broker, folder, args.messages, run)
+                )
             for count in (1, 2):
                 env = {
                     "ARSERVER_DATA_DIR": str(settings.data_dir),
@@ -256,7 +315,7 @@ def scale_out(args: argparse.Namespace, folder: Path, broker: Mosquitto) -> list
                     server.stop()
         label = "PostgreSQL 15 + Redis"
         for count in (1, 2):
-            rows.append((label, f"MQTT, {count} `arserver ingest` (shared group)", "msg/s",
+            rows.append((label, f"MQTT, {count} `arserver ingest` (shared group), queued", "msg/s",
                          mqtt_results[count]))  # fmt: skip
         for count in (1, 2):
             rows.append((label, f"HTTP, `serve --workers {count}`", "obs/s", http_results[count]))

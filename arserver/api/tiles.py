@@ -78,6 +78,7 @@ def tiles_router(store: TileStore, redirect_s: float | None = None) -> APIRouter
     """The tile routes over ``store``; ``redirect_s``: answer content with redirects to
     presigned URLs valid this long, where the store has them."""
     router = APIRouter(tags=["tiles"])
+    errors = GeometricErrors(store)
 
     @router.get(
         "/tiles/scene/{layer}/tileset.json",
@@ -107,7 +108,7 @@ def tiles_router(store: TileStore, redirect_s: float | None = None) -> APIRouter
         ]
         secret = _query_token(request)
         wanted = client_datum(datum, epoch, step=EPOCH_STEP)
-        document = scene_tileset(rows, store, secret, wanted)
+        document = scene_tileset(rows, errors, secret, wanted)
         body = json.dumps(document, separators=(",", ":")).encode("utf-8")
         etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
         caching = TOKENED if secret is not None else "private, no-cache"
@@ -179,10 +180,9 @@ def tiles_router(store: TileStore, redirect_s: float | None = None) -> APIRouter
             url = store.presign(file, timedelta(seconds=redirect_s))
             if url is not None:  # cached no longer than the URL works
                 age = int(redirect_s // 2)
-                scope = "public" if public else "private"
-                return RedirectResponse(
-                    url, 307, headers={"Cache-Control": f"{scope}, max-age={age}", "ETag": etag}
-                )
+                moved = {**headers, "Cache-Control": f"{'public' if public else 'private'}, "
+                         f"max-age={age}"}  # fmt: skip
+                return RedirectResponse(url, 307, headers=moved)
         return _file_response(store, file, headers, request)
 
     return router
@@ -190,7 +190,7 @@ def tiles_router(store: TileStore, redirect_s: float | None = None) -> APIRouter
 
 def scene_tileset(
     rows: list[AssetRow],
-    store: TileStore,
+    geometric_errors: GeometricErrors,
     secret: str | None = None,
     datum: ClientDatum | None = None,
 ) -> dict[str, Any]:
@@ -206,10 +206,8 @@ def scene_tileset(
         if summary is None:
             continue
         bbox, heights = summary["wgs84_bbox"], summary["height_range"]
-        entry = store.entry_point(row["id"])
-        try:
-            error = float(json.loads(entry or b"")["geometricError"])
-        except (ValueError, KeyError, TypeError):
+        error = geometric_errors.of(row)
+        if error is None:
             continue
         west, south, east, north = (math.radians(v) for v in bbox)
         errors.append(error)
@@ -252,6 +250,30 @@ def scene_tileset(
     if datum is not None:
         document["extras"] = _datum_extras(datum)
     return document
+
+
+class GeometricErrors:
+    """The geometric error of each asset's entry point, remembered per asset and the time its
+    row last changed (publishing a revision changes it), so that a scene does not read every
+    entry point from the store on every request."""
+
+    def __init__(self, store: TileStore) -> None:
+        self.store = store
+        self._known: dict[tuple[str, str], float] = {}
+
+    def of(self, row: AssetRow) -> float | None:
+        key = (row["id"], row["updated_at"].isoformat())
+        known = self._known.get(key)
+        if known is None:
+            try:
+                entry = self.store.entry_point(row["id"])
+                known = float(json.loads(entry or b"")["geometricError"])
+            except (ValueError, KeyError, TypeError):
+                return None  # not remembered: it may be published a moment later
+            if len(self._known) > 100_000:
+                self._known.clear()
+            self._known[key] = known
+        return known
 
 
 def _datum_extras(datum: ClientDatum) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -182,10 +183,13 @@ observation_hours = Table(
     Column("max", Float, nullable=False),
 )
 
+# Counted in shards (a batch adds to one of them), so that concurrent writers do not queue
+# behind each other's commit on one row; a cause's count is the sum of its shards.
 ingest_counters = Table(
     "ingest_counters",
     metadata,
     Column("cause", String(50), primary_key=True),
+    Column("shard", SmallInteger, primary_key=True),
     Column("count", BigInteger, nullable=False),
 )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any, NotRequired, TypedDict, cast
@@ -223,21 +224,32 @@ def store_readings(connection: Connection, readings: list[Reading]) -> list[Read
     return [reading for key, reading in unique.items() if key in inserted]
 
 
+#: Rows per cause of the ingest counters (see the table in the schema).
+COUNTER_SHARDS = 16
+
+
 def count_causes(connection: Connection, causes: Counter[str]) -> None:
-    """Add to the ingest counters (created on first use)."""
+    """Add to the ingest counters (created on first use), in one shard picked at random for
+    the whole batch, in a fixed order of causes (no two writers lock rows in opposite
+    orders)."""
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    for cause, number in causes.items():
-        statement = dialect.insert(ingest_counters).values(cause=cause, count=number)
+    shard = random.randrange(COUNTER_SHARDS)
+    for cause in sorted(causes):
+        number = causes[cause]
+        statement = dialect.insert(ingest_counters).values(cause=cause, shard=shard, count=number)
         connection.execute(
             statement.on_conflict_do_update(
-                index_elements=["cause"], set_={"count": ingest_counters.c.count + number}
+                index_elements=["cause", "shard"],
+                set_={"count": ingest_counters.c.count + number},
             )
         )
 
 
 def ingest_counts(engine: Engine) -> dict[str, int]:
+    """How many readings were accepted, and rejected or dropped per cause, so far."""
+    c = ingest_counters.c
     with engine.connect() as connection:
-        rows = connection.execute(select(ingest_counters.c.cause, ingest_counters.c.count)).all()
+        rows = connection.execute(select(c.cause, func.sum(c.count)).group_by(c.cause)).all()
     return {str(row[0]): int(row[1]) for row in rows}
 
 
