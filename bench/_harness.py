@@ -54,6 +54,12 @@ def run(code: str, measurement: Measurement, env: dict[str, str] | None = None) 
     measurement.peak_mib.append(int(peak[-1].split()[1]) / 1024 if peak else float("nan"))
 
 
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0..1) of ``values``, nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
 def machine() -> str:
     model = platform.processor() or "unknown CPU"
     try:

@@ -48,7 +48,7 @@ from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _harness import machine
+from _harness import machine, percentile
 
 from arserver.config import Settings
 from arserver.security.tokens import create_token
@@ -60,11 +60,6 @@ from tests.arserver.support import arserver_command
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 DEV_EUI = "70B3D57ED0000001"
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def http_run(url: str, token: str, total: int, batch: int, connections: int, day: int) -> dict:
@@ -116,31 +111,13 @@ def mqtt_run(settings: Settings, broker: Mosquitto, messages: int) -> dict:
     """Publish ``messages`` TTS uplinks of one value each; wait until all are stored."""
     engine = open_database(settings)
     before = ingest_counts(engine).get("accepted", 0)
-    publisher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-{uuid.uuid4().hex}")
-    publisher.max_inflight_messages_set(1000)
-    publisher.connect("127.0.0.1", broker.port)
-    publisher.loop_start()
     started = time.perf_counter()
     first_time = datetime.now(UTC)
-    last = first_time
-    infos = []
-    for k in range(messages):
-        moment = max(datetime.now(UTC), last + timedelta(microseconds=1))
-        last = moment
-        uplink = {
-            "end_device_ids": {"device_id": "bench", "dev_eui": DEV_EUI},
-            "received_at": moment.isoformat(),
-            "uplink_message": {"f_cnt": k, "decoded_payload": {"pm25": 5.0 + k % 11}},
-        }
-        infos.append(publisher.publish("v3/bench@ttn/devices/bench/up", json.dumps(uplink), 1))
-    for info in infos:
-        info.wait_for_publish(60)
+    publish_uplinks(broker, messages)
     while ingest_counts(engine).get("accepted", 0) - before < messages:
         time.sleep(0.05)
         assert time.perf_counter() - started < 600, "the server did not store every message"
     seconds = time.perf_counter() - started
-    publisher.loop_stop()
-    publisher.disconnect()
     with engine.connect() as connection:
         rows = connection.execute(
             select(observations.c.time, observations.c.received_at).where(
@@ -274,13 +251,10 @@ def publish_uplinks(broker: Mosquitto, messages: int) -> None:
     publisher.disconnect()
 
 
-def scale_out(args: argparse.Namespace, folder: Path, broker: Mosquitto) -> list[tuple]:
-    """Rows for one and two consumers / server processes on PostgreSQL and Redis."""
-    rows: list[tuple] = []
-    with backend("postgresql", folder) as settings:
-        if settings is None:
-            return rows
-        engine = open_database(settings)
+def prepare(settings: Settings) -> str:
+    """The bench's sensors (one over HTTP, one LoRaWAN device) and an ingest token's secret."""
+    engine = open_database(settings)
+    try:
         token, _ = create_token(engine, "ingest")
         create_sensor(engine, {"id": "bench", "name": "bench"}, [("no2", "ug/m3")])
         create_sensor(
@@ -289,7 +263,18 @@ def scale_out(args: argparse.Namespace, folder: Path, broker: Mosquitto) -> list
              "device_fields": {"pm25": "pm25"}},
             [("pm25", "ug/m3")],
         )  # fmt: skip
+    finally:
         engine.dispose()
+    return token
+
+
+def scale_out(args: argparse.Namespace, folder: Path, broker: Mosquitto) -> list[tuple]:
+    """Rows for one and two consumers / server processes on PostgreSQL and Redis."""
+    rows: list[tuple] = []
+    with backend("postgresql", folder) as settings:
+        if settings is None:
+            return rows
+        token = prepare(settings)
         mqtt_results: dict[int, list[dict]] = {1: [], 2: []}
         http_results: dict[int, list[dict]] = {1: [], 2: []}
         for run in range(args.repeats):
@@ -345,16 +330,7 @@ def main() -> None:
                 with backend(kind, folder) as settings:
                     if settings is None:
                         continue
-                    engine = open_database(settings)
-                    token, _ = create_token(engine, "ingest")
-                    create_sensor(engine, {"id": "bench", "name": "bench"}, [("no2", "ug/m3")])
-                    create_sensor(
-                        engine,
-                        {"id": "bench-lora", "name": "bench", "dev_eui": DEV_EUI,
-                         "device_fields": {"pm25": "pm25"}},
-                        [("pm25", "ug/m3")],
-                    )  # fmt: skip
-                    engine.dispose()
+                    token = prepare(settings)
                     env = {
                         "ARSERVER_DATA_DIR": str(settings.data_dir),
                         "ARSERVER_MQTT_URL": broker.url,

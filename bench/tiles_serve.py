@@ -32,7 +32,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _harness import machine
+from _harness import machine, percentile
 
 from arserver.config import Settings
 from arserver.store.database import open_database
@@ -46,11 +46,6 @@ ASSET = "bench-scan"
 #: As 3D Tiles viewers ask (browsers add gzip themselves: `--gzip`).
 HEADERS = {"Accept-Encoding": os.environ.get("BENCH_ACCEPT_ENCODING", "identity")}
 SOURCE = Path(__file__).resolve().parents[1] / "assets" / "tree_scan.laz"
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def content_paths(base: str) -> list[str]:

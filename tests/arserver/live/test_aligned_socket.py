@@ -7,13 +7,10 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 
 import numpy as np
-import pytest
 from websockets.sync.client import connect
 
-from arserver.config import Settings
 from tests.arserver.support import Live, receive
 from tiles.crs import EnuFrame, Transformer
 
@@ -39,13 +36,6 @@ def etrs89(points: list[tuple[float, float, float]]) -> np.ndarray:
     lon, lat, h = Transformer.from_crs("EPSG:7415", "EPSG:4937").transform(x, y, z)
     assert h is not None
     return np.column_stack([lon, lat, h])
-
-
-@pytest.fixture
-def live(settings: Settings) -> Iterator[Live]:
-    running = Live(settings)
-    yield running
-    running.close()
 
 
 def test_a_sensor_arrives_in_the_headset_s_own_frame_by_the_alignment_s_id(live: Live) -> None:

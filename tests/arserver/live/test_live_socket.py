@@ -31,13 +31,6 @@ def etrs89(x: float, y: float, nap: float) -> tuple[float, float, float]:
     return float(lon[0]), float(lat[0]), float(h[0])
 
 
-@pytest.fixture
-def live(settings: Settings) -> Iterator[Live]:
-    running = Live(settings)
-    yield running
-    running.close()
-
-
 def until_closed(ws: ClientConnection) -> ConnectionClosed:
     """Read until the server closes the connection; the closing exception."""
     deadline = time.monotonic() + 10
