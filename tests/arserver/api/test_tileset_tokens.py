@@ -16,7 +16,7 @@ from arserver.config import Settings
 from arserver.store.tilestore import TileStore
 from tests.arserver.support import ASSETS, engine_of, insert_asset, run_jobs, token, upload
 
-#: The database only lists the assets: SQLite, with tiles on disk and in object storage.
+#: SQLite with tiles on disk, and PostgreSQL with tiles in object storage.
 BACKENDS = ("sqlite", "s3")
 
 BASE = "http://testserver"
