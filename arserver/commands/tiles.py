@@ -37,7 +37,7 @@ def gc(older_than: str, dry_run: bool) -> None:
     midway) and the files of deleted assets. Safe while the server runs."""
     from arserver.store.assets import asset_ids
     from arserver.store.database import open_database
-    from arserver.store.tilestore import TileStore, collect_garbage, open_tile_store
+    from arserver.store.tilestore import collect_garbage, open_tile_store
 
     age = _duration(older_than)
     settings = current_settings()
@@ -46,10 +46,9 @@ def gc(older_than: str, dry_run: bool) -> None:
         known = asset_ids(engine)
     finally:
         engine.dispose()
-    store: TileStore = open_tile_store(settings)
-    if dry_run:
-        store = _DryRun(store)  # type: ignore[assignment]
-    report = collect_garbage(store, known, age, datetime.now(UTC))
+    report = collect_garbage(
+        open_tile_store(settings), known, age, datetime.now(UTC), dry_run=dry_run
+    )
     verb = "would remove" if dry_run else "removed"
     for revision in report.revisions:
         click.echo(f"{verb} revision {revision.asset_id}/{revision.name}")
@@ -60,15 +59,3 @@ def gc(older_than: str, dry_run: bool) -> None:
         f"{len(report.revisions)} unreferenced revisions and the tiles of "
         f"{len(report.assets)} deleted assets {outcome}"
     )
-
-
-class _DryRun:
-    """A tile store that reads as ``store`` does and removes nothing."""
-
-    def __init__(self, store: object) -> None:
-        self._store = store
-
-    def __getattr__(self, name: str) -> object:
-        if name in ("remove", "remove_revision"):
-            return lambda *_: None
-        return getattr(self._store, name)

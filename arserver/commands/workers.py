@@ -22,6 +22,8 @@ import threading
 import time
 from multiprocessing.process import BaseProcess
 
+import click
+
 from arserver.config import Settings
 from arserver.errors import InputError
 
@@ -102,7 +104,7 @@ def serve_workers(count: int, host: str, port: int) -> None:
 
     for index in range(1, count + 1):
         start(index)
-    print(f"arserver serve: {count} workers on http://{host}:{port}", flush=True)
+    click.echo(f"arserver serve: {count} workers on http://{host}:{port}")
     try:
         while not stop.wait(0.5):
             for index, process in list(workers.items()):
@@ -111,7 +113,7 @@ def serve_workers(count: int, host: str, port: int) -> None:
                 if time.monotonic() - started[index] < RESTART_DELAY_S:
                     continue
                 log.warning("worker %d ended (exit %s); starting it again", index, process.exitcode)
-                print(f"arserver serve: worker {index} ended; starting it again", flush=True)
+                click.echo(f"arserver serve: worker {index} ended; starting it again")
                 start(index)
     except KeyboardInterrupt:
         pass

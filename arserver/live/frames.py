@@ -111,12 +111,10 @@ class Frame:
             raise FrameError(
                 "an aligned frame needs origin [lon, lat, h] (degrees, ellipsoidal metres)"
             )
-        matrix = _rigid(value.get("matrix"))
+        matrix, scale = _rigid(value.get("matrix"))
         lon, lat, h = (float(v) for v in origin)
-        linear = matrix[:3, :3]
-        scale = float(np.cbrt(np.linalg.det(linear)))
         inverse = np.empty((3, 4))
-        inverse[:, :3] = linear.T / scale**2  # (s R)^-1 = R^T / s
+        inverse[:, :3] = matrix[:3, :3].T / scale**2  # (s R)^-1 = R^T / s
         inverse[:, 3] = -inverse[:, :3] @ matrix[:3, 3]
         rows = tuple(tuple(float(v) for v in line) for line in matrix)
         return cls((lon, lat, h), None, EnuFrame(lon, lat, h), (lon, lat), (ref, rows), inverse)
@@ -201,9 +199,10 @@ def _is_origin(origin: Any) -> TypeGuard[list[float]]:
     )
 
 
-def _rigid(value: Any) -> np.ndarray:
+def _rigid(value: Any) -> tuple[np.ndarray, float]:
     """A 4x4 matrix (rows) of a rotation, a scale in :data:`ALIGNED_SCALES` and a translation
-    within :data:`MAX_ALIGNED_TRANSLATION_M`, as an array; FrameError otherwise."""
+    within :data:`MAX_ALIGNED_TRANSLATION_M`, as an array, and its scale; FrameError
+    otherwise."""
     if (
         not isinstance(value, list)
         or len(value) != 4
@@ -230,7 +229,7 @@ def _rigid(value: Any) -> np.ndarray:
             "an aligned frame's 'matrix' is a rotation with a scale and a translation "
             "(as POST /api/v1/align answers), last row [0, 0, 0, 1]"
         )
-    return matrix
+    return matrix, scale
 
 
 def _in_etrs89(lon: float, lat: float, h: float, datum: ClientDatum | None) -> tuple[float, float]:

@@ -19,7 +19,9 @@ here: nothing outside an asset is ever reached.
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -167,8 +169,6 @@ def revision_name(manifest: list[tuple[str, Path, str]]) -> str:
 def pointer_document(document: dict[str, Any], revision: str) -> dict[str, Any]:
     """The entry point of a revision: its tileset with every content URI prefixed by the
     revision (a new document; ``document`` is unchanged)."""
-    import copy
-
     pointer = copy.deepcopy(document)
     _prefix_uris(pointer["root"], revision)
     return pointer
@@ -192,8 +192,6 @@ def _relative_reference(uri: str) -> bool:
 def referenced_revisions(entry_point: bytes | None) -> set[str]:
     """The revision folders an entry point's content URIs name (the first path part of each
     relative URI)."""
-    import json
-
     if entry_point is None:
         return set()
     try:
@@ -239,13 +237,19 @@ class GarbageReport:
 
 
 def collect_garbage(
-    store: TileStore, known_assets: set[str], older_than: timedelta, now: datetime
+    store: TileStore,
+    known_assets: set[str],
+    older_than: timedelta,
+    now: datetime,
+    *,
+    dry_run: bool = False,
 ) -> GarbageReport:
     """Remove the revisions of each asset that its entry point does not name and that were
     last written before ``now - older_than`` (younger ones may be a publish under way, or
     still read by clients that loaded the entry point before it moved on), and every file of
     assets not in ``known_assets`` whose revisions are all that old. Safe to run while
-    publishes and requests go on, and from several processes."""
+    publishes and requests go on, and from several processes. ``dry_run``: remove nothing,
+    report what would go."""
     cutoff = now - older_than
     removed: list[Revision] = []
     gone: list[str] = []
@@ -253,12 +257,14 @@ def collect_garbage(
         revisions = store.revisions(asset_id)
         if asset_id not in known_assets:
             if all(r.written_at < cutoff for r in revisions):
-                store.remove(asset_id)
+                if not dry_run:
+                    store.remove(asset_id)
                 gone.append(asset_id)
             continue
         current = referenced_revisions(store.entry_point(asset_id))
         for revision in revisions:
             if revision.name not in current and revision.written_at < cutoff:
-                store.remove_revision(revision)
+                if not dry_run:
+                    store.remove_revision(revision)
                 removed.append(revision)
     return GarbageReport(removed, gone)

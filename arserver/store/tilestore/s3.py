@@ -1,5 +1,6 @@
 """Published tilesets in S3-compatible object storage (``ARSERVER_TILES_URL=s3://bucket/prefix``),
-through obstore (the Rust ``object_store`` crate).
+through obstore (the Rust ``object_store`` crate). Paths are relative to the store's prefix, as
+obstore lists them.
 
 Endpoint, region and credentials come from the usual environment variables
 (``AWS_ENDPOINT_URL``, ``AWS_REGION``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ...)
@@ -229,7 +230,7 @@ class S3TileStore:
         found = []
         for batch in obstore.list(self.store, prefix=f"{asset_id}/"):
             for meta in batch:
-                found.append(_relative(str(meta["path"]), self.store.prefix)[len(asset_id) + 1 :])
+                found.append(str(meta["path"])[len(asset_id) + 1 :])
         return sorted(found)
 
     def revisions(self, asset_id: str) -> list[Revision]:
@@ -237,7 +238,7 @@ class S3TileStore:
         newest: dict[str, datetime] = {}
         for batch in obstore.list(self.store, prefix=f"{asset_id}/"):
             for meta in batch:
-                rest = _relative(str(meta["path"]), self.store.prefix)[len(asset_id) + 1 :]
+                rest = str(meta["path"])[len(asset_id) + 1 :]
                 if "/" not in rest:  # the entry point itself
                     continue
                 name = rest.split("/", 1)[0]
@@ -256,7 +257,7 @@ class S3TileStore:
         nothing, which is no error)."""
         folders = {prefix}
         for batch in obstore.list(self.store, prefix=prefix):
-            paths = [_relative(str(meta["path"]), self.store.prefix) for meta in batch]
+            paths = [str(meta["path"]) for meta in batch]
             if paths:
                 obstore.delete(self.store, paths)
             for path in paths:
@@ -265,13 +266,6 @@ class S3TileStore:
         for folder in sorted(folders, key=lambda f: -f.count("/")):
             if folder.startswith(prefix):
                 obstore.delete(self.store, folder)
-
-
-def _relative(path: str, prefix: str | None) -> str:
-    """A listed path (which may include the store's prefix) relative to the store."""
-    if prefix and path.startswith(prefix.rstrip("/") + "/"):
-        return path[len(prefix.rstrip("/")) + 1 :]
-    return path
 
 
 def _reason(exc: Exception) -> str:
